@@ -1,0 +1,233 @@
+"""Each strategy's logic, proved with a scripted policy and a verifier that reads scores from the text."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from tests.fakes import ScriptedPolicy, TaggedVerifier, tagged_score
+from tts_viz.runner import RunConfig, RunError, iter_search, run_search
+from tts_viz.strategies.base import SearchConfig
+from tts_viz.trace import CANCELLED, DONE, FINISHED, KEPT, PRUNED, SELECTED, Trace
+
+Q = "What is one half?"
+
+
+def run(strategy, policy, n=8, width=4, verifier=None, gold=None, **search):
+    cfg = RunConfig(question=Q, gold=gold, strategy=strategy, verifier="arith",
+                    search=SearchConfig(n=n, width=width, **search))
+    return run_search(cfg, policy=policy, verifier=verifier if verifier is not None else TaggedVerifier())
+
+
+# ---------------------------------------------------------------------------------------------
+# beam search
+
+
+def beam_step(steps, i, call_no):
+    """Round 0: 8 first steps scored 0.0..0.7. Round 1: children compete across parents.
+    Round 2: every child finishes; the 0.9 branch says 1/2 (four weak votes), the 0.85 branch
+    has one strong '7' and three other numbers."""
+    depth = len(steps)
+    if depth == 0:
+        return f"first-{i} [0.{i}]"
+    if depth == 1:
+        parent = int(re.search(r"first-(\d)", steps[0]).group(1))
+        table = {7: [0.9, 0.1, 0.2, 0.3], 6: [0.8, 0.85, 0.05, 0.1]}
+        return f"mid-{parent}-{i % 4} [{table[parent][i % 4]}]"
+    if "[0.9]" in steps[1]:
+        return f"so \\boxed{{{['1/2', '0.5', '1/2', '0.5'][i % 4]}}} [0.4]"
+    return f"so \\boxed{{{['7', '8', '9', '10'][i % 4]}}} [{[0.95, 0.9, 0.9, 0.9][i % 4]}]"
+
+
+def test_beam_keeps_exactly_top_n_over_m_and_prunes_the_rest():
+    policy = ScriptedPolicy(beam_step)
+    trace = run("beam", policy, n=8, width=4, gold="0.5")
+    assert trace.status == DONE
+    first = trace.children(0)
+    assert len(first) == 8
+    kept = sorted(n.text for n in first if n.status == KEPT)
+    assert kept == ["first-6 [0.6]", "first-7 [0.7]"]  # top N/M = 2 of 8
+    assert sum(n.status == PRUNED for n in first) == 6
+    # Round 1: the 8 children of both survivors compete together; 0.9 and 0.85 survive.
+    second = [n for n in trace.nodes if n.depth == 2]
+    assert len(second) == 8
+    assert sorted(tagged_score(n.text) for n in second if n.status == KEPT) == [0.85, 0.9]
+    assert all("pruned: rank" in n.reason for n in second if n.status == PRUNED)
+    # Pruned nodes are never expanded.
+    pruned_ids = {n.id for n in trace.nodes if n.status == PRUNED}
+    assert not any(n.parent in pruned_ids for n in trace.nodes)
+    # One batched generate call per round, N candidates each.
+    assert [len(c["partials"]) for c in policy.calls] == [8, 8, 8]
+
+
+def test_beam_answers_by_weighted_vote_over_finished_beams():
+    trace = run("beam", ScriptedPolicy(beam_step), n=8, width=4, gold="0.5")
+    # Weighted: 1/2 and 0.5 are one answer worth 4 x 0.4 = 1.6 > 0.95 for '7'.
+    assert trace.final_answer in ("1/2", "0.5")
+    assert trace.correct is True
+    sel = trace.selected()
+    assert sel is not None and sel.status == SELECTED and sel.depth == 3
+    assert len(trace.finished()) == 8
+    assert trace.selected_path_ids() == {0} | {n.id for n in trace.path(sel.id)}
+
+
+# ---------------------------------------------------------------------------------------------
+# best-of-N family
+
+
+def pool_solutions(i, call_no, prev):
+    answers = [("1/2", 0.4), ("0.5", 0.4), ("3", 0.7), ("4", 0.1)]
+    a, s = answers[i % 4]
+    return [f"think [0.5]", f"thus \\boxed{{{a}}} [{s}]"]
+
+
+@pytest.mark.parametrize(
+    "strategy,expected",
+    [("weighted-best-of-n", {"1/2", "0.5"}), ("best-of-n", {"3"}), ("majority", {"1/2", "0.5"})],
+)
+def test_selection_rules(strategy, expected):
+    policy = ScriptedPolicy(None, solution_fn=pool_solutions)
+    trace = run(strategy, policy, n=4, width=1, gold="1/2")
+    assert trace.final_answer in expected
+    assert len(trace.leaves()) == 4
+    assert policy.calls == [{"kind": "solutions", "count": 4, "previous": None}]  # one batched call
+
+
+def test_weighted_sums_equivalent_answers():
+    # 1/2 (0.4) + 0.5 (0.4) = 0.8 beats a single 3 (0.7): only if "1/2" and "0.5" are grouped.
+    trace = run("weighted-best-of-n", ScriptedPolicy(None, solution_fn=pool_solutions), n=4, width=1)
+    assert "0.800" in trace.selected().reason
+
+
+# ---------------------------------------------------------------------------------------------
+# DVTS
+
+
+def dvts_step(steps, i, call_no):
+    if not steps:
+        sub = i // 4
+        score = 0.9 + i % 4 / 100 if sub == 0 else 0.1 + i % 4 / 100
+        return f"s{sub}-c{i % 4} [{score:.2f}]"
+    sub = int(steps[0][1])
+    if len(steps) == 2:
+        return f"s{sub} \\boxed{{{sub}}} [0.5]"
+    score = 0.95 if sub == 0 else 0.2 + i % 4 / 100
+    return f"s{sub}-d{len(steps)}-c{i % 4} [{score:.2f}]"
+
+
+def test_dvts_subtrees_are_independent():
+    policy = ScriptedPolicy(dvts_step)
+    trace = run("dvts", policy, n=8, width=4)
+    first = trace.children(0)
+    assert len(first) == 8
+    # Subtree 1's steps score far below subtree 0's, yet it keeps its own best: one survivor each.
+    kept = [n for n in first if n.status == KEPT]
+    assert sorted(n.text for n in kept) == ["s0-c3 [0.93]", "s1-c3 [0.13]"]
+    for n in trace.nodes[1:]:
+        assert n.chain == int(trace.path(n.id)[0].text[1])  # never crosses subtrees
+        if n.parent:
+            assert trace.nodes[n.parent].chain == n.chain
+    # Each round: one generate call with M proposals per live subtree.
+    assert [len(c["partials"]) for c in policy.calls] == [8, 8, 8]
+    finals = [n for n in trace.finished()]
+    assert sorted(n.answer for n in finals) == ["0", "1"]
+
+
+# ---------------------------------------------------------------------------------------------
+# lookahead
+
+
+def lookahead_step(steps, i, call_no):
+    if not steps:
+        return ["A [0.9]", "B [0.2]"][i % 2]
+    if len(steps) == 1:  # the greedy rollout step: A leads nowhere, B is promising
+        return "after A [0.1]" if steps[0].startswith("A") else "after B [0.8]"
+    return "\\boxed{1} [0.5]"
+
+
+def test_lookahead_scores_candidates_by_their_rollout():
+    policy = ScriptedPolicy(lookahead_step)
+    trace = run("lookahead", policy, n=2, width=2, lookahead=1, max_rounds=1)
+    first = trace.children(0)
+    kept = [n for n in first if n.status != PRUNED]
+    assert [n.text for n in kept] == ["B [0.2]"]
+    assert [n.text for n in first if n.status == PRUNED] == ["A [0.9]"]
+    assert kept[0].step_score == pytest.approx(0.8)
+    assert kept[0].extra["lookahead"] == ["after B [0.8]"]
+    assert policy.calls[1]["temperature"] == 0.0  # rollouts are greedy
+
+
+# ---------------------------------------------------------------------------------------------
+# revisions
+
+
+def revision_solutions(i, call_no, prev):
+    return [f"chain {i} attempt {call_no} saw {len(prev)} [0.5]", f"\\boxed{{{call_no}}} [0.{call_no + 1}]"]
+
+
+def test_revisions_see_earlier_attempts_of_their_own_chain():
+    policy = ScriptedPolicy(None, solution_fn=revision_solutions)
+    trace = run("revisions", policy, n=6, width=1, revision_length=3)
+    assert len(policy.calls) == 3  # one batched call per attempt round
+    assert policy.calls[0]["previous"] is None
+    for call_no in (1, 2):
+        previous = policy.calls[call_no]["previous"]
+        assert len(previous) == 2  # two chains
+        for chain, attempts in enumerate(previous):
+            assert len(attempts) == call_no
+            assert all(f"chain {chain} attempt" in a for a in attempts)
+            assert [f"attempt {k} " in a for k, a in enumerate(attempts)] == [True] * call_no
+    assert len(trace.revisions) == 4  # 2 chains x (3 - 1) links
+    for link in trace.revisions:
+        src, dst = trace.node(link.src), trace.node(link.dst)
+        assert src.chain == dst.chain == link.chain and dst.attempt == src.attempt + 1
+    assert trace.final_answer == "2"  # latest attempts score highest
+
+
+# ---------------------------------------------------------------------------------------------
+# cancellation, progress, validation
+
+
+def test_cancel_keeps_the_partial_tree():
+    policy = ScriptedPolicy(beam_step, cancel_after_calls=2)
+    cfg = RunConfig(question=Q, strategy="beam", verifier="arith", search=SearchConfig(n=8, width=4))
+    cancel = threading.Event()
+    trace = run_search(cfg, policy=policy, verifier=TaggedVerifier(), cancel=cancel)
+    assert trace.status == CANCELLED
+    assert len(trace.nodes) == 1 + 8 + 8  # two rounds done, the third never started
+    assert trace.final_answer is None
+    assert Trace.from_json(trace.to_json()).status == CANCELLED
+
+
+def test_progress_streams_one_snapshot_per_round():
+    cfg = RunConfig(question=Q, strategy="beam", verifier="arith", search=SearchConfig(n=8, width=4))
+    snaps = list(iter_search(cfg, policy=ScriptedPolicy(beam_step), verifier=TaggedVerifier()))
+    assert [len(s.nodes) for s in snaps] == [9, 17, 25, 25]
+    assert snaps[-1].status == DONE and snaps[0].status != DONE
+
+
+@pytest.mark.parametrize(
+    "kw,msg",
+    [
+        (dict(question="   "), "empty"),
+        (dict(question="x" * 5000), "limit"),
+        (dict(question=Q, strategy="nope"), "Unknown strategy"),
+        (dict(question=Q, search=SearchConfig(n=0)), "Budget N"),
+        (dict(question=Q, search=SearchConfig(n=4, width=8)), "width"),
+        (dict(question=Q, strategy="beam", verifier="none"), "pick a verifier"),
+    ],
+)
+def test_bad_requests_get_clear_messages(kw, msg):
+    with pytest.raises(RunError, match=msg):
+        RunConfig(**kw).validate()
+
+
+def test_trace_round_trips_through_json():
+    trace = run("beam", ScriptedPolicy(beam_step), n=8, width=4, gold="0.5")
+    again = Trace.from_json(trace.to_json())
+    assert again.to_dict() == trace.to_dict()
+    assert again.compute["policy"].generated_tokens == trace.compute["policy"].generated_tokens > 0
+    g = again.to_networkx()
+    assert g.number_of_nodes() == len(trace.nodes) and g.number_of_edges() == len(trace.nodes) - 1

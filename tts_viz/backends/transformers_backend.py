@@ -1,0 +1,161 @@
+"""Batched generation and next-token scoring over a transformers causal LM (CPU or GPU)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from ..trace import ModelCompute
+
+
+@dataclass
+class Generation:
+    text: str  # decoded continuation, cut before the stop string
+    tokens: int  # tokens generated for it (including the stop / EOS token)
+    finish_reason: str  # "stop", "eos", "length", "cancelled"
+
+
+class Cancelled(Exception):
+    """Raised when a run's cancel event is set; the caller keeps what it has."""
+
+
+class _StopOnEvent:
+    """A StoppingCriteria that ends the whole batch when the user presses Stop."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs) -> torch.Tensor:
+        done = self.event.is_set()
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+
+class TransformersBackend:
+    def __init__(self, model: Any, tokenizer: Any, name: str = "", params: int | None = None) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.params = params if params is not None else sum(p.numel() for p in model.parameters())
+        self.device = next(model.parameters()).device
+        self.max_batch = 32  # rows per generate call; more gains little on 2 cores and costs memory
+        eos = model.generation_config.eos_token_id if model.generation_config is not None else None
+        eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
+        if tokenizer.eos_token_id is not None:
+            eos_ids.append(tokenizer.eos_token_id)
+        self.eos_ids = sorted({int(e) for e in eos_ids})
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_ids[0]
+
+    @classmethod
+    def from_loaded(cls, lm) -> "TransformersBackend":
+        return cls(lm.model, lm.tokenizer, name=lm.name, params=lm.params)
+
+    # ----------------------------------------------------------------------------------------
+    def chat_prompt(self, messages: list[dict[str, str]], continuation: str = "") -> str:
+        """The chat-templated prompt, ending inside the assistant turn with `continuation`."""
+        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return text + continuation
+
+    def encode(self, prompts: Sequence[str]) -> dict[str, torch.Tensor]:
+        # Prompts come from the chat template, which already holds the special tokens.
+        enc = self.tokenizer(
+            list(prompts), return_tensors="pt", padding=True, add_special_tokens=False, padding_side="left"
+        )
+        return {k: v.to(self.device) for k, v in enc.items()}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int,
+        temperature: float = 0.8,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int = 0,
+        cancel: threading.Event | None = None,
+        compute: ModelCompute | None = None,
+    ) -> list[Generation]:
+        """One continuation per prompt; rows are batched (left padding), each stops on its own.
+
+        Sampling is seeded per call, so the same prompts, seed and batch give the same text.
+        """
+        out: list[Generation] = []
+        for start in range(0, len(prompts), self.max_batch):
+            chunk = prompts[start : start + self.max_batch]
+            out.extend(self._generate_chunk(chunk, max_new_tokens, temperature, top_p, stop, seed + start, cancel, compute))
+        return out
+
+    def _generate_chunk(self, prompts, max_new_tokens, temperature, top_p, stop, seed, cancel, compute):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        enc = self.encode(prompts)
+        t0 = time.perf_counter()
+        torch.manual_seed(seed)
+        kw: dict[str, Any] = dict(
+            max_new_tokens=max_new_tokens,
+            pad_token_id=self.pad_id,
+            eos_token_id=self.eos_ids,
+        )
+        if temperature and temperature > 0:
+            kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
+        else:
+            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        if stop:
+            kw.update(stop_strings=list(stop), tokenizer=self.tokenizer)
+        if cancel is not None:
+            from transformers import StoppingCriteriaList
+
+            kw["stopping_criteria"] = StoppingCriteriaList([_StopOnEvent(cancel)])
+        seqs = self.model.generate(**enc, **kw)
+        new = seqs[:, enc["input_ids"].shape[1] :].tolist()
+        gens = [self._cut(row, stop, max_new_tokens) for row in new]
+        if compute is not None:
+            compute.add(
+                prompt_tokens=int(enc["attention_mask"].sum()),
+                generated_tokens=sum(g.tokens for g in gens),
+                seconds=time.perf_counter() - t0,
+            )
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        return gens
+
+    def _cut(self, row: list[int], stop: Sequence[str], max_new_tokens: int) -> Generation:
+        """Trim padding after a row finished; find why it finished and how many tokens it used."""
+        eos = set(self.eos_ids)
+        end, reason = len(row), "length"
+        for i, t in enumerate(row):
+            if t in eos:
+                end, reason = i + 1, "eos"
+                break
+        body = row[: end - 1] if reason == "eos" else row[:end]
+        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        for s in stop:
+            k = text.find(s)
+            if k != -1:
+                # generate() stops a row on the token that completes the stop string, then pads it
+                # (with pad == eos for some tokenizers, which the loop above reads as "eos").
+                text, reason = text[:k], "stop"
+                break
+        return Generation(text=text, tokens=end, finish_reason=reason)
+
+    @torch.inference_mode()
+    def next_token_logprobs(
+        self, prompts: Sequence[str], batch_size: int = 8, compute: ModelCompute | None = None
+    ) -> torch.Tensor:
+        """Log-probabilities of the next token after each prompt: one prefill, no decoding. [B, V]."""
+        rows = []
+        for start in range(0, len(prompts), batch_size):
+            enc = self.encode(prompts[start : start + batch_size])
+            t0 = time.perf_counter()
+            # logits_to_keep=1: only the last position's logits are needed (saves a V x T matmul).
+            logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
+            rows.append(torch.log_softmax(logits, dim=-1).cpu())
+            if compute is not None:
+                compute.add(prompt_tokens=int(enc["attention_mask"].sum()), seconds=time.perf_counter() - t0)
+        return torch.cat(rows, dim=0)

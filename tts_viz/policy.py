@@ -1,0 +1,139 @@
+"""Step-wise policy: a chat model that writes a solution one step (paragraph) at a time.
+
+Steps are separated by a blank line ("\\n\\n"), as in search-and-learn; the final answer goes in
+\\boxed{}. Everything is batched: the next step of many partial solutions is ONE generate call.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Sequence
+
+from .trace import ModelCompute
+
+STEP_DELIMITER = "\n\n"
+SYSTEM_PROMPT = (
+    "Solve the math problem efficiently and clearly. Think step by step. Write each step as one "
+    "short paragraph and separate steps with a blank line. Finish with: "
+    "Therefore, the final answer is: $\\boxed{ANSWER}$."
+)
+REVISION_INSTRUCTION = (
+    "Above are earlier attempts at this problem; they may contain mistakes. Check them and write "
+    "an improved, complete solution. Separate steps with a blank line and put the final answer in \\boxed{}."
+)
+
+
+@dataclass
+class StepResult:
+    text: str
+    tokens: int
+    finished: bool
+    finish_reason: str | None  # "boxed", "eos", "max_steps" when finished; "length" if cut mid-step
+
+
+def split_steps(solution: str) -> list[str]:
+    return [s.strip() for s in solution.split(STEP_DELIMITER) if s.strip()]
+
+
+def has_final_answer(text: str) -> bool:
+    return "\\boxed" in text or "\\fbox" in text
+
+
+class StepPolicy:
+    def __init__(
+        self,
+        backend,
+        system_prompt: str = SYSTEM_PROMPT,
+        max_step_tokens: int = 160,
+        max_steps: int = 12,
+        max_solution_tokens: int = 640,
+        compute: ModelCompute | None = None,
+    ) -> None:
+        self.backend = backend
+        self.system_prompt = system_prompt
+        self.max_step_tokens = max_step_tokens
+        self.max_steps = max_steps
+        self.max_solution_tokens = max_solution_tokens
+        self.compute = compute if compute is not None else ModelCompute(params=backend.params)
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    def messages(self, question: str, previous_attempts: Sequence[str] = ()) -> list[dict[str, str]]:
+        user = question.strip()
+        if previous_attempts:
+            shown = "\n\n".join(
+                f"Attempt {i + 1}:\n{a.strip()}" for i, a in enumerate(previous_attempts)
+            )
+            user = f"{user}\n\n{shown}\n\n{REVISION_INSTRUCTION}"
+        return [{"role": "system", "content": self.system_prompt}, {"role": "user", "content": user}]
+
+    def prompt(self, question: str, steps: Sequence[str] = (), previous_attempts: Sequence[str] = ()) -> str:
+        continuation = "".join(s + STEP_DELIMITER for s in steps)
+        return self.backend.chat_prompt(self.messages(question, previous_attempts), continuation)
+
+    def next_steps(
+        self,
+        question: str,
+        partials: Sequence[Sequence[str]],
+        temperature: float,
+        seed: int,
+        cancel: threading.Event | None = None,
+        previous_attempts: Sequence[Sequence[str]] | None = None,
+    ) -> list[StepResult]:
+        """The next step of every partial solution, in one batched generate call."""
+        prompts = [
+            self.prompt(question, steps, previous_attempts[i] if previous_attempts else ())
+            for i, steps in enumerate(partials)
+        ]
+        gens = self.backend.generate(
+            prompts,
+            max_new_tokens=self.max_step_tokens,
+            temperature=temperature,
+            stop=[STEP_DELIMITER],
+            seed=seed,
+            cancel=cancel,
+            compute=self.compute,
+        )
+        out = []
+        for steps, g in zip(partials, gens):
+            text = g.text.strip()
+            if has_final_answer(text):
+                out.append(StepResult(text, g.tokens, True, "boxed"))
+            elif g.finish_reason == "eos":
+                out.append(StepResult(text, g.tokens, True, "eos"))
+            elif len(steps) + 1 >= self.max_steps:
+                out.append(StepResult(text, g.tokens, True, "max_steps"))
+            else:
+                out.append(StepResult(text, g.tokens, False, "length" if g.finish_reason == "length" else None))
+        return out
+
+    def full_solutions(
+        self,
+        question: str,
+        count: int,
+        temperature: float,
+        seed: int,
+        cancel: threading.Event | None = None,
+        previous_attempts: Sequence[Sequence[str]] | None = None,
+    ) -> list[tuple[list[str], int, str]]:
+        """`count` whole solutions in one batched call: (steps, tokens, finish_reason) each."""
+        prompts = [
+            self.prompt(question, (), previous_attempts[i] if previous_attempts else ()) for i in range(count)
+        ]
+        gens = self.backend.generate(
+            prompts,
+            max_new_tokens=self.max_solution_tokens,
+            temperature=temperature,
+            seed=seed,
+            cancel=cancel,
+            compute=self.compute,
+        )
+        out = []
+        for g in gens:
+            steps = split_steps(g.text)[: self.max_steps] or [g.text.strip()]
+            reason = "boxed" if has_final_answer(g.text) else ("eos" if g.finish_reason == "eos" else "max_tokens")
+            out.append((steps, g.tokens, reason))
+        return out

@@ -1,0 +1,172 @@
+"""Run one search: validate the request, get models from the pool, run a strategy, finish the Trace.
+
+This is what the CLI and the app call. `run_search` blocks and reports progress through a
+callback; `iter_search` runs it in a worker thread and yields a snapshot of the partial Trace
+after every round (what the app streams), ending with the final one.
+"""
+
+from __future__ import annotations
+
+import copy
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from .backends.transformers_backend import Cancelled, TransformersBackend
+from .models import DEFAULT_POLICY, ModelError, ModelPool
+from .policy import StepPolicy
+from .strategies import STRATEGIES, get_strategy
+from .strategies.base import SearchConfig, SearchContext
+from .trace import CANCELLED, DONE, FAILED, Trace
+from .verifiers import VERIFIERS, make_verifier
+
+MAX_QUESTION_CHARS = 4000
+MAX_BUDGET = 64
+
+
+class RunError(ValueError):
+    """A request that cannot run; the message is for the user."""
+
+
+@dataclass
+class RunConfig:
+    question: str
+    gold: str | None = None
+    policy: str = DEFAULT_POLICY
+    verifier: str = "self-judge"
+    judge: str | None = None  # model that self-judge uses; None = the policy itself
+    strategy: str = "beam"
+    search: SearchConfig = field(default_factory=SearchConfig)
+    max_step_tokens: int = 160
+    max_solution_tokens: int = 640
+
+    def validate(self) -> None:
+        q = (self.question or "").strip()
+        if not q:
+            raise RunError("The question is empty: type a problem or pick one.")
+        if len(q) > MAX_QUESTION_CHARS:
+            raise RunError(
+                f"The question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,} "
+                "(a small model's context fills up fast). Shorten it."
+            )
+        if self.strategy not in STRATEGIES:
+            raise RunError(f"Unknown strategy '{self.strategy}'. Choose one of: {', '.join(STRATEGIES)}.")
+        if self.verifier not in VERIFIERS:
+            raise RunError(f"Unknown verifier '{self.verifier}'. Choose one of: {', '.join(VERIFIERS)}.")
+        s = self.search
+        if not 1 <= s.n <= MAX_BUDGET:
+            raise RunError(f"Budget N must be between 1 and {MAX_BUDGET}, got {s.n}.")
+        if not 1 <= s.width <= s.n:
+            raise RunError(f"Beam width M must be between 1 and N={s.n}, got {s.width}.")
+        if s.lookahead < 0 or s.revision_length < 1 or s.max_rounds < 1:
+            raise RunError("Lookahead must be >= 0, revision length and max rounds >= 1.")
+        if not 0 <= s.temperature <= 2:
+            raise RunError(f"Temperature must be between 0 and 2, got {s.temperature}.")
+        if s.aggregation not in ("last", "min", "prod"):
+            raise RunError(f"Unknown aggregation '{s.aggregation}': use last, min or prod.")
+        if STRATEGIES[self.strategy].needs_verifier and self.verifier == "none":
+            raise RunError(f"The strategy '{self.strategy}' selects by verifier scores: pick a verifier.")
+
+
+_default_pool: ModelPool | None = None
+
+
+def default_pool() -> ModelPool:
+    global _default_pool
+    if _default_pool is None:
+        _default_pool = ModelPool()
+    return _default_pool
+
+
+def run_search(
+    cfg: RunConfig,
+    pool: ModelPool | None = None,
+    on_progress: Callable[[Trace], None] | None = None,
+    cancel: threading.Event | None = None,
+    policy: StepPolicy | None = None,
+    verifier=None,
+) -> Trace:
+    """Run and return the Trace; never raises for model or search failures after validation:
+    a cancelled run returns the partial tree (status "cancelled"), a failure status "error"."""
+    cfg.validate()
+    pool = pool or default_pool()
+    cancel = cancel or threading.Event()
+    trace = Trace(
+        question=cfg.question.strip(),
+        gold=cfg.gold.strip() if cfg.gold and cfg.gold.strip() else None,
+        strategy=cfg.strategy,
+        params=cfg.search.to_dict(),
+        policy=cfg.policy,
+        verifier=cfg.verifier + (f" ({cfg.judge})" if cfg.judge and cfg.verifier == "self-judge" else ""),
+    )
+    t0 = time.perf_counter()
+    try:
+        if policy is None:
+            lm = pool.get(cfg.policy)
+            policy = StepPolicy(
+                TransformersBackend.from_loaded(lm),
+                max_step_tokens=cfg.max_step_tokens,
+                max_steps=cfg.search.max_rounds,
+                max_solution_tokens=cfg.max_solution_tokens,
+            )
+        if verifier is None and cfg.verifier != "none":
+            verifier = make_verifier(cfg.verifier, pool, policy.backend, judge=cfg.judge)
+        # Per-run accounting objects, so concurrent runs sharing a model do not mix counts.
+        policy.compute = trace.model_compute("policy", policy.backend.params)
+        if verifier is not None:
+            verifier.compute = trace.model_compute("verifier", verifier.compute.params)
+        ctx = SearchContext(
+            question=trace.question,
+            policy=policy,
+            verifier=verifier,
+            config=cfg.search,
+            trace=trace,
+            gold=trace.gold,
+            on_progress=on_progress,
+            cancel=cancel,
+        )
+        get_strategy(cfg.strategy).run(ctx)
+        trace.status = DONE
+    except Cancelled:
+        trace.status = CANCELLED
+    except ModelError as e:
+        trace.status, trace.error = FAILED, str(e)
+    except Exception as e:  # keep the partial tree; say what failed
+        trace.status, trace.error = FAILED, f"{type(e).__name__}: {e}"
+    trace.seconds = time.perf_counter() - t0
+    return trace
+
+
+def iter_search(
+    cfg: RunConfig, pool: ModelPool | None = None, cancel: threading.Event | None = None, **kw
+) -> Iterator[Trace]:
+    """Yield a snapshot of the Trace after each round, then the final Trace.
+
+    Validation errors raise RunError before the thread starts.
+    """
+    cfg.validate()
+    q: queue.Queue = queue.Queue()
+    cancel = cancel or threading.Event()
+
+    def work() -> None:
+        try:
+            final = run_search(cfg, pool, on_progress=lambda t: q.put(("progress", copy.deepcopy(t))), cancel=cancel, **kw)
+            q.put(("done", final))
+        except BaseException as e:  # pragma: no cover - run_search catches; belt and braces
+            q.put(("error", e))
+
+    worker = threading.Thread(target=work, name="tts-viz-search", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = q.get()
+            if kind == "error":
+                raise item
+            yield item
+            if kind == "done":
+                return
+    finally:
+        # The consumer went away (Stop pressed, browser closed): stop the search too.
+        cancel.set() if worker.is_alive() else None

@@ -1,0 +1,20 @@
+"""Search strategies: one file each, one protocol (see base.py)."""
+
+from __future__ import annotations
+
+from .beam import BeamSearch
+from .best_of_n import BestOfN
+from .dvts import DVTS
+from .lookahead import LookaheadSearch
+from .majority import MajorityVote
+from .revisions import Revisions
+from .weighted_best_of_n import WeightedBestOfN
+
+STRATEGIES = {
+    cls.name: cls
+    for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions)
+}
+
+
+def get_strategy(name: str):
+    return STRATEGIES[name]()

@@ -1,0 +1,13 @@
+"""Shared body of the three parallel-sampling strategies: N whole solutions in one batched call."""
+
+from __future__ import annotations
+
+from .base import SearchContext
+
+
+def sample_and_score(ctx: SearchContext, count: int, round_no: int = 0, **node_kw) -> list:
+    """`count` whole solutions, each a chain of step nodes, every step scored in one verifier pass."""
+    sols = ctx.policy.full_solutions(ctx.question, count, ctx.config.temperature, ctx.seed(round_no), ctx.cancel)
+    leaves = [ctx.add_solution(steps, tokens, reason, round_no, **node_kw) for steps, tokens, reason in sols]
+    ctx.score(leaves, whole_path=True)
+    return leaves

@@ -1,0 +1,265 @@
+"""The Trace: the one contract between the search engine and every view.
+
+A strategy writes nodes into a Trace as it searches; figure functions and the app read it.
+It serialises to versioned JSON and reopens with no model loaded.
+
+Tree shape: node 0 is the root (the question, no text). Every other node is one solution step;
+its parent is the previous step of the same partial solution (or the root). A whole solution is
+the path from the root to a finished leaf. Revision attempts are separate root-to-leaf paths
+linked by RevisionLinks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Iterable
+
+TRACE_VERSION = 1
+
+# Node statuses. "kept": survived selection (or still active); "pruned": dropped by selection;
+# "finished": a complete solution (hit \boxed{}, EOS or a limit); "selected": the leaf whose
+# answer the strategy returned (a finished leaf, promoted).
+KEPT, PRUNED, FINISHED, SELECTED = "kept", "pruned", "finished", "selected"
+NODE_STATUSES = (KEPT, PRUNED, FINISHED, SELECTED)
+
+# Trace statuses
+RUNNING, DONE, CANCELLED, FAILED = "running", "done", "cancelled", "error"
+
+
+class TraceFormatError(ValueError):
+    """A trace file that cannot be read; the message says what is wrong, for the user."""
+
+
+@dataclass
+class Node:
+    id: int
+    parent: int | None
+    depth: int
+    text: str = ""
+    tokens: int = 0  # policy tokens generated for this step
+    step_score: float | None = None  # verifier score of this step
+    agg_score: float | None = None  # aggregated score of the path root..this node
+    status: str = KEPT
+    answer: str | None = None  # extracted final answer, on finished leaves
+    correct: bool | None = None  # answer vs gold, when gold is known
+    round: int = 0  # search round that created the node
+    chain: int | None = None  # revisions: which chain; dvts: which subtree
+    attempt: int | None = None  # revisions: attempt index within the chain
+    reason: str = ""  # why it was kept / pruned / selected, in words
+    finish_reason: str | None = None  # "boxed", "eos", "max_tokens", "max_steps"
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. lookahead rollout text
+
+
+@dataclass
+class RevisionLink:
+    chain: int
+    src: int  # leaf node id of the earlier attempt
+    dst: int  # leaf node id of the revised attempt
+
+
+@dataclass
+class ModelCompute:
+    params: int = 0
+    prompt_tokens: int = 0  # tokens read (prefill)
+    generated_tokens: int = 0  # tokens decoded
+    flops: float = 0.0  # 2 x params x (prompt + generated), the usual inference estimate
+    seconds: float = 0.0
+
+    def add(self, prompt_tokens: int = 0, generated_tokens: int = 0, seconds: float = 0.0) -> None:
+        self.prompt_tokens += int(prompt_tokens)
+        self.generated_tokens += int(generated_tokens)
+        self.flops += 2.0 * self.params * (int(prompt_tokens) + int(generated_tokens))
+        self.seconds += seconds
+
+
+@dataclass
+class Trace:
+    question: str
+    strategy: str
+    gold: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    policy: str = ""
+    verifier: str = ""
+    nodes: list[Node] = field(default_factory=list)
+    revisions: list[RevisionLink] = field(default_factory=list)
+    decision: dict[str, Any] | None = None  # allocator record (auto strategy)
+    compute: dict[str, ModelCompute] = field(default_factory=dict)  # per model role name
+    final_answer: str | None = None
+    correct: bool | None = None
+    status: str = RUNNING
+    rounds: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    version: int = TRACE_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.nodes:
+            self.nodes.append(Node(id=0, parent=None, depth=0, text="", status=KEPT))
+
+    # ----- building -------------------------------------------------------------------------
+    @property
+    def root(self) -> Node:
+        return self.nodes[0]
+
+    def add_node(self, parent: int, text: str, **kw: Any) -> Node:
+        node = Node(id=len(self.nodes), parent=parent, depth=self.nodes[parent].depth + 1, text=text, **kw)
+        self.nodes.append(node)
+        return node
+
+    def model_compute(self, role: str, params: int = 0) -> ModelCompute:
+        mc = self.compute.get(role)
+        if mc is None:
+            mc = self.compute[role] = ModelCompute(params=params)
+        return mc
+
+    # ----- reading --------------------------------------------------------------------------
+    def node(self, node_id: int) -> Node:
+        return self.nodes[node_id]
+
+    def children(self, node_id: int) -> list[Node]:
+        return [n for n in self.nodes if n.parent == node_id]
+
+    def path(self, node_id: int) -> list[Node]:
+        """Nodes from the first step down to node_id (root excluded)."""
+        out = []
+        n: Node | None = self.nodes[node_id]
+        while n is not None and n.parent is not None:
+            out.append(n)
+            n = self.nodes[n.parent]
+        return out[::-1]
+
+    def steps(self, node_id: int) -> list[str]:
+        return [n.text for n in self.path(node_id)]
+
+    def leaves(self) -> list[Node]:
+        has_child = {n.parent for n in self.nodes}
+        return [n for n in self.nodes if n.id not in has_child and n.parent is not None]
+
+    def finished(self) -> list[Node]:
+        return [n for n in self.nodes if n.status in (FINISHED, SELECTED)]
+
+    def selected(self) -> Node | None:
+        for n in self.nodes:
+            if n.status == SELECTED:
+                return n
+        return None
+
+    def selected_path_ids(self) -> set[int]:
+        sel = self.selected()
+        if sel is None:
+            return set()
+        return {0} | {n.id for n in self.path(sel.id)}
+
+    def totals(self) -> ModelCompute:
+        t = ModelCompute()
+        for mc in self.compute.values():
+            t.prompt_tokens += mc.prompt_tokens
+            t.generated_tokens += mc.generated_tokens
+            t.flops += mc.flops
+            t.seconds += mc.seconds
+        return t
+
+    def to_networkx(self):
+        import networkx as nx
+
+        g = nx.DiGraph()
+        for n in self.nodes:
+            g.add_node(n.id, **asdict(n))
+        for n in self.nodes:
+            if n.parent is not None:
+                g.add_edge(n.parent, n.id, kind="step")
+        for link in self.revisions:
+            g.add_edge(link.src, link.dst, kind="revision", chain=link.chain)
+        return g
+
+    # ----- JSON -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return _json_safe(d)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False, allow_nan=False)
+
+    def save(self, path) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_json(indent=1))
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "Trace":
+        if not isinstance(d, dict):
+            raise TraceFormatError("A trace must be a JSON object, got %s." % type(d).__name__)
+        version = d.get("version")
+        if version != TRACE_VERSION:
+            raise TraceFormatError(
+                f"Unsupported trace version {version!r}; this tts-viz reads version {TRACE_VERSION}."
+            )
+        for key in ("question", "strategy", "nodes"):
+            if key not in d:
+                raise TraceFormatError(f"Not a tts-viz trace: the field '{key}' is missing.")
+        try:
+            nodes = [_build(Node, nd, f"node {i}") for i, nd in enumerate(d["nodes"])]
+            revisions = [_build(RevisionLink, r, "revision link") for r in d.get("revisions") or []]
+            compute = {str(k): _build(ModelCompute, v, f"compute[{k}]") for k, v in (d.get("compute") or {}).items()}
+        except TypeError as e:
+            raise TraceFormatError(f"Malformed trace: {e}") from None
+        _check_tree(nodes, revisions)
+        top = {f.name for f in fields(cls)} - {"nodes", "revisions", "compute"}
+        kw = {k: d[k] for k in top if k in d}
+        return cls(nodes=nodes, revisions=revisions, compute=compute, **kw)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Trace":
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise TraceFormatError(f"Not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+    @classmethod
+    def load(cls, path) -> "Trace":
+        with open(path, "rb") as f:
+            return cls.from_json(f.read())
+
+
+def _build(klass, d: Any, what: str):
+    if not isinstance(d, dict):
+        raise TraceFormatError(f"Malformed trace: {what} is not an object.")
+    names = {f.name for f in fields(klass)}
+    unknown = set(d) - names
+    if unknown:
+        raise TraceFormatError(f"Malformed trace: {what} has unknown fields {sorted(unknown)}.")
+    return klass(**d)
+
+
+def _check_tree(nodes: list[Node], revisions: Iterable[RevisionLink]) -> None:
+    if not nodes or nodes[0].parent is not None:
+        raise TraceFormatError("Malformed trace: the first node must be the root (parent null).")
+    for i, n in enumerate(nodes):
+        if n.id != i:
+            raise TraceFormatError(f"Malformed trace: node at position {i} has id {n.id}.")
+        if i and not (isinstance(n.parent, int) and 0 <= n.parent < i):
+            raise TraceFormatError(f"Malformed trace: node {i} has an invalid parent {n.parent!r}.")
+        if n.status not in NODE_STATUSES:
+            raise TraceFormatError(f"Malformed trace: node {i} has unknown status {n.status!r}.")
+        if not isinstance(n.text, str):
+            raise TraceFormatError(f"Malformed trace: node {i} text is not a string.")
+        for attr in ("step_score", "agg_score"):
+            v = getattr(n, attr)
+            if v is not None and not isinstance(v, (int, float)):
+                raise TraceFormatError(f"Malformed trace: node {i} {attr} is not a number.")
+    for r in revisions:
+        if not (0 <= r.src < len(nodes) and 0 <= r.dst < len(nodes)):
+            raise TraceFormatError("Malformed trace: a revision link points outside the tree.")
+
+
+def _json_safe(x: Any) -> Any:
+    """NaN/inf are not JSON; store them as null (a score that could not be computed)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x

@@ -1,0 +1,57 @@
+"""Verifiers (PRMs): one protocol (base.py), one file per family.
+
+`make_verifier` builds one by name. Model-backed verifiers are cached in the ModelPool so
+every run shares one copy; self-judge reuses the policy's backend unless told to use another
+model (e.g. the 1.5B judging the 0.5B).
+"""
+
+from __future__ import annotations
+
+from .arith import ArithVerifier
+from .base import AGGREGATIONS, Verifier, VerifierBase, aggregate
+from .self_judge import SelfJudgeVerifier
+
+# name -> (description, hub id of the default checkpoint or None)
+VERIFIERS: dict[str, tuple[str, str | None]] = {
+    "self-judge": ("a chat model asked 'is the last step correct?' (P(Yes), one prefill)", None),
+    "arith": ("recomputes every a op b = c exactly; instant, arithmetic only", None),
+    "qwen2.5-math-prm": ("Qwen2.5-Math-PRM-7B (hub, GPU)", "Qwen/Qwen2.5-Math-PRM-7B"),
+    "rlhflow": ("RLHFlow Llama3.1-8B PRM (hub, GPU)", "RLHFlow/Llama3.1-8B-PRM-Deepseek-Data"),
+    "math-shepherd": ("Math-Shepherd Mistral-7B PRM (hub, GPU)", "peiyi9979/math-shepherd-mistral-7b-prm"),
+    "skywork": ("Skywork-o1-Open-PRM-Qwen-2.5-1.5B (hub)", "Skywork/Skywork-o1-Open-PRM-Qwen-2.5-1.5B"),
+    "none": ("no verifier (majority vote / revisions only)", None),
+}
+
+
+def _hub_class(name: str):
+    if name == "qwen2.5-math-prm":
+        from .qwen_prm import QwenMathPRM as cls
+    elif name == "rlhflow":
+        from .rlhflow import RLHFlowPRM as cls
+    elif name == "math-shepherd":
+        from .math_shepherd import MathShepherdPRM as cls
+    elif name == "skywork":
+        from .skywork import SkyworkPRM as cls
+    else:
+        raise KeyError(name)
+    return cls
+
+
+def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None = None):
+    if name == "arith":
+        return ArithVerifier()
+    if name == "self-judge":
+        backend = policy_backend
+        if judge and (policy_backend is None or judge != policy_backend.name):
+            from ..backends.transformers_backend import TransformersBackend
+
+            backend = TransformersBackend.from_loaded(pool.get(judge))
+        if backend is None:
+            raise ValueError("self-judge needs a model: pass the policy backend or a judge model name.")
+        return SelfJudgeVerifier(backend)
+    if name in VERIFIERS and VERIFIERS[name][1]:
+        return pool.get_verifier(name, lambda: _hub_class(name).from_hub(VERIFIERS[name][1]))
+    raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)}.")
+
+
+__all__ = ["VERIFIERS", "AGGREGATIONS", "Verifier", "VerifierBase", "aggregate", "make_verifier"]

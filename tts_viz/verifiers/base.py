@@ -1,0 +1,55 @@
+"""The verifier protocol: score every step of many partial solutions in one batched call."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol, Sequence, runtime_checkable
+
+from ..trace import ModelCompute
+
+AGGREGATIONS = ("last", "min", "prod")
+
+
+@runtime_checkable
+class Verifier(Protocol):
+    name: str
+    # Token/FLOP accounting for the verifier model (params=0 for model-free verifiers).
+    compute: ModelCompute
+
+    def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        """One score in [0, 1] per step, per solution, in order. Batched over solutions."""
+        ...
+
+    def score_last(self, question: str, solutions: Sequence[Sequence[str]]) -> list[float]:
+        """Score of the last step of each solution (what beam search needs each round)."""
+        ...
+
+
+class VerifierBase:
+    """Default score_last via score; subclasses may override it with something cheaper."""
+
+    name = "verifier"
+
+    def __init__(self) -> None:
+        self.compute = ModelCompute(params=0)
+
+    def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def score_last(self, question: str, solutions: Sequence[Sequence[str]]) -> list[float]:
+        scores = self.score(question, solutions)
+        return [s[-1] if s else 0.0 for s in scores]
+
+
+def aggregate(step_scores: Sequence[float | None], how: str = "last") -> float | None:
+    """Whole-solution score from its step scores: last (common default), min, or product."""
+    vals = [float(s) for s in step_scores if s is not None and not math.isnan(s)]
+    if not vals:
+        return None
+    if how == "last":
+        return vals[-1]
+    if how == "min":
+        return min(vals)
+    if how == "prod":
+        return math.prod(vals)
+    raise ValueError(f"Unknown aggregation {how!r}; choose one of {', '.join(AGGREGATIONS)}.")
