@@ -209,6 +209,23 @@ def test_rlhflow_chunks_batches_and_counts_tokens(rlhflow):
     assert prm.compute.prompt_tokens == expected  # real tokens only, not padding
 
 
+def test_rlhflow_model_without_logits_to_keep(rlhflow):
+    # A model whose forward has no `logits_to_keep` (older or remote code) gets full logits gathered.
+    model, tok = rlhflow
+
+    class Plain(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.config = model, model.config
+
+        def forward(self, input_ids, attention_mask=None, use_cache=None):
+            return model(input_ids=input_ids, attention_mask=attention_mask)
+
+    a = RLHFlowPRM(Plain(), tok).score(QUESTION, SOLUTIONS)
+    b = RLHFlowPRM(model, tok).score(QUESTION, SOLUTIONS)
+    assert all(_close(x, y) for x, y in zip(a, b))
+
+
 def test_rlhflow_rejects_control_tokens_and_overlong(rlhflow):
     model, tok = rlhflow
     with pytest.raises(ValueError, match="<\\|eot_id\\|>"):

@@ -224,7 +224,7 @@ class HubPRMBase(VerifierBase):
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
             rows = [encoded[i] for i in chunk]
-            ids, mask = right_pad([r.ids for r in rows], self.pad_id); mask = torch.ones_like(mask)
+            ids, mask = right_pad([r.ids for r in rows], self.pad_id)
             pos = positions_tensor([r.positions for r in rows])
             t0 = time.perf_counter()
             with torch.inference_mode():

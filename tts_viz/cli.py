@@ -1,0 +1,129 @@
+"""`python -m tts_viz run ...`: one search from the command line.
+
+Progress goes to stderr; stdout gets exactly one JSON line (answer, correct, strategy, n,
+tokens, flops, seconds, trace path), so the command composes with shell pipelines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .models import DEFAULT_POLICY, EMBEDDED
+
+
+def _problem_from_args(args):
+    from .problems import Problem, get_problem, load_jsonl
+
+    if args.question is not None:
+        return Problem(id="custom", question=args.question, gold=args.gold, source="custom")
+    if args.data:
+        rows = load_jsonl(args.data)
+        if not 0 <= args.index < len(rows):
+            raise ValueError(f"--index {args.index} is out of range: {args.data} has {len(rows)} problems.")
+        return rows[args.index]
+    return get_problem(args.problem_set, args.index, level=args.level, seed=args.problem_seed)
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    from .strategies import STRATEGIES
+    from .verifiers import VERIFIERS
+
+    src = p.add_argument_group("problem (one of)")
+    src.add_argument("--question", help="problem text")
+    src.add_argument("--gold", help="gold answer for --question (optional)")
+    src.add_argument("--data", help="local JSONL file (GSM8K or MATH-500 rows)")
+    src.add_argument("--problem-set", default="arith", choices=["arith", "example", "gsm8k", "math500"])
+    src.add_argument("--level", type=int, help="difficulty level 1-5 (arith, math500)")
+    src.add_argument("--index", type=int, default=0)
+    src.add_argument("--problem-seed", type=int, default=0, help="seed of the arith generator")
+    p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; or a hub id (GPU)")
+    p.add_argument("--verifier", default="self-judge", choices=list(VERIFIERS))
+    p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
+    p.add_argument("--strategy", default="beam", choices=list(STRATEGIES))
+    p.add_argument("--n", type=int, default=8, help="budget: number of full generations")
+    p.add_argument("--width", type=int, default=4, help="beam width M (beam, dvts, lookahead)")
+    p.add_argument("--lookahead", type=int, default=1)
+    p.add_argument("--revision-length", type=int, default=4)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--aggregation", default="last", choices=["last", "min", "prod"])
+    p.add_argument("--max-rounds", type=int, default=12)
+    p.add_argument("--max-step-tokens", type=int, default=160)
+    p.add_argument("--max-solution-tokens", type=int, default=640)
+    p.add_argument("--out", help="write the trace JSON here")
+
+
+def cmd_run(args) -> int:
+    from tqdm import tqdm
+
+    from .runner import RunConfig, run_search
+    from .strategies.base import SearchConfig
+
+    problem = _problem_from_args(args)
+    cfg = RunConfig(
+        question=problem.question,
+        gold=problem.gold,
+        policy=args.policy,
+        verifier=args.verifier,
+        judge=args.judge,
+        strategy=args.strategy,
+        search=SearchConfig(
+            n=args.n, width=args.width, lookahead=args.lookahead, revision_length=args.revision_length,
+            temperature=args.temperature, seed=args.seed, aggregation=args.aggregation, max_rounds=args.max_rounds,
+        ),
+        max_step_tokens=args.max_step_tokens,
+        max_solution_tokens=args.max_solution_tokens,
+    )
+    cfg.validate()
+    bar = tqdm(desc=f"{args.strategy} N={args.n}", unit="round", file=sys.stderr)
+
+    def progress(trace):
+        t = trace.totals()
+        bar.set_postfix(nodes=len(trace.nodes), tokens=t.generated_tokens, finished=len(trace.finished()))
+        bar.update(1)
+
+    trace = run_search(cfg, on_progress=progress)
+    bar.close()
+    out = args.out
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        trace.save(out)
+    totals = trace.totals()
+    result = {
+        "problem": problem.id,
+        "answer": trace.final_answer,
+        "gold": trace.gold,
+        "correct": trace.correct,
+        "strategy": trace.strategy,
+        "n": cfg.search.n,
+        "status": trace.status,
+        "tokens": totals.prompt_tokens + totals.generated_tokens,
+        "generated_tokens": totals.generated_tokens,
+        "flops": totals.flops,
+        "seconds": round(trace.seconds, 2),
+        "trace": out,
+    }
+    if trace.error:
+        result["error"] = trace.error
+    print(json.dumps(result))
+    return 0 if trace.status in ("done", "cancelled") else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=os.environ.get("TTS_VIZ_LOG", "WARNING"))
+    parser = argparse.ArgumentParser(prog="python -m tts_viz", description="tts-viz: test-time compute explorer")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run one search and write its trace")
+    add_run_args(run)
+    run.set_defaults(func=cmd_run)
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, IndexError, RuntimeError) as e:  # RunError, ModelError, bad data: a message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
