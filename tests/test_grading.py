@@ -97,7 +97,7 @@ def test_numeric_fast_path_does_not_call_math_verify(monkeypatch):
 
 
 def test_weird_input_never_raises():
-    for weird in ["\\frac{", "}}}}", "\\boxed{", "1/0", "\\frac{1}{0}", "$$", "\x00", "9" * 5000, 12]:
+    for weird in ["\\frac{", "}}}}", "\\boxed{", "1/0", "\\frac{1}{0}", "$$", "\x00", "9" * 5000, "1e999999999", 12]:
         answers_equivalent(weird, "1")  # only must not raise
         answer_key(weird)
     assert numeric_value("1/0") is None
@@ -110,6 +110,7 @@ def test_timeout_path_returns_false(monkeypatch):
         release.wait(5)  # hangs until the test releases it
         return True
 
+    monkeypatch.setattr(grading, "ISOLATION", "thread")  # the patched function runs in this process
     monkeypatch.setattr(grading, "_mv_equal", slow)
     before = grading.timeout_count()
     # unique strings so that no cached verdict short-cuts the call
@@ -121,6 +122,20 @@ def test_timeout_path_returns_false(monkeypatch):
     # a timed-out verdict is not cached as final
     monkeypatch.setattr(grading, "_mv_equal", lambda answer, gold: True)
     assert answers_equivalent(a, b, timeout=2.0) is True
+
+
+def test_process_worker_is_killed_at_the_deadline():
+    # sympy holds the GIL for a long time on this one; only a separate process can be stopped.
+    assert grading.ISOLATION == "process"
+    assert answers_equivalent("x^2+2x", "x(x+2)")  # worker started and warm
+    before = grading.timeout_count()
+    t0 = time.monotonic()
+    assert answers_equivalent("2^{10^{10^{10}}}", "x^{10^{10}}", timeout=0.5) is False
+    elapsed = time.monotonic() - t0
+    assert grading.timeout_count() == before + 1
+    assert elapsed < 15, elapsed  # generous: kill + wait; a thread took ~30 s here
+    # a fresh worker takes over
+    assert answers_equivalent("\\sqrt{8}", "2\\sqrt{2}")
 
 
 def test_math_verify_works_off_main_thread():

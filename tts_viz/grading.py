@@ -5,20 +5,27 @@ Order of checks in `answers_equivalent` (cheapest first, so majority vote over m
   2. exact rational arithmetic when both sides are plain numbers ("0.5" == "1/2" == "\\frac{1}{2}");
      if both are numbers and differ, the answer is False right away (math-verify would round to 6
      digits and call "0.333333" equal to 1/3; we prefer exact and fast);
-  3. math-verify (symbolic, sympy) for everything else, in a daemon thread with a deadline.
+  3. math-verify (symbolic, sympy) for everything else, with a deadline (worker process, see below).
 
 math-verify's built-in timeout uses signal.alarm, which only works in the main thread; the app grades
 in worker threads, so we switch it off (parsing_timeout=None, timeout_seconds=None) and bound the call
-ourselves. A call that hits the deadline returns False and is counted in `timeout_count()`; its thread
-cannot be killed and finishes (or not) in the background, which is why it is a daemon thread.
+ourselves, by default in a worker subprocess that is killed when it passes the deadline (see
+ISOLATION below for why not a thread). A call that hits the deadline returns False and is counted in
+`timeout_count()`. This module imports only the standard library (the worker loads it standalone).
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import queue
 import re
+import subprocess
+import sys
 import threading
 from fractions import Fraction
+from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +199,9 @@ def numeric_value(ans: str | None) -> Fraction | None:
     s = re.sub(r"\\?%$", "", s)
     try:
         if _PLAIN_NUM_RE.match(s):
+            exp = re.search(r"[eE]([+-]?\d+)$", s)
+            if exp and abs(int(exp.group(1))) > 100:
+                return None  # "1e999999999" would build a gigantic integer in the caller's thread
             return Fraction(s)
         m = _SLASH_RE.match(s)
         if m and int(m.group(2)) != 0:
@@ -226,27 +236,27 @@ _timeouts = 0
 _cache: dict[tuple[str, str], bool] = {}
 _CACHE_MAX = 20000
 
+# Where math-verify runs. "process": a persistent worker subprocess, killed and replaced when a call
+# passes its deadline. This is the default because a thread cannot be stopped: sympy holds the GIL
+# inside one long C-level computation (e.g. "2^{10^{10^{10}}}"), so join(timeout) in the caller did
+# not return for ~30 s here, and the runaway thread kept slowing every later call.
+# "thread": a daemon thread joined with the deadline; lighter, honours the deadline only while the
+# work is in Python code. Used as a fallback when the worker process cannot start.
+ISOLATION = "process"
+_WORKER_START_TIMEOUT = 120.0  # importing sympy + math-verify in a fresh interpreter; not the deadline
+
 
 def timeout_count() -> int:
     """How many math-verify comparisons hit the deadline since the process started."""
     return _timeouts
 
 
-_warm = False
-
-
-def _warm_up() -> None:
-    """Import math-verify and run one parse outside the deadline: the first call costs ~1 s (sympy,
-    antlr, regex tables) and would otherwise count as a timeout on a busy machine."""
-    global _warm
-    if _warm:
-        return
+def _count_timeout(answer: str, gold: str, timeout: float) -> None:
+    global _timeouts
     with _lock:
-        if not _warm:
-            from math_verify import parse
-
-            parse("$1$", parsing_timeout=None)
-            _warm = True
+        _timeouts += 1
+    logger.warning("math-verify timed out after %.1fs on %r vs %r; counted as not equal",
+                   timeout, answer[:80], gold[:80])
 
 
 def _mv_wrap(s: str) -> str:
@@ -266,12 +276,130 @@ def _mv_equal(answer: str, gold: str) -> bool:
     return bool(verify(g, a, timeout_seconds=None))
 
 
-def _mv_equal_bounded(answer: str, gold: str, timeout: float) -> bool:
-    global _timeouts
-    key = (answer, gold)
+# --- process isolation ---------------------------------------------------------------------------
+
+
+def _worker_main() -> None:
+    """Loop of the worker subprocess: one JSON [answer, gold] per stdin line -> "1"/"0" per line."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing but the protocol may reach the parent's pipe
+    _mv_equal("1", "1")  # warm up (imports, regex tables) before saying ready
+    out.write("ready\n")
+    out.flush()
+    for line in sys.stdin:
+        try:
+            answer, gold = json.loads(line)
+            ok = _mv_equal(answer, gold)
+        except Exception:  # noqa: BLE001 - weird input: "not equal", keep serving
+            ok = False
+        out.write("1\n" if ok else "0\n")
+        out.flush()
+
+
+# The worker loads this file as a standalone module (no package __init__, no tts_viz/ on sys.path,
+# where tts_viz/trace.py would shadow the stdlib module of that name); this file imports stdlib only.
+_WORKER_CODE = (
+    "import importlib.util as u, sys; "
+    "s = u.spec_from_file_location('tts_viz_mv_worker', sys.argv[1]); m = u.module_from_spec(s); "
+    "s.loader.exec_module(m); m._worker_main()"
+)
+
+
+class _ProcessVerifier:
+    """One persistent math-verify subprocess; calls are serialised; a stuck one is killed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+
+    def _start(self) -> None:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_CODE, str(Path(__file__).resolve())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1,
+        )
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def pump() -> None:  # a reader thread: a portable way to wait on a pipe with a deadline
+            try:
+                for line in proc.stdout:
+                    lines.put(line.strip())
+            except (OSError, ValueError):
+                pass
+            finally:
+                proc.stdout.close()  # closed here, by its only reader
+                lines.put(None)  # EOF: the worker died or was killed
+
+        threading.Thread(target=pump, name="tts-viz-mv-reader", daemon=True).start()
+        try:
+            ready = lines.get(timeout=_WORKER_START_TIMEOUT)
+        except queue.Empty:
+            ready = None
+        if ready != "ready":
+            self._kill(proc)
+            raise RuntimeError("math-verify worker process did not start")
+        self._proc, self._lines = proc, lines
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        try:
+            proc.kill()
+            proc.wait(timeout=10)
+            proc.stdin.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def call(self, answer: str, gold: str, timeout: float) -> bool | None:
+        """The verdict, or None when the deadline passed (the worker is then replaced)."""
+        with self._lock:
+            if self._proc is None or self._proc.poll() is not None:
+                self._start()
+            proc = self._proc
+            try:
+                proc.stdin.write(json.dumps([answer, gold]) + "\n")
+                proc.stdin.flush()
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                line = "timeout"
+            except OSError:  # broken pipe: the worker died; the next call starts a new one
+                line = None
+            if line in ("1", "0"):
+                return line == "1"
+            self._kill(proc)
+            self._proc = None
+            return None if line == "timeout" else False
+
+    def close(self) -> None:
+        with self._lock:
+            if self._proc is not None:
+                self._kill(self._proc)
+                self._proc = None
+
+
+_worker = _ProcessVerifier()
+atexit.register(_worker.close)
+
+
+# --- thread isolation (fallback) ----------------------------------------------------------------
+
+_warm = False
+
+
+def _warm_up() -> None:
+    """Import math-verify and run one parse outside the deadline: the first call costs ~1 s (sympy,
+    antlr, regex tables) and would otherwise count as a timeout on a busy machine."""
+    global _warm
+    if _warm:
+        return
     with _lock:
-        if key in _cache:
-            return _cache[key]
+        if not _warm:
+            from math_verify import parse
+
+            parse("$1$", parsing_timeout=None)
+            _warm = True
+
+
+def _thread_call(answer: str, gold: str, timeout: float) -> bool | None:
     _warm_up()
     box: list[bool] = []
 
@@ -285,17 +413,33 @@ def _mv_equal_bounded(answer: str, gold: str, timeout: float) -> bool:
     t = threading.Thread(target=work, name="tts-viz-math-verify", daemon=True)
     t.start()
     t.join(timeout)
-    if not box:  # still running: give up on it
-        with _lock:
-            _timeouts += 1
-        logger.warning("math-verify timed out after %.1fs on %r vs %r; counted as not equal",
-                       timeout, answer[:80], gold[:80])
-        return False
+    return box[0] if box else None  # None: still running, we give up on it
+
+
+def _mv_equal_bounded(answer: str, gold: str, timeout: float) -> bool:
+    global ISOLATION
+    key = (answer, gold)
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    verdict: bool | None
+    if ISOLATION == "process":
+        try:
+            verdict = _worker.call(answer, gold, timeout)
+        except Exception as e:  # noqa: BLE001 - e.g. no subprocesses allowed here
+            logger.warning("math-verify worker process unavailable (%s); using a thread instead", e)
+            ISOLATION = "thread"
+            verdict = _thread_call(answer, gold, timeout)
+    else:
+        verdict = _thread_call(answer, gold, timeout)
+    if verdict is None:
+        _count_timeout(answer, gold, timeout)
+        return False  # not cached: a later call with more time may succeed
     with _lock:
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
-        _cache[key] = box[0]
-    return box[0]
+        _cache[key] = verdict
+    return verdict
 
 
 def answers_equivalent(a: str | None, b: str | None, timeout: float = 2.0) -> bool:

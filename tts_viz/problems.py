@@ -285,10 +285,12 @@ def arith_problem_set(levels: tuple[int, ...] = (1, 2, 3, 4, 5), per_level: int 
 # Step labelling by exact arithmetic
 # ----------------------------------------------------------------------------------------------
 
-_NUM = r"\$?\s?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+# No optional space inside _NUM except after "$": a space that two parts of the pattern could
+# both take makes the regex backtrack exponentially on long "1 + 1 + ..." lines.
+_NUM = r"(?:\$\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _OP = r"(?:\\times|\\cdot|\\div|[-+*/x×÷·−])"
 _EQ_RE = re.compile(
-    rf"(?<![\w.,$])(?P<lhs>{_NUM}(?:\s*{_OP}\s*{_NUM})+)\s*=\s*(?P<rhs>{_NUM}(?:/\d+(?![\d.,]))?)"
+    rf"(?<![\w.,$])(?P<lhs>{_NUM}(?:\s*{_OP}\s*{_NUM}){{1,12}})\s*=\s*(?P<rhs>{_NUM}(?:/\d+(?![\d.,]))?)"
 )
 _TOKEN_RE = re.compile(rf"{_NUM}|{_OP}")
 _NUM_ONLY_RE = re.compile(_NUM)
