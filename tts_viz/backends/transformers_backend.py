@@ -126,23 +126,21 @@ class TransformersBackend:
         return gens
 
     def _cut(self, row: list[int], stop: Sequence[str], max_new_tokens: int) -> Generation:
-        """Trim padding after a row finished; find why it finished and how many tokens it used."""
-        eos = set(self.eos_ids)
-        end, reason = len(row), "length"
-        for i, t in enumerate(row):
-            if t in eos:
-                end, reason = i + 1, "eos"
-                break
-        body = row[: end - 1] if reason == "eos" else row[:end]
-        text = self.tokenizer.decode(body, skip_special_tokens=True)
+        """Trim the padding after a row finished; find why it finished and how many tokens it used.
+
+        generate() pads a finished row with pad_id; the row ends at the first pad or EOS token.
+        A stop string found in the text means the row stopped on the token completing it.
+        """
+        ends = set(self.eos_ids) | {self.pad_id}
+        end = next((i for i, t in enumerate(row) if t in ends), len(row))
+        text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
         for s in stop:
             k = text.find(s)
             if k != -1:
-                # generate() stops a row on the token that completes the stop string, then pads it
-                # (with pad == eos for some tokenizers, which the loop above reads as "eos").
-                text, reason = text[:k], "stop"
-                break
-        return Generation(text=text, tokens=end, finish_reason=reason)
+                return Generation(text=text[:k], tokens=end, finish_reason="stop")
+        if end < len(row):  # an EOS token, counted as generated
+            return Generation(text=text, tokens=end + 1, finish_reason="eos")
+        return Generation(text=text, tokens=end, finish_reason="length")
 
     @torch.inference_mode()
     def next_token_logprobs(
