@@ -1,4 +1,5 @@
-"""Shared body of the three parallel-sampling strategies: N whole solutions in one batched call."""
+"""Shared body of the three parallel-sampling strategies: N whole solutions in one batched call,
+every step scored in one verifier pass, then one selection rule (the only thing that differs)."""
 
 from __future__ import annotations
 
@@ -11,3 +12,14 @@ def sample_and_score(ctx: SearchContext, count: int, round_no: int = 0, **node_k
     leaves = [ctx.add_solution(steps, tokens, reason, round_no, **node_kw) for steps, tokens, reason in sols]
     ctx.score(leaves, whole_path=True)
     return leaves
+
+
+class ParallelSampling:
+    name = "parallel"
+    needs_verifier = True
+    method = "best"  # selection rule in select.pick
+
+    def run(self, ctx: SearchContext) -> None:
+        leaves = sample_and_score(ctx, ctx.config.n)
+        ctx.report()
+        ctx.select(leaves, self.method)
