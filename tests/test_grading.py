@@ -167,3 +167,12 @@ def test_is_correct():
     assert is_correct(None, "18") is False
     assert is_correct("18.0", "18") is True
     assert is_correct("17", "18") is False
+
+
+def test_answer_phrase_does_not_run_into_the_next_line():
+    from tts_viz.grading import extract_answer
+
+    text = ("Therefore, the final answer is:\nTherefore, the total meters James runs a week is "
+            "3 * 60 = 180 meters.")
+    assert extract_answer(text) is None
+    assert extract_answer("So the answer is: the total he pays after the discount comes to 45 dollars") == "45"

@@ -63,3 +63,22 @@ def test_greedy_generation_is_reproducible_and_batch_consistent(tiny):
     a = policy.next_steps(QUESTION, [[], ["3 + 4 = 7."]], temperature=0.0, seed=0)
     b = policy.next_steps(QUESTION, [[], ["3 + 4 = 7."]], temperature=0.0, seed=5)
     assert [r.text for r in a] == [r.text for r in b]
+
+
+def test_shared_prompt_prefill_gives_the_same_tokens_as_prefilling_every_row(monkeypatch):
+    """Prefix reuse (one prefill per distinct prompt, cache copied to its rows) must not change
+    what the model writes: greedy output is identical to the plain path, padding included.
+    In float32: the int8 layers take another kernel for short inputs, so their last bits differ."""
+    monkeypatch.setenv("TTS_VIZ_CPU_QUANT", "none")
+    backend = TransformersBackend.from_loaded(models.load_embedded("smollm2-135m", dtype="float32"))
+    policy = StepPolicy(backend, max_step_tokens=20)
+    short = policy.prompt(QUESTION)
+    long = policy.prompt(QUESTION, ["Tom starts with 3 apples.", "He buys 4 more apples at the shop."])
+    prompts = [short, long, short, long, long]
+    outs = {}
+    for share in (False, True):
+        backend.share_prompts = share
+        gens = backend.generate(prompts, max_new_tokens=20, temperature=0.0, stop=["\n\n"])
+        outs[share] = [(g.text, g.tokens, g.finish_reason) for g in gens]
+    assert outs[True] == outs[False]
+    assert outs[True][0] == outs[True][2] and outs[True][1] == outs[True][3] == outs[True][4]

@@ -1,4 +1,4 @@
-"""`python -m tts_viz run ...`: one search from the command line.
+"""`python -m tts_viz run ...`: one search from the command line (also `sweep` and `fit-table`, see sweep.py).
 
 Progress goes to stderr; stdout gets exactly one JSON line (answer, correct, strategy, n,
 tokens, flops, seconds, trace path), so the command composes with shell pipelines.
@@ -106,6 +106,7 @@ def cmd_run(args) -> int:
         "generated_tokens": totals.generated_tokens,
         "flops": totals.flops,
         "seconds": round(trace.seconds, 2),
+        "load_seconds": round(trace.load_seconds, 2),
         "trace": out,
     }
     if trace.error:
@@ -121,6 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run one search and write its trace")
     add_run_args(run)
     run.set_defaults(func=cmd_run)
+    from .sweep import add_fit_args, add_sweep_args, cmd_fit_table, cmd_sweep
+
+    sweep = sub.add_parser("sweep", help="run strategies x budgets on a problem split; append results to JSONL")
+    add_sweep_args(sweep)
+    sweep.set_defaults(func=cmd_sweep)
+    fit = sub.add_parser("fit-table", help="fit the compute-optimal strategy table from sweep results")
+    add_fit_args(fit)
+    fit.set_defaults(func=cmd_fit_table)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -118,7 +118,10 @@ def _strip_units(s: str) -> str:
 
 
 _GSM_RE = re.compile(r"####\s*([^\n]+)")
-_PHRASE_RE = re.compile(r"(?:the\s+(?:final\s+)?answer\s+is|answer\s*:)\s*:?\s*([^\n]+)", re.IGNORECASE)
+# [ \t]* not \s*: "the final answer is:\n<a new sentence>" must not take the next line as the answer.
+_PHRASE_RE = re.compile(r"(?:the\s+(?:final\s+)?answer\s+is|answer\s*:)[ \t]*:?[ \t]*([^\n:\s][^\n]*)", re.IGNORECASE)
+_LONG_ANSWER = 40  # a free-text "answer" longer than this is a sentence: keep only its last number
+_LAST_NUM_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 
 
 def extract_answer(text: str | None) -> str | None:
@@ -140,6 +143,9 @@ def extract_answer(text: str | None) -> str | None:
             # a sentence ends at ". " (not at a decimal point like "3.5")
             raw = re.split(r"\.\s", raw, maxsplit=1)[0]
             s = _strip_units(_clean(raw))
+            if len(s) > _LONG_ANSWER:
+                nums = _LAST_NUM_RE.findall(s)
+                s = _clean(nums[-1]) if nums else ""
             if s:
                 return s
     return None

@@ -117,6 +117,8 @@ def run_search(
         policy.compute = trace.model_compute("policy", policy.backend.params)
         if verifier is not None:
             verifier.compute = trace.model_compute("verifier", verifier.compute.params)
+        trace.load_seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
         ctx = SearchContext(
             question=trace.question,
             policy=policy,

@@ -90,7 +90,8 @@ class Trace:
     correct: bool | None = None
     status: str = RUNNING
     rounds: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time of the search itself
+    load_seconds: float = 0.0  # wall time spent loading models for this run (0 when already loaded)
     error: str | None = None
     version: int = TRACE_VERSION
 

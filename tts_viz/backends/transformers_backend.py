@@ -42,6 +42,7 @@ class TransformersBackend:
         self.params = params if params is not None else sum(p.numel() for p in model.parameters())
         self.device = next(model.parameters()).device
         self.max_batch = 32  # rows per generate call; more gains little on 2 cores and costs memory
+        self.share_prompts = True  # prefill a prompt shared by several rows once (see _shared_prefill)
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
         if tokenizer.eos_token_id is not None:
@@ -94,10 +95,18 @@ class TransformersBackend:
     def _generate_chunk(self, prompts, max_new_tokens, temperature, top_p, stop, seed, cancel, compute):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
-        enc = self.encode(prompts)
         t0 = time.perf_counter()
+        kw: dict[str, Any] = {}
+        unique = list(dict.fromkeys(prompts))
+        if self.share_prompts and len(unique) < len(prompts):
+            # Several rows share a prompt (N samples of one question, M children of one beam):
+            # prefill each distinct prompt once and copy its KV cache to the rows that use it.
+            enc, kw["past_key_values"], prompt_tokens = self._shared_prefill(prompts, unique)
+        else:
+            enc = self.encode(prompts)
+            prompt_tokens = int(enc["attention_mask"].sum())
         torch.manual_seed(seed)
-        kw: dict[str, Any] = dict(
+        kw.update(
             max_new_tokens=max_new_tokens,
             pad_token_id=self.pad_id,
             eos_token_id=self.eos_ids,
@@ -117,13 +126,34 @@ class TransformersBackend:
         gens = [self._cut(row, stop, max_new_tokens) for row in new]
         if compute is not None:
             compute.add(
-                prompt_tokens=int(enc["attention_mask"].sum()),
+                prompt_tokens=prompt_tokens,
                 generated_tokens=sum(g.tokens for g in gens),
                 seconds=time.perf_counter() - t0,
             )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         return gens
+
+    def _shared_prefill(self, prompts, unique):
+        """Prefill the distinct prompts (all but their last token) and expand the cache to every row.
+
+        generate() then runs only the last prompt token per row before decoding. Position ids
+        follow generate()'s own rule for left padding (mask cumsum), so the cached keys line up.
+        """
+        from transformers import DynamicCache
+
+        enc_u = self.encode(unique)
+        ids, mask = enc_u["input_ids"], enc_u["attention_mask"]
+        pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        cache = DynamicCache(config=self.model.config)
+        self.model(
+            input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1],
+            past_key_values=cache, use_cache=True, logits_to_keep=1,
+        )
+        where = {p: i for i, p in enumerate(unique)}
+        index = torch.tensor([where[p] for p in prompts], device=ids.device)
+        cache.reorder_cache(index)
+        return {"input_ids": ids[index], "attention_mask": mask[index]}, cache, int(mask.sum())
 
     def _cut(self, row: list[int], stop: Sequence[str], max_new_tokens: int) -> Generation:
         """Trim the padding after a row finished; find why it finished and how many tokens it used.
