@@ -82,3 +82,18 @@ def test_shared_prompt_prefill_gives_the_same_tokens_as_prefilling_every_row(mon
         outs[share] = [(g.text, g.tokens, g.finish_reason) for g in gens]
     assert outs[True] == outs[False]
     assert outs[True][0] == outs[True][2] and outs[True][1] == outs[True][3] == outs[True][4]
+
+
+def test_self_judge_shared_prefix_scores_match_full_prompts(monkeypatch):
+    """Scoring with a shared, cached prefix gives the same P(Yes) as a plain prefill of each prompt."""
+    monkeypatch.setenv("TTS_VIZ_CPU_QUANT", "none")
+    backend = TransformersBackend.from_loaded(models.load_embedded("smollm2-135m", dtype="float32"))
+    judge = SelfJudgeVerifier(backend)
+    solutions = [["Tom has 3 apples.", "3 + 4 = 7."], ["Tom has 3 apples.", "3 + 4 = 9, a longer wrong step."], ["7"]]
+    shared = judge.score_last(QUESTION, solutions)
+    plain_logp = backend.next_token_logprobs([judge.judge_prompt(QUESTION, s) for s in solutions])
+    import torch
+
+    yes = torch.logsumexp(plain_logp[:, judge.yes_ids], -1)
+    no = torch.logsumexp(plain_logp[:, judge.no_ids], -1)
+    assert shared == pytest.approx(torch.sigmoid(yes - no).tolist(), abs=1e-3)

@@ -187,3 +187,76 @@ class TransformersBackend:
             if compute is not None:
                 compute.add(prompt_tokens=int(enc["attention_mask"].sum()), seconds=time.perf_counter() - t0)
         return torch.cat(rows, dim=0)
+
+    @torch.inference_mode()
+    def next_token_logprobs_shared(
+        self, pairs: Sequence[tuple[str, str]], batch_size: int = 16, compute: ModelCompute | None = None
+    ) -> torch.Tensor:
+        """Like next_token_logprobs for prompts given as (prefix, suffix), where many share a prefix.
+
+        Each distinct prefix is prefilled once; its KV cache is copied to the rows that use it and
+        only the suffixes are run (right-padded after the prefix). Prefix and suffix are tokenised
+        apart: cut them where a token boundary is natural (e.g. before "Step k:").
+        """
+        rows = []
+        for start in range(0, len(pairs), batch_size):
+            rows.append(self._shared_logprobs(pairs[start : start + batch_size], compute))
+        return torch.cat(rows, dim=0)
+
+    def _split_ids(self, prefix: str, suffix: str) -> tuple[tuple[int, ...], list[int]]:
+        """Token ids of prefix+suffix, split where the two tokenisations still agree.
+
+        BPE can merge across the text boundary (Qwen makes ".\n\n" one token), so the split is
+        made in token space: the shared part is the longest common prefix of the whole prompt's
+        ids and the prefix's ids, less one token. The model sees exactly the whole prompt's ids.
+        """
+        full = self.tokenizer(prefix + suffix, add_special_tokens=False)["input_ids"]
+        pre = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        k = 0
+        while k < min(len(full), len(pre)) and full[k] == pre[k]:
+            k += 1
+        k = max(0, min(k - 1, len(full) - 1))  # keep at least one token to run after the cache
+        return tuple(full[:k]), full[k:]
+
+    def _shared_logprobs(self, pairs, compute):
+        from transformers import DynamicCache
+
+        t0 = time.perf_counter()
+        split = [self._split_ids(p, s) for p, s in pairs]
+        prefixes = list(dict.fromkeys(pre for pre, _ in split))
+        device = self.device
+        p_width = max(len(p) for p in prefixes)
+        p_ids = torch.full((len(prefixes), max(p_width, 1)), self.pad_id, dtype=torch.long, device=device)
+        p_mask = torch.zeros_like(p_ids)
+        for i, pre in enumerate(prefixes):  # left padding
+            if pre:
+                p_ids[i, p_width - len(pre) :] = torch.tensor(pre)
+                p_mask[i, p_width - len(pre) :] = 1
+        cache = DynamicCache(config=self.model.config)
+        if p_width:
+            p_pos = (p_mask.cumsum(-1) - 1).masked_fill(p_mask == 0, 0)
+            self.model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos,
+                       past_key_values=cache, use_cache=True, logits_to_keep=1)
+            where = {p: i for i, p in enumerate(prefixes)}
+            index = torch.tensor([where[pre] for pre, _ in split], device=device)
+            cache.reorder_cache(index)
+            row_mask = p_mask[index]
+        else:
+            row_mask = torch.zeros((len(pairs), 0), dtype=torch.long, device=device)
+        width = max(len(suf) for _, suf in split)
+        s_ids = torch.full((len(pairs), width), self.pad_id, dtype=torch.long, device=device)
+        s_mask = torch.zeros((len(pairs), width), dtype=torch.long, device=device)
+        for i, (_, suf) in enumerate(split):  # right padding after the cached prefix
+            s_ids[i, : len(suf)] = torch.tensor(suf)
+            s_mask[i, : len(suf)] = 1
+        s_pos = row_mask.sum(-1)[:, None] + torch.arange(width, device=device)[None, :]
+        out = self.model.model(
+            input_ids=s_ids, attention_mask=torch.cat([row_mask, s_mask], dim=1), position_ids=s_pos,
+            past_key_values=cache if p_width else None, use_cache=bool(p_width),
+        )
+        last = torch.tensor([len(suf) - 1 for _, suf in split], device=device)
+        hidden = out.last_hidden_state[torch.arange(len(pairs), device=device), last]
+        logits = self.model.lm_head(hidden).float()
+        if compute is not None:
+            compute.add(prompt_tokens=int(p_mask.sum()) + int(s_mask.sum()), seconds=time.perf_counter() - t0)
+        return torch.log_softmax(logits, dim=-1).cpu()

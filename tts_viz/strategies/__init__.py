@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .auto import AutoStrategy
 from .beam import BeamSearch
 from .best_of_n import BestOfN
 from .dvts import DVTS
@@ -12,7 +13,7 @@ from .weighted_best_of_n import WeightedBestOfN
 
 STRATEGIES = {
     cls.name: cls
-    for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions)
+    for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions, AutoStrategy)
 }
 
 

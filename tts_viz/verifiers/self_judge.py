@@ -47,10 +47,21 @@ class SelfJudgeVerifier(VerifierBase):
         msgs = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
         return self.backend.chat_prompt(msgs)
 
-    def _p_yes(self, prompts: list[str]) -> list[float]:
-        if not prompts:
+    def judge_pair(self, question: str, steps: Sequence[str], split_step: int) -> tuple[str, str]:
+        """The judge prompt cut before "Step {split_step}: ", so prompts that agree up to there
+        share one prefill (the backend caches each distinct prefix once, splitting in token space)."""
+        full = self.judge_prompt(question, steps)
+        cut = full.rfind(f"Step {split_step}: ")
+        return (full[:cut], full[cut:]) if cut > 0 else (full, "")
+
+    def _p_yes(self, pairs: list[tuple[str, str]]) -> list[float]:
+        if not pairs:
             return []
-        logp = self.backend.next_token_logprobs(prompts, batch_size=self.batch_size, compute=self.compute)
+        if hasattr(self.backend, "next_token_logprobs_shared") and all(s for _, s in pairs):
+            logp = self.backend.next_token_logprobs_shared(pairs, compute=self.compute)
+        else:
+            prompts = [p + s for p, s in pairs]
+            logp = self.backend.next_token_logprobs(prompts, batch_size=self.batch_size, compute=self.compute)
         yes = torch.logsumexp(logp[:, self.yes_ids], dim=-1)
         no = torch.logsumexp(logp[:, self.no_ids], dim=-1)
         return torch.sigmoid(yes - no).tolist()  # = P(yes) / (P(yes) + P(no))
@@ -60,7 +71,8 @@ class SelfJudgeVerifier(VerifierBase):
         prompts, shape = [], []
         for steps in solutions:
             shape.append(len(steps))
-            prompts.extend(self.judge_prompt(question, steps[: k + 1]) for k in range(len(steps)))
+            # every prompt of this question shares the problem part: cut before "Step 1: "
+            prompts.extend(self.judge_pair(question, steps[: k + 1], 1) for k in range(len(steps)))
         flat = self._p_yes(prompts)
         out, i = [], 0
         for n in shape:
@@ -69,4 +81,5 @@ class SelfJudgeVerifier(VerifierBase):
         return out
 
     def score_last(self, question: str, solutions: Sequence[Sequence[str]]) -> list[float]:
-        return self._p_yes([self.judge_prompt(question, steps) for steps in solutions])
+        # siblings (children of one beam) share everything up to their own last step
+        return self._p_yes([self.judge_pair(question, steps, len(steps)) for steps in solutions])

@@ -1,0 +1,237 @@
+"""Difficulty bins, the strategy table fit and the allocator's decision, on synthetic results."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tts_viz.allocate import (
+    AbsoluteBins,
+    QuantileBins,
+    StrategyTable,
+    absolute_bin,
+    builtin_decision,
+    decide,
+    default_table_path,
+    fit_table,
+    oracle_difficulty,
+    predicted_difficulty,
+)
+
+POLICY, VERIFIER = "qwen2.5-coder-0.5b", "self-judge"
+
+
+# ---------------------------------------------------------------------------------------------
+# difficulty and binning
+
+
+def test_difficulty_estimates():
+    assert oracle_difficulty(["1/2", "0.5", "3", None], "1/2") == 0.5  # equivalent answers count
+    assert oracle_difficulty([], "1") is None
+    assert predicted_difficulty([0.2, None, 0.4, float("nan")]) == pytest.approx(0.3)
+    assert predicted_difficulty([None]) is None
+
+
+def test_quantile_bins_edges_and_direction():
+    bins = QuantileBins.fit(range(10), k=5)
+    assert bins.edges == pytest.approx([1.8, 3.6, 5.4, 7.2])  # linear interpolation, like numpy
+    assert bins.k == 5 and bins.labels == ["1", "2", "3", "4", "5"]
+    # Bin 1 = easiest = highest value; bin 5 = hardest.
+    assert bins.bin(9) == 1 and bins.bin(100) == 1
+    assert bins.bin(0) == 5 and bins.bin(-1) == 5
+    assert bins.bin(5) == 3
+    assert bins.bin(7.2) == 1  # a value on an edge goes to the easier bin
+    assert bins.bin(7.19) == 2
+    counts = [sum(bins.bin(v) == b for v in range(10)) for b in range(1, 6)]
+    assert counts == [2, 2, 2, 2, 2]
+    assert [bins.bin(v) for v in sorted(range(10))] == sorted((bins.bin(v) for v in range(10)), reverse=True)
+
+
+def test_quantile_bins_need_values():
+    with pytest.raises(ValueError, match="no difficulty values"):
+        QuantileBins.fit([None, None])
+    assert QuantileBins.fit([0.3, 0.3, 0.3], k=5).bin(0.3) == 1  # all edges equal: ties go easy
+
+
+@pytest.mark.parametrize("p,label", [(1.0, "easy"), (0.51, "easy"), (0.5, "medium"), (0.1, "medium"),
+                                     (0.099, "hard"), (0.0, "hard")])
+def test_absolute_thresholds(p, label):
+    assert absolute_bin(p) == label
+    assert AbsoluteBins().bin(p) == label
+
+
+# ---------------------------------------------------------------------------------------------
+# table fit
+
+
+def row(pid, diff, strategy, budget, correct, flops=100.0, tokens=50, params=None, split="val", **kw):
+    return {"problem_id": pid, "level": 1, "difficulty": diff, "strategy": strategy, "params": params or {},
+            "budget": budget, "correct": correct, "tokens": tokens, "flops": flops, "seconds": 1.0,
+            "split": split, "policy": POLICY, "verifier": VERIFIER, "problem_set": "arith", **kw}
+
+
+def synthetic_rows():
+    rows = []
+    for pid in ("e1", "e2"):  # easy: pass@1 0.9
+        rows += [
+            row(pid, 0.9, "majority", 4, True, flops=10),
+            row(pid, 0.9, "weighted-best-of-n", 4, True, flops=10, tokens=40),  # same FLOPs, fewer tokens
+            row(pid, 0.9, "beam", 4, True, flops=50, params={"width": 2}),
+            row(pid, 0.9, "majority", 1, True, flops=3),
+            row(pid, 0.9, "beam", 1, pid == "e1", flops=3, params={"width": 1}),
+        ]
+    for pid in ("h1", "h2"):  # hard: pass@1 0.05, rows only at budget 4
+        rows += [
+            row(pid, 0.05, "majority", 4, False, flops=10),
+            row(pid, 0.05, "weighted-best-of-n", 4, pid == "h1", flops=10),
+            row(pid, 0.05, "beam", 4, True, flops=50, params={"width": 2}),
+        ]
+    rows.append(row("e1", 0.9, "auto", 4, True, flops=1))  # never a candidate
+    rows.append(row("t1", 0.05, "majority", 4, True, split="test"))  # held-out: not fitted on
+    return rows
+
+
+def test_fit_picks_best_per_cell_and_ties_to_the_cheaper():
+    table = fit_table(synthetic_rows(), "absolute", split="val")
+    assert table.policy == POLICY and table.verifier == VERIFIER and table.problem_set == "arith"
+    assert table.fitted_on == "val" and table.created and table.budgets == [1, 4]
+    assert table.bins == ["easy", "medium", "hard"]
+    easy4 = table.cell("easy", 4)
+    # Three candidates at accuracy 1.0: beam costs more FLOPs; majority and weighted tie on FLOPs,
+    # weighted used fewer tokens.
+    assert easy4["choice"] == {"strategy": "weighted-best-of-n", "params": {}}
+    assert [c["strategy"] for c in easy4["candidates"]] == ["weighted-best-of-n", "majority", "beam"]
+    assert all(c["accuracy"] == 1.0 for c in easy4["candidates"])
+    assert {c["strategy"] for c in easy4["candidates"]}.isdisjoint({"auto"})
+    hard4 = table.cell("hard", 4)
+    assert hard4["choice"] == {"strategy": "beam", "params": {"width": 2}}
+    assert hard4["expected_accuracy"] == 1.0
+    assert {c["strategy"]: c["accuracy"] for c in hard4["candidates"]} == {
+        "beam": 1.0, "weighted-best-of-n": 0.5, "majority": 0.0}
+    assert hard4["fallback"] is None and table.cell("easy", 1)["fallback"] is None
+    assert table.cell("easy", 1)["choice"]["strategy"] == "majority"  # 1.0 vs beam 0.5
+    assert table.n_problems == 4  # the held-out problem is not in the fit
+
+
+def test_missing_cells_fall_back_and_say_so():
+    table = fit_table(synthetic_rows(), "absolute", split="val")
+    hard1 = table.cell("hard", 1)  # hard problems only ran at budget 4
+    assert hard1["fallback"]["kind"] == "nearest_budget" and hard1["fallback"]["from_budget"] == 4
+    assert hard1["choice"]["strategy"] == "beam"
+    medium = table.cell("medium", 4)  # no medium problem at all
+    assert medium["fallback"]["kind"] == "global"
+    assert medium["choice"] == table.cell(None, 4)["choice"]
+    assert any("fall back" in n for n in table.notes)
+
+
+def test_quantile_fit_uses_per_problem_difficulties():
+    rows = [row(f"p{i}", i / 10, "majority", 4, i >= 5) for i in range(10)]
+    table = fit_table(rows, "quantile", k=5)
+    assert table.binning["kind"] == "quantile" and table.binning["edges"] == pytest.approx([0.18, 0.36, 0.54, 0.72])
+    assert table.cell("1", 4)["expected_accuracy"] == 1.0 and table.cell("5", 4)["expected_accuracy"] == 0.0
+
+
+def test_fit_refuses_mixed_pairs():
+    rows = synthetic_rows() + [row("x", 0.5, "majority", 4, True, verifier="arith")]
+    with pytest.raises(ValueError, match="mix several verifier"):
+        fit_table(rows, "absolute")
+    assert fit_table(rows, "absolute", verifier=VERIFIER).verifier == VERIFIER
+
+
+def test_table_save_load_and_validation(tmp_path):
+    table = fit_table(synthetic_rows(), "absolute", split="val")
+    path = table.save(default_table_path(POLICY, "self-judge (qwen2.5-coder-1.5b)", tmp_path))
+    assert path.name == "strategy_table_qwen2.5-coder-0.5b_self-judge-qwen2.5-coder-1.5b.json"
+    again = StrategyTable.load(path)
+    assert again.to_dict() == table.to_dict()
+    d = json.loads(path.read_text())
+    assert {"policy", "verifier", "problem_set", "binning", "fitted_on", "created", "budgets", "cells"} <= set(d)
+
+    def broken(mut):
+        dd = json.loads(path.read_text())
+        mut(dd)
+        p = tmp_path / "bad.json"
+        p.write_text(json.dumps(dd))
+        return p
+
+    with pytest.raises(ValueError, match="not a tts-viz strategy table"):
+        StrategyTable.load(broken(lambda dd: dd.pop("format")))
+    with pytest.raises(ValueError, match="'verifier' is missing"):
+        StrategyTable.load(broken(lambda dd: dd.pop("verifier")))
+    with pytest.raises(ValueError, match="has bin 'extreme'"):
+        StrategyTable.load(broken(lambda dd: dd["cells"][0].update(bin="extreme")))
+    with pytest.raises(ValueError, match="binning.kind"):
+        StrategyTable.load(broken(lambda dd: dd["binning"].update(kind="weird")))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        (tmp_path / "x.json").write_text("{")
+        StrategyTable.load(tmp_path / "x.json")
+    with pytest.raises(FileNotFoundError, match="fit-table"):
+        StrategyTable.load(tmp_path / "missing.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# decision
+
+
+def test_decision_lists_every_candidate_the_choice_and_a_sentence():
+    table = fit_table(synthetic_rows(), "absolute", split="val")
+    dec = decide(table, 0.03, 4, POLICY, VERIFIER)
+    assert dec.bin == "hard" and dec.estimate == 0.03 and dec.source == "table"
+    assert dec.choice == {"strategy": "beam", "params": {"width": 2}}
+    assert dec.expected_accuracy == 1.0
+    assert [(c["strategy"], c["expected_accuracy"], c["chosen"]) for c in dec.candidates] == [
+        ("beam", 1.0, True), ("weighted-best-of-n", 0.5, False), ("majority", 0.0, False)]
+    assert dec.reason.count(".") >= 1 and "hard" in dec.reason and "beam" in dec.reason and "100%" in dec.reason
+    assert dec.fallback is None and dec.note is None
+    d = dec.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["choice"]["strategy"] == "beam" and len(d["candidates"]) == 3
+    assert d["table"]["policy"] == POLICY and d["table"]["fitted_on"] == "val"
+
+    easy = decide(table, 0.8, 6, POLICY, VERIFIER)  # no column for 6: the one for 4
+    assert easy.bin == "easy" and easy.table_budget == 4 and "budget 4" in easy.note
+    assert easy.choice["strategy"] == "weighted-best-of-n"
+
+    fb = decide(table, 0.03, 1, POLICY, VERIFIER)
+    assert fb.fallback["cell"]["kind"] == "nearest_budget" and "no validation results" in fb.note
+
+
+def test_decision_charges_probes_to_strategies_that_cannot_reuse_them():
+    table = fit_table(synthetic_rows(), "absolute", split="val")
+    # Easy at N=4 with 2 probes: beam would run on 2 left -> looked up at budget 1 (its accuracy 0.5);
+    # the pool strategies keep the probes and are looked up at 4.
+    dec = decide(table, 0.9, 4, POLICY, VERIFIER, probes=2)
+    by = {c["strategy"] + json.dumps(c["params"]): c for c in dec.candidates}
+    beam1 = by['beam{"width": 1}']
+    assert beam1["budget"] == 1 and beam1["expected_accuracy"] == 0.5 and not beam1["reuses_probes"]
+    beam2 = by['beam{"width": 2}']  # only measured at budget 4: not available with 2 left
+    assert beam2["available"] is False and beam2["expected_accuracy"] is None and not beam2["chosen"]
+    assert by["majority{}"]["budget"] == 4 and by["majority{}"]["reuses_probes"]
+    assert dec.run_budget == 4
+
+
+def test_other_pair_is_refused_or_falls_back_clearly():
+    table = fit_table(synthetic_rows(), "absolute", split="val")
+    with pytest.raises(ValueError) as e:
+        decide(table, 0.5, 4, "smollm2-135m", "arith", strict=True)
+    msg = str(e.value)
+    assert POLICY in msg and VERIFIER in msg and "smollm2-135m" in msg and "arith" in msg
+    dec = decide(table, 0.5, 4, "smollm2-135m", "arith", strict=False)
+    assert dec.fallback["pair"] == {"table_policy": POLICY, "table_verifier": VERIFIER,
+                                    "run_policy": "smollm2-135m", "run_verifier": "arith"}
+    assert dec.note.startswith("Falling back") and POLICY in dec.note and "smollm2-135m" in dec.note
+    assert dec.choice["strategy"]
+
+
+def test_builtin_rule_follows_the_papers():
+    easy = builtin_decision(0.9, 16, probes=4)
+    assert easy.source == "built-in rule" and easy.choice["strategy"] == "revisions" and easy.run_budget == 12
+    assert builtin_decision(0.9, 4, probes=2).choice["strategy"] == "weighted-best-of-n"
+    hard = builtin_decision(0.05, 8, probes=4)
+    assert hard.choice == {"strategy": "beam", "params": {"width": 4}} and hard.run_budget == 4
+    assert builtin_decision(0.3, 16, probes=4).choice["strategy"] == "weighted-best-of-n"
+    assert builtin_decision(0.3, 8, probes=4).choice["strategy"] == "beam"
+    one = builtin_decision(0.05, 1, probes=1)  # nothing left after the probe
+    assert one.choice["strategy"] == "weighted-best-of-n"
+    assert "built-in rule" in one.reason and sum(c["chosen"] for c in one.candidates) == 1

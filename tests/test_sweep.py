@@ -1,0 +1,306 @@
+"""The auto strategy end to end (scripted fakes) and the resumable calibration sweep."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import tts_viz.allocate as allocate
+import tts_viz.strategies.auto as auto
+import tts_viz.sweep as sweep
+from tests.fakes import ScriptedPolicy, TaggedVerifier
+from tts_viz.allocate import StrategyTable, fit_table
+from tts_viz.cli import main
+from tts_viz.models import DEFAULT_POLICY
+from tts_viz.problems import arith_problem_set
+from tts_viz.runner import RunConfig, run_search
+from tts_viz.strategies.base import SearchConfig
+from tts_viz.sweep import SweepConfig, load_results, parse_strategies, run_sweep, split_of
+from tts_viz.trace import FINISHED, SELECTED, Trace
+
+Q = "What is one half?"
+
+
+@pytest.fixture(autouse=True)
+def no_shipped_tables(tmp_path, monkeypatch):
+    """Tests never read the repository's assets/: default table paths point into tmp_path."""
+    monkeypatch.setattr(allocate, "ASSETS_DIR", tmp_path / "assets")
+    monkeypatch.setattr(auto, "TABLE_PATH", None)
+    monkeypatch.setattr(auto, "STRICT", False)
+
+
+def table_for(choice_by_bin, policy=DEFAULT_POLICY, verifier="arith", budgets=(1, 2, 4, 8)):
+    """A table whose absolute bins pick the given strategy (with params) at every budget."""
+    rows = []
+    for b, (pid, diff) in {"easy": ("e", 0.9), "medium": ("m", 0.3), "hard": ("h", 0.05)}.items():
+        for strategy, params in [("majority", {}), ("weighted-best-of-n", {}), ("beam", {"width": 2}),
+                                 ("dvts", {"width": 2})]:
+            for n in budgets:
+                rows.append({"problem_id": pid, "difficulty": diff, "strategy": strategy, "params": params,
+                             "budget": n, "correct": (strategy, params) == choice_by_bin[b], "tokens": 1,
+                             "flops": 1.0, "policy": policy, "verifier": verifier, "problem_set": "arith",
+                             "split": "val"})
+    return fit_table(rows, "absolute", split="val")
+
+
+def solutions(i, call_no, prev):
+    # Probe scores 0.05 -> "hard"; later samples carry the right answer with a high score.
+    if call_no == 0:
+        return ["guess [0.05]", f"\\boxed{{{i + 10}}} [0.05]"]
+    return ["work [0.9]", "\\boxed{1/2} [0.9]"]
+
+
+def steps(path, i, call_no):
+    if not path:
+        return f"start-{i} [0.{i % 9 + 1}]"
+    return "so \\boxed{0.5} [0.8]"
+
+
+def run_auto(n, policy, **kw):
+    search = SearchConfig(n=n, width=min(2, n), **kw)
+    cfg = RunConfig(question=Q, gold="1/2", strategy="auto", verifier="arith", search=search)
+    return run_search(cfg, policy=policy, verifier=TaggedVerifier())
+
+
+def test_auto_with_a_pool_choice_reuses_the_probes(tmp_path):
+    table_for({"easy": ("majority", {}), "medium": ("majority", {}), "hard": ("weighted-best-of-n", {})}).save(
+        allocate.default_table_path(DEFAULT_POLICY, "arith"))
+    policy = ScriptedPolicy(steps, solution_fn=solutions)
+    trace = run_auto(8, policy)
+    assert trace.status == "done", trace.error
+    d = trace.decision
+    assert d["source"] == "table" and d["bin"] == "hard" and d["estimate"] == pytest.approx(0.05)
+    assert d["probes"] == 4 and len(d["probe_ids"]) == 4
+    assert d["choice"] == {"strategy": "weighted-best-of-n", "params": {}}
+    assert {c["strategy"] for c in d["candidates"]} == {"majority", "weighted-best-of-n", "beam", "dvts"}
+    assert all("expected_accuracy" in c for c in d["candidates"])
+    assert "part of the weighted-best-of-n pool" in d["probe_use"] and "4 more" in d["probe_use"]
+    # The budget: 4 probes + 4 new samples = N whole solutions, two batched calls.
+    assert [c["count"] for c in policy.calls] == [4, 4]
+    leaves = [n for n in trace.nodes if n.status in (FINISHED, SELECTED)]
+    assert len(leaves) == 8
+    for pid in d["probe_ids"]:
+        assert trace.node(pid).extra.get("probe") is True and trace.node(pid).status in (FINISHED, SELECTED)
+    assert trace.final_answer == "1/2" and trace.correct is True
+    # The selection ran over probes + new samples: a probe's answer is the runner-up.
+    assert "(3.600); next: '10' with 0.050" in trace.selected().reason
+    assert Trace.from_json(trace.to_json()).decision == d
+
+
+def test_auto_majority_counts_the_probes_votes():
+    table_for({"easy": ("majority", {}), "medium": ("majority", {}), "hard": ("majority", {})}).save(
+        allocate.default_table_path(DEFAULT_POLICY, "arith"))
+
+    def agree(i, call_no, prev):  # probes all say 7; the new samples all differ
+        return ["p [0.05]", "\\boxed{7} [0.05]"] if call_no == 0 else ["q [0.9]", f"\\boxed{{{i + 20}}} [0.9]"]
+
+    trace = run_auto(8, ScriptedPolicy(steps, solution_fn=agree))
+    assert trace.decision["choice"]["strategy"] == "majority"
+    assert trace.final_answer == "7" and "(4 of 8)" in trace.selected().reason
+
+
+def test_auto_with_beam_spends_probes_on_the_estimate_only():
+    table_for({"easy": ("majority", {}), "medium": ("majority", {}), "hard": ("beam", {"width": 2})}).save(
+        allocate.default_table_path(DEFAULT_POLICY, "arith"))
+    policy = ScriptedPolicy(steps, solution_fn=solutions)
+    trace = run_auto(8, policy)
+    assert trace.status == "done", trace.error
+    d = trace.decision
+    assert d["choice"] == {"strategy": "beam", "params": {"width": 2}}
+    assert d["run_budget"] == 4 and "spent on the estimate only" in d["probe_use"]
+    # Probes: one call of 4 whole solutions; beam: N - 4 = 4 beams.
+    assert policy.calls[0] == {"kind": "solutions", "count": 4, "previous": None}
+    assert len(policy.calls[1]["partials"]) == 4
+    probe_ids = set(d["probe_ids"])
+    finished = [n for n in trace.nodes if n.status in (FINISHED, SELECTED)]
+    assert len(finished) <= 8  # probes count toward N
+    beam_nodes = [n for n in trace.nodes[1:] if not n.extra.get("probe")]
+    assert beam_nodes and any(n.text.startswith("start-") for n in beam_nodes)
+    sel = trace.selected()
+    assert sel.id not in probe_ids and trace.final_answer == "0.5" and trace.correct is True
+
+
+def test_auto_without_a_table_uses_the_builtin_rule():
+    policy = ScriptedPolicy(steps, solution_fn=solutions)
+    trace = run_auto(8, policy)
+    d = trace.decision
+    assert trace.status == "done" and d["source"] == "built-in rule" and "built-in rule" in d["reason"]
+    assert d["choice"]["strategy"] == "beam"  # estimate 0.05: hard
+    assert d["table"] is None
+
+
+def test_auto_budget_one_answers_from_the_probe():
+    policy = ScriptedPolicy(steps, solution_fn=solutions)
+    trace = run_auto(1, policy)
+    assert trace.status == "done" and [c["count"] for c in policy.calls] == [1]
+    assert trace.decision["choice"]["strategy"] == "weighted-best-of-n" and trace.decision["run_budget"] == 1
+    assert "0 more" in trace.decision["probe_use"] and trace.final_answer == "10"
+
+
+def test_auto_with_another_pairs_table(monkeypatch, tmp_path):
+    path = tmp_path / "other.json"
+    table_for({"easy": ("majority", {}), "medium": ("majority", {}), "hard": ("majority", {})},
+              policy="smollm2-135m", verifier="self-judge").save(path)
+    monkeypatch.setattr(auto, "TABLE_PATH", path)
+    trace = run_auto(4, ScriptedPolicy(steps, solution_fn=solutions))
+    assert trace.status == "done"
+    d = trace.decision
+    assert d["fallback"]["pair"]["table_policy"] == "smollm2-135m" and "Falling back" in d["note"]
+    monkeypatch.setattr(auto, "STRICT", True)
+    refused = run_auto(4, ScriptedPolicy(steps, solution_fn=solutions))
+    assert refused.status == "error" and "smollm2-135m" in refused.error and DEFAULT_POLICY in refused.error
+
+
+# ---------------------------------------------------------------------------------------------
+# the split
+
+
+def test_split_is_disjoint_balanced_and_stable():
+    small = [(p.id, split_of(p.meta["index"], p.level, 0)) for p in arith_problem_set((1, 2, 3), 10)]
+    big = dict((p.id, split_of(p.meta["index"], p.level, 0)) for p in arith_problem_set((1, 2, 3), 30))
+    for lv in (1, 2, 3):
+        mine = [s for pid, s in small if f"-L{lv}-" in pid]
+        assert mine.count("val") == mine.count("test") == 5
+    assert all(big[pid] == s for pid, s in small)  # growing --per-level keeps earlier assignments
+    other = [split_of(p.meta["index"], p.level, 1) for p in arith_problem_set((1,), 10)]
+    assert other != [s for pid, s in small if "-L1-" in pid]  # the seed matters
+
+
+# ---------------------------------------------------------------------------------------------
+# the sweep
+
+
+class GoldPolicy(ScriptedPolicy):
+    """Knows the arith golds so some answers are right: sample i is right when i % 3 == 0."""
+
+    golds = {p.question: p.gold for p in arith_problem_set((1, 2), 4)}
+
+    def __init__(self):
+        super().__init__(self._step, solution_fn=self._solution)
+        self.q = None
+
+    def full_solutions(self, question, *a, **kw):
+        self.q = question
+        return super().full_solutions(question, *a, **kw)
+
+    def next_steps(self, question, *a, **kw):
+        self.q = question
+        return super().next_steps(question, *a, **kw)
+
+    def _solution(self, i, call_no, prev):
+        ans = self.golds[self.q] if i % 3 == 0 else "-1"
+        return [f"try [0.{i % 9 + 1}]", f"\\boxed{{{ans}}} [0.{(i * 7) % 9 + 1}]"]
+
+    def _step(self, path, i, call_no):
+        return f"\\boxed{{{self.golds[self.q]}}} [0.7]" if path else f"go [0.{i % 9 + 1}]"
+
+
+class Interrupt(Exception):
+    pass
+
+
+def make_run_fn(calls, stop_after=None):
+    def run_fn(cfg):
+        if stop_after is not None and len(calls) >= stop_after:
+            raise Interrupt("simulated kill")
+        calls.append((cfg.question, cfg.strategy, cfg.search.n))
+        return run_search(cfg, policy=GoldPolicy(), verifier=TaggedVerifier())
+    return run_fn
+
+
+def sweep_cfg(tmp_path, **kw):
+    base = dict(results=str(tmp_path / "runs" / "sweep.jsonl"), levels=(1, 2), per_level=4, split="val",
+                strategies=parse_strategies("majority,best-of-n,weighted-best-of-n,beam:width=2"),
+                budgets=(1, 2, 4), policy=DEFAULT_POLICY, verifier="arith")
+    base.update(kw)
+    return SweepConfig(**base)
+
+
+def test_pool_rows_come_from_one_pool_by_subsampling(tmp_path):
+    cfg = sweep_cfg(tmp_path, limit=1)
+    calls = []
+    summary = run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
+    assert summary["problems"] == 1 and summary["runs"] == 1 + 3  # one pool (N=4) + beam at 1, 2, 4
+    assert [(s, n) for _, s, n in calls] == [("best-of-n", 4), ("beam", 1), ("beam", 2), ("beam", 4)]
+    rows = load_results(cfg.results)
+    pool = [r for r in rows if r["strategy"] == "pool"]
+    assert len(pool) == 1 and pool[0]["samples"] == 4
+    assert pool[0]["oracle_difficulty"] == 0.5  # samples 0 and 3 of 4 are right
+    assert pool[0]["predicted_difficulty"] == pytest.approx((0.1 + 0.8 + 0.6 + 0.4) / 4)
+    sub = {(r["strategy"], r["budget"]): r for r in rows if r["strategy"] in ("majority", "best-of-n", "weighted-best-of-n")}
+    assert len(sub) == 9
+    assert sub[("majority", 1)]["correct"] is True and sub[("majority", 1)]["pass_at_n"] is True  # sample 0
+    assert sub[("best-of-n", 2)]["correct"] is False  # sample 1 (-1, 0.8) beats sample 0 (0.1)
+    assert sub[("best-of-n", 2)]["pass_at_n"] is True
+    assert sub[("majority", 1)]["flops"] == pytest.approx(pool[0]["flops"] / 4)  # equal-length samples
+    assert sub[("majority", 4)]["flops"] == pytest.approx(pool[0]["flops"])
+    beam = [r for r in rows if r["strategy"] == "beam"]
+    assert [r["budget"] for r in beam] == [1, 2, 4] and all(r["correct"] for r in beam)
+    assert beam[0]["effective_params"] == {"width": 1} and beam[0]["params"] == {"width": 2}
+    assert all(r["difficulty"] == pool[0]["difficulty"] and r["split"] == "val" for r in rows)
+
+
+def test_interrupted_sweep_resumes_without_redoing_finished_problems(tmp_path):
+    cfg = sweep_cfg(tmp_path)  # 4 val problems x (1 pool + 3 beam runs) = 16 runs
+    calls: list = []
+    with pytest.raises(Interrupt):
+        run_sweep(cfg, run_fn=make_run_fn(calls, stop_after=6), progress=False)
+    assert len(calls) == 6  # problem 1 done (4 runs), problem 2: pool + beam N=1
+    rows = load_results(cfg.results)
+    finished_q = calls[0][0]
+    assert len(rows) == 2 * (1 + 9 + 3) - 2  # problem 2 lacks beam at N=2 and N=4
+
+    # A kill mid-write leaves half a line: ignored on reading, ended cleanly before appending.
+    with open(cfg.results, "a") as f:
+        f.write('{"problem_id": "arith-L1')
+
+    calls2: list = []
+    summary = run_sweep(cfg, run_fn=make_run_fn(calls2), progress=False)
+    assert len(calls2) == 16 - 6 and summary["runs"] == 10
+    assert all(q != finished_q for q, _, _ in calls2)  # the finished problem is not redone
+    assert calls2[:2] == [(calls[4][0], "beam", 2), (calls[4][0], "beam", 4)]  # problem 2 picks up where it stopped
+    rows = load_results(cfg.results)
+    keys = [sweep.row_key(r) for r in rows]
+    assert len(keys) == len(set(keys)) == 4 * 13
+    calls3: list = []
+    assert run_sweep(cfg, run_fn=make_run_fn(calls3), progress=False)["runs"] == 0 and calls3 == []
+
+
+def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
+    calls: list = []
+    monkeypatch.setattr(sweep, "default_run_fn", lambda cfg: make_run_fn(calls))
+    results = tmp_path / "r.jsonl"
+    args = ["--levels", "1-2", "--per-level", "4", "--budgets", "1,2,4", "--verifier", "arith",
+            "--strategies", "majority,weighted-best-of-n,beam:width=2", "--results", str(results)]
+    assert main(["sweep", "--split", "val", *args]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["problems"] == 4 and out["runs"] == 16 and "majority @1" in out["accuracy"]
+    assert main(["fit-table", "--results", str(results), "--binning", "absolute", "--difficulty", "oracle"]) == 0
+    fit = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    table = StrategyTable.load(fit["table"])
+    assert fit["table"] == str(allocate.default_table_path(DEFAULT_POLICY, "arith"))
+    assert table.policy == DEFAULT_POLICY and table.verifier == "arith" and table.fitted_on == "val"
+    assert table.difficulty == "oracle" and table.budgets == [1, 2, 4] and table.n_problems == 4
+    # The held-out split with auto: it finds the fitted table by its default path.
+    args[args.index("--strategies") + 1] = "weighted-best-of-n,auto"
+    assert main(["sweep", "--split", "test", *args]) == 0
+    rows = [r for r in load_results(results) if r["split"] == "test"]
+    auto_rows = [r for r in rows if r["strategy"] == "auto"]
+    assert len(auto_rows) == 4 * 3 and {r["problem_id"] for r in rows}.isdisjoint(
+        {r["problem_id"] for r in load_results(results) if r["split"] == "val"})
+    assert all(r["decision"]["source"] == "table" and r["decision"]["choice"]["strategy"] for r in auto_rows)
+    assert all(r["status"] == "done" for r in auto_rows)
+
+
+def test_bad_sweep_arguments_get_clear_messages():
+    with pytest.raises(ValueError, match="Unknown strategy 'nope'"):
+        parse_strategies("majority,nope")
+    with pytest.raises(ValueError, match="takes no parameters"):
+        parse_strategies("majority:width=2")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_strategies("beam:width")
+    assert parse_strategies("beam,revisions:revision_length=2")[0].param_dict == {"width": 4}
+    with pytest.raises(ValueError, match="--budgets"):
+        sweep.parse_int_list("1,x", "--budgets")
+    assert sweep.parse_int_list("1-3,8", "--levels") == [1, 2, 3, 8]

@@ -1,0 +1,529 @@
+"""The calibration sweep: every strategy at every budget on a problem split, one JSONL row per result.
+
+    python -m tts_viz sweep --problem-set arith --levels 1-5 --per-level 30 --split val \
+        --strategies majority,best-of-n,weighted-best-of-n,beam,dvts,revisions --budgets 1,2,4,8,16 \
+        --policy qwen2.5-coder-0.5b --verifier self-judge --results runs/sweep.jsonl
+    python -m tts_viz fit-table --results runs/sweep.jsonl --split val --binning quantile
+
+Split rule (seeded, disjoint, balanced, stable when --per-level grows): problems are paired by their
+index within their level (indices 2j and 2j+1; GSM8K counts as one level); for each pair a hash of
+(split seed, level, j) decides which member is validation ("val") and which is held-out ("test").
+So every level is split exactly in half, and a problem's split never depends on how many were
+generated.
+
+Work reuse: per problem, ONE pool of max(budgets) whole solutions is sampled and scored (one
+best-of-n run at N = max(budgets)); majority / best-of-n / weighted-best-of-n at every N come from
+its first N samples (the selection rule applied to them), with pass@N recorded for reference. The
+pool also gives the problem's difficulty: oracle = pass@1 over the whole pool, predicted = mean
+aggregated verifier score of its first 4 samples (what `auto` probes). Tokens, FLOPs and seconds of
+a subsample are the pool's totals scaled by the subsample's share of generated tokens. Beam, DVTS,
+lookahead, revisions and auto run once per budget.
+
+Results file: append-only JSONL, one row per (problem, strategy, params, budget), flushed and
+fsynced as each finishes; plus one "pool" row per problem (difficulties, the pool's answers and
+scores). Rerunning the same command skips rows already present (an interrupted sweep resumes where it
+stopped); rows with status "error" are retried. A truncated last line (a kill mid-write) is ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from .allocate import POOL_STRATEGIES, StrategyTable, default_table_path, fit_table, params_key, predicted_difficulty
+from .grading import is_correct
+from .problems import Problem, arith_problem_set
+from .strategies.select import pick
+
+DEFAULT_BUDGETS = (1, 2, 4, 8, 16)
+DEFAULT_STRATEGIES = "majority,best-of-n,weighted-best-of-n,beam,dvts,revisions"
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "beam": {"width": 4},
+    "dvts": {"width": 4},
+    "lookahead": {"width": 4, "lookahead": 1},
+    "revisions": {"revision_length": 4},
+}
+PROBES = 4  # pool samples averaged for the predicted difficulty (auto's probe count at N >= 8)
+_METHOD = {"majority": "majority", "best-of-n": "best", "weighted-best-of-n": "weighted"}
+
+RunFn = Callable[[Any], Any]  # RunConfig -> Trace
+
+
+# ------------------------------------------------------------------------------------------------
+# Parsing helpers
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def param_dict(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        return self.name + "".join(f":{k}={v}" for k, v in self.params)
+
+
+def parse_strategies(text: str) -> list[StrategySpec]:
+    """'majority,beam:width=2,beam:width=4,revisions:revision_length=2' -> specs.
+
+    A strategy named without parameters gets DEFAULT_PARAMS (beam/dvts width 4, revisions length 4).
+    """
+    from .strategies import STRATEGIES
+
+    out = []
+    for item in [t.strip() for t in text.split(",") if t.strip()]:
+        name, *kvs = item.split(":")
+        if name not in STRATEGIES:
+            raise ValueError(f"Unknown strategy '{name}' in --strategies. Choose from: {', '.join(STRATEGIES)}.")
+        params = dict(DEFAULT_PARAMS.get(name, {})) if not kvs else {}
+        for kv in kvs:
+            if "=" not in kv:
+                raise ValueError(f"Strategy parameter '{kv}' in '{item}' must look like key=value.")
+            k, v = kv.split("=", 1)
+            k = k.strip().replace("-", "_")
+            if k not in ("width", "lookahead", "revision_length", "aggregation"):
+                raise ValueError(f"Unknown strategy parameter '{k}' in '{item}' (width, lookahead, revision_length, aggregation).")
+            params[k] = v if k == "aggregation" else int(v)
+        if name in POOL_STRATEGIES and params:
+            raise ValueError(f"'{name}' takes no parameters: it is a selection rule over the sample pool.")
+        out.append(StrategySpec(name, tuple(sorted(params.items()))))
+    if not out:
+        raise ValueError("--strategies is empty.")
+    return out
+
+
+def parse_int_list(text: str, what: str) -> list[int]:
+    """'1-5' -> [1..5]; '1,2,4' -> [1, 2, 4]."""
+    out: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if "-" in part:
+                a, b = part.split("-", 1)
+                out += list(range(int(a), int(b) + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise ValueError(f"{what} must look like '1-5' or '1,2,4', got {text!r}.") from None
+    if not out or min(out) < 1:
+        raise ValueError(f"{what} must be positive integers, got {text!r}.")
+    return sorted(set(out))
+
+
+# ------------------------------------------------------------------------------------------------
+# Problems and the split
+# ------------------------------------------------------------------------------------------------
+
+
+def split_of(problem_index: int, group: Any, seed: int = 0) -> str:
+    """'val' or 'test' for the problem at `problem_index` within `group` (its level).
+
+    Indices 2j and 2j+1 form a pair; a hash of (seed, group, j) picks which one is validation.
+    """
+    j = problem_index // 2
+    h = hashlib.sha256(f"tts-viz-split:{seed}:{group}:{j}".encode()).digest()
+    return "val" if problem_index % 2 == h[0] % 2 else "test"
+
+
+def load_problems(problem_set: str = "arith", levels: Sequence[int] = (1, 2, 3, 4, 5), per_level: int = 30,
+                  problem_seed: int = 0, data: str | None = None) -> list[tuple[Problem, int, Any]]:
+    """(problem, index within its level, level group) for the sweep's problem set."""
+    if problem_set == "arith":
+        return [(p, p.meta["index"], p.level) for p in arith_problem_set(tuple(levels), per_level, problem_seed)]
+    from .problems import load_dataset_problems
+
+    rows = load_dataset_problems(problem_set, path=data)
+    out = []
+    if problem_set == "math500":
+        for lv in levels:
+            mine = [p for p in rows if p.level == lv][:per_level]
+            out += [(p, i, lv) for i, p in enumerate(mine)]
+    else:
+        out = [(p, i, "all") for i, p in enumerate(rows[:per_level])]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Results file
+# ------------------------------------------------------------------------------------------------
+
+
+def load_results(path: str | Path) -> list[dict[str, Any]]:
+    """All complete rows of a results file (a truncated or garbled line is skipped). [] if absent."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def row_key(row: dict[str, Any]) -> tuple:
+    return (row.get("problem_id"), row.get("strategy"), params_key(row.get("params")), row.get("budget"),
+            row.get("seed"), row.get("policy"), row.get("verifier"))
+
+
+class ResultsWriter:
+    """Append-only JSONL; every row is flushed and fsynced before the next run starts."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        needs_newline = False
+        if self.path.exists() and self.path.stat().st_size:
+            with open(self.path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                needs_newline = f.read(1) != b"\n"
+        self.f = open(self.path, "a", encoding="utf-8")
+        if needs_newline:  # a line cut short by a kill: end it so the next row starts clean
+            self.f.write("\n")
+        self.written = 0
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.written += 1
+
+    def close(self) -> None:
+        self.f.close()
+
+
+# ------------------------------------------------------------------------------------------------
+# The sweep
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepConfig:
+    results: str = "runs/sweep.jsonl"
+    problem_set: str = "arith"
+    levels: tuple[int, ...] = (1, 2, 3, 4, 5)
+    per_level: int = 30
+    problem_seed: int = 0
+    data: str | None = None
+    split: str = "val"  # val / test / all
+    split_seed: int = 0
+    strategies: list[StrategySpec] = field(default_factory=lambda: parse_strategies(DEFAULT_STRATEGIES))
+    budgets: tuple[int, ...] = DEFAULT_BUDGETS
+    policy: str = "qwen2.5-coder-0.5b"
+    verifier: str = "self-judge"
+    judge: str | None = None
+    seed: int = 0
+    temperature: float = 0.8
+    aggregation: str = "last"
+    max_rounds: int = 12
+    max_step_tokens: int = 160
+    max_solution_tokens: int = 640
+    limit: int | None = None  # at most this many problems (after the split), for quick checks
+
+    @property
+    def verifier_label(self) -> str:
+        """The verifier as a Trace records it (self-judge with another judge model says which)."""
+        return self.verifier + (f" ({self.judge})" if self.judge and self.verifier == "self-judge" else "")
+
+
+def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: int, params: dict[str, Any]):
+    from .runner import RunConfig
+    from .strategies.base import SearchConfig
+
+    width = max(1, min(int(params.get("width", 4)), n))
+    search = SearchConfig(
+        n=n, width=width, lookahead=int(params.get("lookahead", 1)),
+        revision_length=int(params.get("revision_length", 4)), temperature=cfg.temperature, seed=cfg.seed,
+        aggregation=params.get("aggregation", cfg.aggregation), max_rounds=cfg.max_rounds,
+    )
+    return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
+                     strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,
+                     max_solution_tokens=cfg.max_solution_tokens)
+
+
+def default_run_fn(cfg: SweepConfig) -> RunFn:
+    """run_search with the shared model pool: the models load once and stay loaded."""
+    from .runner import run_search
+
+    return lambda run_cfg: run_search(run_cfg)
+
+
+def _path_tokens(trace, leaf_id: int) -> int:
+    return sum(n.tokens for n in trace.path(leaf_id))
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _base_row(cfg: SweepConfig, problem: Problem, split: str) -> dict[str, Any]:
+    return {"problem_id": problem.id, "problem_set": cfg.problem_set, "level": problem.level, "split": split,
+            "policy": cfg.policy, "verifier": cfg.verifier_label, "seed": cfg.seed, "gold": problem.gold}
+
+
+def pool_rows(cfg: SweepConfig, problem: Problem, split: str, trace, pool_specs: Sequence[StrategySpec],
+              budgets: Sequence[int]) -> list[dict[str, Any]]:
+    """The 'pool' row and one row per pool-based strategy x budget, all from one pool trace."""
+    leaves = sorted([n for n in trace.nodes if n.status in ("finished", "selected")], key=lambda n: n.id)
+    size = len(leaves)
+    totals = trace.totals()
+    gen_total = sum(_path_tokens(trace, n.id) for n in leaves) or 1
+    corr = [bool(is_correct(n.answer, problem.gold)) for n in leaves]
+    oracle = sum(corr) / size if size else None
+    predicted = predicted_difficulty([n.agg_score for n in leaves[:PROBES]])
+    base = _base_row(cfg, problem, split)
+    diff = {"difficulty": predicted, "predicted_difficulty": predicted, "oracle_difficulty": oracle}
+    status = "done" if trace.status == "done" and size else "error"
+    rows = [{
+        **base, "strategy": "pool", "params": {}, "budget": max(budgets), **diff,
+        "answer": None, "correct": None, "pass_at_n": any(corr), "samples": size,
+        "answers": [n.answer for n in leaves], "scores": [n.agg_score for n in leaves], "sample_correct": corr,
+        "tokens": totals.prompt_tokens + totals.generated_tokens, "generated_tokens": totals.generated_tokens,
+        "flops": totals.flops, "seconds": round(trace.seconds, 3), "status": status, "error": trace.error,
+        "time": _now(),
+    }]
+    for n_budget in budgets:
+        first = leaves[:n_budget]
+        gen = sum(_path_tokens(trace, n.id) for n in first)
+        share = gen / gen_total if leaves else 0.0
+        for spec in pool_specs:
+            answer = pick(first, _METHOD[spec.name])[0].answer if first else None
+            rows.append({
+                **base, "strategy": spec.name, "params": spec.param_dict, "effective_params": {},
+                "budget": n_budget, **diff, "answer": answer, "correct": bool(is_correct(answer, problem.gold)),
+                "pass_at_n": any(corr[:n_budget]), "samples": len(first),
+                "tokens": round((totals.prompt_tokens + totals.generated_tokens) * share), "generated_tokens": gen,
+                "flops": totals.flops * share, "seconds": round(trace.seconds * share, 3),
+                "status": "error" if len(first) < n_budget else status,
+                "error": trace.error or (f"the pool has {len(first)} samples, fewer than {n_budget}" if len(first) < n_budget else None),
+                "subsampled_from": size, "time": _now(),
+            })
+    return rows
+
+
+def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, n: int, trace,
+            difficulty: dict[str, Any]) -> dict[str, Any]:
+    totals = trace.totals()
+    eff = {k: getattr(_run_config(cfg, "q", "g", spec.name, n, spec.param_dict).search, k) for k in spec.param_dict}
+    row = {
+        **_base_row(cfg, problem, split), "strategy": spec.name, "params": spec.param_dict, "effective_params": eff,
+        "budget": n, **difficulty, "answer": trace.final_answer,
+        "correct": bool(is_correct(trace.final_answer, problem.gold)),
+        "samples": len(trace.finished()),
+        "tokens": totals.prompt_tokens + totals.generated_tokens, "generated_tokens": totals.generated_tokens,
+        "flops": totals.flops, "seconds": round(trace.seconds, 3),
+        "status": "error" if trace.status != "done" else "done", "error": trace.error, "time": _now(),
+    }
+    if trace.decision:
+        d = trace.decision
+        row["decision"] = {k: d.get(k) for k in ("source", "estimate", "bin", "choice", "run_budget", "probes", "note")}
+    return row
+
+
+def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = True) -> dict[str, Any]:
+    """Run every pending (problem, strategy, params, budget) of the split; append rows as they finish.
+
+    run_fn(RunConfig) -> Trace is the injection point (tests pass fakes); default: run_search with the
+    shared model pool. Returns a summary (rows written, skipped, problems, seconds).
+    """
+    from tqdm import tqdm
+
+    run_fn = run_fn or default_run_fn(cfg)
+    budgets = sorted(set(cfg.budgets))
+    problems = [(p, split_of(i, g, cfg.split_seed)) for p, i, g in
+                load_problems(cfg.problem_set, cfg.levels, cfg.per_level, cfg.problem_seed, cfg.data)]
+    if cfg.split != "all":
+        problems = [(p, s) for p, s in problems if s == cfg.split]
+    if cfg.limit is not None:
+        problems = problems[: cfg.limit]
+    pool_specs = [s for s in cfg.strategies if s.name in POOL_STRATEGIES]
+    run_specs = [s for s in cfg.strategies if s.name not in POOL_STRATEGIES]
+    pool_size = max(budgets)
+
+    existing = load_results(cfg.results)
+    done = {row_key(r) for r in existing if r.get("status") != "error"}
+    pool_diff: dict[str, dict[str, Any]] = {}
+    for r in existing:
+        if r.get("strategy") == "pool" and r.get("status") != "error" and r.get("policy") == cfg.policy \
+                and r.get("verifier") == cfg.verifier_label and r.get("seed") == cfg.seed:
+            pool_diff[r["problem_id"]] = {k: r.get(k) for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
+
+    def key(problem: Problem, split: str, strategy: str, params: dict, n: int) -> tuple:
+        return row_key({**_base_row(cfg, problem, split), "strategy": strategy, "params": params, "budget": n})
+
+    # Plan: per problem, does the pool need running, and which per-budget runs are pending.
+    plan = []
+    skipped = 0
+    for p, split in problems:
+        pool_keys = [key(p, split, "pool", {}, pool_size)] + [
+            key(p, split, s.name, s.param_dict, n) for s in pool_specs for n in budgets]
+        need_pool = any(k not in done for k in pool_keys)
+        run_keys = [(s, n, key(p, split, s.name, s.param_dict, n)) for s in run_specs for n in budgets]
+        runs = [(s, n) for s, n, k in run_keys if k not in done]
+        skipped += sum(k in done for k in pool_keys) + len(run_keys) - len(runs)
+        plan.append((p, split, need_pool, runs))
+    total_units = sum(int(need) + len(runs) for _, _, need, runs in plan)
+
+    writer = ResultsWriter(cfg.results)
+    bar = tqdm(total=total_units, desc=f"sweep {cfg.split}", unit="run", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True)
+    t0 = time.perf_counter()
+    runs_done = 0
+    try:
+        for p, split, need_pool, runs in plan:
+            if need_pool:
+                bar.set_postfix_str(f"{p.id} pool x{pool_size}")
+                pool_strategy = "best-of-n" if cfg.verifier != "none" else "majority"
+                trace = run_fn(_run_config(cfg, p.question, p.gold, pool_strategy, pool_size, {}))
+                runs_done += 1
+                rows = pool_rows(cfg, p, split, trace, pool_specs, budgets)
+                pool_diff[p.id] = {k: rows[0][k] for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
+                for row in rows:
+                    if row_key(row) not in done:
+                        writer.write(row)
+                        if row["status"] != "error":
+                            done.add(row_key(row))
+                bar.update(1)
+            diff = pool_diff.get(p.id, {"difficulty": None, "predicted_difficulty": None, "oracle_difficulty": None})
+            for spec, n in runs:
+                bar.set_postfix_str(f"{p.id} {spec.label} N={n}")
+                trace = run_fn(_run_config(cfg, p.question, p.gold, spec.name, n, spec.param_dict))
+                runs_done += 1
+                row = run_row(cfg, p, split, spec, n, trace, diff)
+                writer.write(row)
+                if row["status"] != "error":
+                    done.add(row_key(row))
+                bar.update(1)
+    finally:
+        bar.close()
+        writer.close()
+    return {"results": str(cfg.results), "split": cfg.split, "problems": len(problems), "runs": runs_done,
+            "rows_written": writer.written, "rows_skipped": skipped, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def summarize(rows: Iterable[dict[str, Any]], split: str | None = None) -> list[dict[str, Any]]:
+    """Accuracy per (strategy, params, budget) over the rows (of one split): for READMEs and plots."""
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r.get("strategy") == "pool" or r.get("status") == "error" or r.get("correct") is None:
+            continue
+        if split is not None and r.get("split") != split:
+            continue
+        groups.setdefault((r["strategy"], params_key(r.get("params")), r["budget"]), []).append(r)
+    out = []
+    for (s, pk, n), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2])):
+        out.append({"strategy": s, "params": json.loads(pk), "budget": n, "n": len(rs),
+                    "accuracy": sum(bool(r["correct"]) for r in rs) / len(rs),
+                    "mean_flops": sum(float(r.get("flops") or 0) for r in rs) / len(rs)})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# CLI
+# ------------------------------------------------------------------------------------------------
+
+
+def add_sweep_args(p: argparse.ArgumentParser) -> None:
+    from .models import DEFAULT_POLICY
+    from .verifiers import VERIFIERS
+
+    p.add_argument("--problem-set", default="arith", choices=["arith", "gsm8k", "math500"])
+    p.add_argument("--data", help="local JSONL for gsm8k / math500")
+    p.add_argument("--levels", default="1-5", help="e.g. 1-5 or 1,3,5 (arith, math500)")
+    p.add_argument("--per-level", type=int, default=30, help="problems per level (gsm8k: in all), before the split")
+    p.add_argument("--problem-seed", type=int, default=0, help="seed of the arith generator")
+    p.add_argument("--split", default="val", choices=["val", "test", "all"])
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--strategies", default=DEFAULT_STRATEGIES,
+                   help="comma-separated; parameters as name:key=value, e.g. beam:width=2,beam:width=4")
+    p.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)))
+    p.add_argument("--policy", default=DEFAULT_POLICY)
+    p.add_argument("--verifier", default="self-judge", choices=list(VERIFIERS))
+    p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--aggregation", default="last", choices=["last", "min", "prod"])
+    p.add_argument("--max-rounds", type=int, default=12)
+    p.add_argument("--max-step-tokens", type=int, default=160)
+    p.add_argument("--max-solution-tokens", type=int, default=640)
+    p.add_argument("--limit", type=int, help="at most this many problems (quick checks)")
+    p.add_argument("--results", default="runs/sweep.jsonl")
+
+
+def sweep_config_from_args(args) -> SweepConfig:
+    return SweepConfig(
+        results=args.results, problem_set=args.problem_set, levels=tuple(parse_int_list(args.levels, "--levels")),
+        per_level=args.per_level, problem_seed=args.problem_seed, data=args.data, split=args.split,
+        split_seed=args.split_seed, strategies=parse_strategies(args.strategies),
+        budgets=tuple(parse_int_list(args.budgets, "--budgets")), policy=args.policy, verifier=args.verifier,
+        judge=args.judge, seed=args.seed, temperature=args.temperature, aggregation=args.aggregation,
+        max_rounds=args.max_rounds, max_step_tokens=args.max_step_tokens,
+        max_solution_tokens=args.max_solution_tokens, limit=args.limit,
+    )
+
+
+def cmd_sweep(args, run_fn: RunFn | None = None) -> int:
+    cfg = sweep_config_from_args(args)
+    summary = run_sweep(cfg, run_fn=run_fn)
+    rows = [r for r in load_results(cfg.results) if r.get("policy") == cfg.policy
+            and r.get("verifier") == cfg.verifier_label]
+    summary["accuracy"] = {f"{s['strategy']}{'' if not s['params'] else ' ' + params_key(s['params'])} @{s['budget']}":
+                           round(s["accuracy"], 3) for s in summarize(rows, None if cfg.split == "all" else cfg.split)}
+    print(json.dumps(summary))
+    return 0
+
+
+def add_fit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default="runs/sweep.jsonl")
+    p.add_argument("--split", default="val", help="fit on this split's rows (default val; 'all' for every row)")
+    p.add_argument("--binning", default="quantile", choices=["quantile", "absolute"])
+    p.add_argument("--bins", type=int, default=5, help="number of quantile bins")
+    p.add_argument("--difficulty", default="predicted", choices=["predicted", "oracle"],
+                   help="bin by the predicted (mean probe verifier score) or the oracle (pass@1) difficulty")
+    p.add_argument("--policy", help="keep only rows of this policy (needed when the file mixes several)")
+    p.add_argument("--verifier", help="keep only rows of this verifier")
+    p.add_argument("--out", help="default: assets/strategy_table_<policy>_<verifier>.json")
+
+
+def cmd_fit_table(args) -> int:
+    rows = load_results(args.results)
+    if not rows:
+        raise ValueError(f"No results in {args.results}: run `python -m tts_viz sweep` first.")
+    rows = [r for r in rows if r.get("status") != "error"
+            and (args.policy is None or r.get("policy") == args.policy)
+            and (args.verifier is None or r.get("verifier") == args.verifier)]
+    table = fit_table(rows, args.binning, k=args.bins, difficulty_key=f"{args.difficulty}_difficulty",
+                      difficulty=args.difficulty, split=None if args.split == "all" else args.split,
+                      policy=args.policy, verifier=args.verifier)
+    out = Path(args.out) if args.out else default_table_path(table.policy, table.verifier)
+    table.save(out)
+    StrategyTable.load(out)  # what was written reads back
+    print(json.dumps({
+        "table": str(out), "policy": table.policy, "verifier": table.verifier, "problems": table.n_problems,
+        "rows": table.n_rows, "budgets": table.budgets, "bins": table.bins,
+        "choices": {f"{c['bin']}@{c['budget']}": (c["choice"] or {}).get("strategy") for c in table.cells},
+        "fallback_cells": sum(c["fallback"] is not None for c in table.cells), "notes": table.notes,
+    }))
+    return 0
