@@ -10,7 +10,7 @@ import pytest
 from tests.fakes import ScriptedPolicy, TaggedVerifier, tagged_score
 from tts_viz.runner import RunConfig, RunError, iter_search, run_search
 from tts_viz.strategies.base import SearchConfig
-from tts_viz.trace import CANCELLED, DONE, FINISHED, KEPT, PRUNED, SELECTED, Trace
+from tts_viz.trace import CANCELLED, DONE, KEPT, PRUNED, SELECTED, Trace
 
 Q = "What is one half?"
 
@@ -80,7 +80,7 @@ def test_beam_answers_by_weighted_vote_over_finished_beams():
 def pool_solutions(i, call_no, prev):
     answers = [("1/2", 0.4), ("0.5", 0.4), ("3", 0.7), ("4", 0.1)]
     a, s = answers[i % 4]
-    return [f"think [0.5]", f"thus \\boxed{{{a}}} [{s}]"]
+    return ["think [0.5]", f"thus \\boxed{{{a}}} [{s}]"]
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from .qwen_prm import Encoded, HubPRMBase, causal_lm_logits_at, tokens_at_chars
+from .hub_base import Encoded, HubPRMBase, causal_lm_logits_at, tokens_at_chars
 
 MATH_SHEPHERD_ID = "peiyi9979/math-shepherd-mistral-7b-prm"
 STEP_TAG = "ки"

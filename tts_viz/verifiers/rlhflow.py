@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .qwen_prm import Encoded, HubPRMBase, causal_lm_logits_at, tokens_at_chars
+from .hub_base import Encoded, HubPRMBase, causal_lm_logits_at, tokens_at_chars
 
 RLHFLOW_PRM_ID = "RLHFlow/Llama3.1-8B-PRM-Deepseek-Data"
 # A private-use character: never produced by a policy, one character long, so replacing it by "+"

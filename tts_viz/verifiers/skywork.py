@@ -35,7 +35,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .qwen_prm import Encoded, HubPRMBase
+from .hub_base import Encoded, HubPRMBase
 
 SKYWORK_PRM_ID = "Skywork/Skywork-o1-Open-PRM-Qwen-2.5-1.5B"
 STEP_TOKEN = "\n"
