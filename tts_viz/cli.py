@@ -52,9 +52,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--aggregation", default="last", choices=["last", "min", "prod"])
-    p.add_argument("--max-rounds", type=int, default=12)
-    p.add_argument("--max-step-tokens", type=int, default=160)
-    p.add_argument("--max-solution-tokens", type=int, default=640)
+    p.add_argument("--max-rounds", type=int, default=10)
+    p.add_argument("--max-step-tokens", type=int, default=96)
+    p.add_argument("--max-solution-tokens", type=int, default=512)
     p.add_argument("--out", help="write the trace JSON here")
 
 

@@ -133,7 +133,9 @@ class StepPolicy:
         )
         out = []
         for g in gens:
-            steps = split_steps(g.text)[: self.max_steps] or [g.text.strip()]
+            steps = split_steps(g.text) or [g.text.strip()]
+            if len(steps) > self.max_steps:  # keep every word (the answer is at the end): merge the tail
+                steps = steps[: self.max_steps - 1] + [STEP_DELIMITER.join(steps[self.max_steps - 1 :])]
             reason = "boxed" if has_final_answer(g.text) else ("eos" if g.finish_reason == "eos" else "max_tokens")
             out.append((steps, g.tokens, reason))
         return out

@@ -39,8 +39,8 @@ class RunConfig:
     judge: str | None = None  # model that self-judge uses; None = the policy itself
     strategy: str = "beam"
     search: SearchConfig = field(default_factory=SearchConfig)
-    max_step_tokens: int = 160
-    max_solution_tokens: int = 640
+    max_step_tokens: int = 96  # a longer step is cut and continued next round; the batch waits for its longest row
+    max_solution_tokens: int = 512
 
     def validate(self) -> None:
         q = (self.question or "").strip()

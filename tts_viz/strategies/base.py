@@ -36,7 +36,7 @@ class SearchConfig:
     temperature: float = 0.8
     seed: int = 0
     aggregation: str = "last"  # last / min / prod
-    max_rounds: int = 12  # search rounds (= steps) before unfinished beams are closed
+    max_rounds: int = 10  # search rounds (= steps) before unfinished beams are closed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
