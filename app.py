@@ -1,0 +1,609 @@
+"""tts-viz: an interactive explorer for test-time compute scaling (Gradio 6).
+
+    python app.py            # http://127.0.0.1:7860 (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT respected)
+
+Models: the default policy is loaded in a BACKGROUND THREAD at start (TTS_VIZ_PRELOAD=0 turns it
+off: then it loads lazily on the first Run); the page is served at once either way, and a Run
+issued before the load finishes simply waits for it (ModelPool loads a model once, under a lock).
+
+Environment:
+    TTS_VIZ_TEST_POLICY=smollm2-135m   default policy for tests (also: verifier arith, tiny budget)
+    TTS_VIZ_PRELOAD=0                  do not load the default policy at start
+
+This file is layout and wiring only: search logic is in tts_viz.runner, views in tts_viz.viz.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from tts_viz.models import DEFAULT_POLICY, EMBEDDED, ModelError
+from tts_viz.policy import split_steps
+from tts_viz.problems import EXAMPLES, generate_arith, get_problem
+from tts_viz.runner import MAX_BUDGET, RunConfig, RunError, default_pool, iter_search
+from tts_viz.strategies import STRATEGIES
+from tts_viz.strategies.base import SearchConfig
+from tts_viz.trace import Trace, TraceFormatError
+from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
+from tts_viz.ui.notes import VIEW_NOTES, strategy_note
+from tts_viz.verifiers import VERIFIERS, make_verifier
+from tts_viz.viz import (
+    decision_html,
+    inspector_html,
+    revision_figure,
+    scores_table_html,
+    summary_html,
+    tree_figure,
+)
+
+# ----- Spaces: @spaces.GPU when the package is importable, a no-op otherwise -------------------
+try:  # pragma: no cover - depends on the hosting
+    import spaces  # type: ignore
+
+    gpu = spaces.GPU
+except Exception:  # noqa: BLE001 - any import problem means "not on Spaces"
+
+    def gpu(fn=None, **_kw):
+        return fn if fn is not None else (lambda f: f)
+
+
+# ----- defaults -----------------------------------------------------------------------------
+TEST_POLICY = os.environ.get("TTS_VIZ_TEST_POLICY", "").strip()
+TEST_MODE = bool(TEST_POLICY)
+POLICY = TEST_POLICY or DEFAULT_POLICY
+# arith is instant and meaningful on arithmetic word problems; self-judge with the 0.5B has no
+# signal (DESIGN.md, AUROC 0.49) and costs a prefill per step, so it is a choice, not the default.
+VERIFIER = "arith"
+DEFAULTS = dict(
+    strategy="beam",
+    n=2 if TEST_MODE else 4,
+    width=2,
+    lookahead=1,
+    revision_length=2,
+    temperature=0.8,
+    seed=0,
+    aggregation="last",
+    max_step_tokens=24 if TEST_MODE else 128,
+    max_rounds=2 if TEST_MODE else 8,
+)
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+ERRORS = (RunError, ModelError, TraceFormatError, ValueError, OSError)
+
+pool = default_pool()
+_cancels: dict[str, threading.Event] = {}  # per browser session: the running search's cancel flag
+_cancels_guard = threading.Lock()
+_download_dir = Path(tempfile.mkdtemp(prefix="tts-viz-traces-"))
+
+
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def _err(msg: str) -> str:
+    return f'<div class="tts-error" style="color:#b00020;font-weight:bold">⚠ {gr_escape(msg)}</div>'
+
+
+def gr_escape(s: str) -> str:
+    import html
+
+    return html.escape(str(s))
+
+
+def _ok(msg: str) -> str:
+    return f'<div class="tts-status">{gr_escape(msg)}</div>'
+
+
+# ----- problems -----------------------------------------------------------------------------
+SOURCE_CHOICES = ["built-in example", "generated arithmetic", "GSM8K (JSONL path)", "MATH-500 (JSONL path)",
+                  "type your own"]
+EXAMPLE_CHOICES = [(f"{p.id}: {p.question[:70]}…", i) for i, p in enumerate(EXAMPLES)]
+
+
+def load_problem(source, example_idx, level, index, path, math_level):
+    """-> question, gold, message. Never raises."""
+    try:
+        if source == "built-in example":
+            p = EXAMPLES[int(example_idx or 0)]
+        elif source == "generated arithmetic":
+            p = generate_arith(int(level), int(index or 0), seed=0)
+        elif source in ("GSM8K (JSONL path)", "MATH-500 (JSONL path)"):
+            if not (path or "").strip():
+                raise ValueError("Give the path of a local JSONL file (e.g. ../shared/data/gsm8k_test.jsonl).")
+            kind = "gsm8k" if source.startswith("GSM8K") else "math500"
+            lvl = None if math_level in (None, "any") or kind == "gsm8k" else int(math_level)
+            p = get_problem(kind, int(index or 0), level=lvl, path=path.strip())
+        else:
+            return gr.update(), gr.update(), _ok("Type the question (and an optional gold answer) below.")
+        extra = f" · level {p.level}" if p.level else ""
+        return p.question, p.gold, _ok(f"Loaded {p.id}{extra}.")
+    except (IndexError, KeyError) as e:
+        return gr.update(), gr.update(), _err(f"No such problem: {e}")
+    except ERRORS as e:
+        return gr.update(), gr.update(), _err(str(e))
+
+
+def source_visibility(source):
+    return (
+        gr.update(visible=source == "built-in example"),
+        gr.update(visible=source == "generated arithmetic"),
+        gr.update(visible=source in ("generated arithmetic", "GSM8K (JSONL path)", "MATH-500 (JSONL path)")),
+        gr.update(visible=source in ("GSM8K (JSONL path)", "MATH-500 (JSONL path)")),
+        gr.update(visible=source == "MATH-500 (JSONL path)"),
+        gr.update(visible=source != "type your own"),
+    )
+
+
+# ----- runs ---------------------------------------------------------------------------------
+def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
+                aggregation, max_step_tokens, max_rounds) -> RunConfig:
+    try:
+        search = SearchConfig(
+            n=int(n), width=int(width), lookahead=int(lookahead), revision_length=int(rev_len),
+            temperature=float(temperature), seed=int(seed), aggregation=str(aggregation),
+            max_rounds=int(max_rounds),
+        )
+        step = int(max_step_tokens)
+    except (TypeError, ValueError) as e:
+        raise RunError(f"A setting is not a number: {e}") from None
+    cfg = RunConfig(question=question or "", gold=(gold or "").strip() or None, policy=(policy or POLICY).strip(),
+                    verifier=verifier, strategy=strategy, search=search, max_step_tokens=step,
+                    max_solution_tokens=max(step, step * int(max_rounds)))
+    cfg.validate()
+    return cfg
+
+
+def _expected_rounds(cfg: RunConfig) -> int:
+    if cfg.strategy in ("majority", "best-of-n", "weighted-best-of-n"):
+        return 1
+    if cfg.strategy == "revisions":
+        return max(1, min(cfg.search.revision_length, cfg.search.n))
+    return cfg.search.max_rounds
+
+
+def _save_download(trace: Trace) -> str:
+    path = _download_dir / f"trace-{trace.strategy}-{time.strftime('%Y%m%d-%H%M%S')}-{id(trace) % 10000}.json"
+    trace.save(path)
+    return str(path)
+
+
+def views(trace: Trace | None, status: str = ""):
+    """(tree, summary, revisions, decision, status) for a trace."""
+    if trace is None:
+        return gr.update(), summary_html(None), gr.update(), gr.update(value="", visible=False), status
+    dec = decision_html(trace)
+    return (
+        tree_figure(trace),
+        summary_html(trace),
+        revision_figure(trace),
+        gr.update(value=dec, visible=bool(dec)),
+        status,
+    )
+
+
+def _stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
+    """Yield partial traces of one run, holding the per-model run lock (one search per model)."""
+    lock = pool.run_lock(cfg.policy)
+    if not lock.acquire(blocking=False):
+        yield None, f"{label}waiting: another run is using {cfg.policy}…"
+        while not lock.acquire(timeout=0.5):
+            if cancel.is_set():
+                yield None, f"{label}stopped before it started."
+                return
+    try:
+        total = _expected_rounds(cfg)
+        loaded = cfg.policy in pool.loaded()
+        progress(0.0, desc=f"{label}{'starting' if loaded else 'loading ' + cfg.policy} …")
+        yield None, f"{label}{'running' if loaded else 'loading ' + cfg.policy + ' (first run only) …'}"
+        for tr in iter_search(cfg, pool, cancel=cancel):
+            progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}round {tr.rounds} of ≤{total}")
+            yield tr, ""
+    finally:
+        lock.release()
+
+
+@gpu
+def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
+           aggregation, max_step_tokens, max_rounds, request: gr.Request, progress=gr.Progress()):
+    """Streams (tree, summary, revisions, decision, status, state, node id, download)."""
+    keep = (gr.update(),) * 3
+    try:
+        cfg = make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature,
+                          seed, aggregation, max_step_tokens, max_rounds)
+    except ERRORS as e:
+        gr.Warning(str(e))
+        yield (*views(None, _err(str(e)))[:4], _err(str(e)), *keep)
+        return
+    key = _session(request)
+    cancel = threading.Event()
+    with _cancels_guard:
+        old = _cancels.get(key)
+        if old is not None:
+            old.set()  # one run per session: a new Run stops the previous one
+        _cancels[key] = cancel
+    t0 = time.perf_counter()
+    first = None
+    trace = None
+    try:
+        for tr, msg in _stream(cfg, cancel, progress):
+            if tr is None:
+                yield (gr.update(), gr.update(), gr.update(), gr.update(), _ok(msg), *keep)
+                continue
+            trace = tr
+            if first is None:
+                first = time.perf_counter() - t0
+            if tr.status != "running":
+                continue  # the final trace: shown below, after the stream (and its lock) closed
+            status = f"round {tr.rounds} · first tree after {first:.1f} s"
+            yield (*views(tr)[:4], _ok(status), tr, gr.update(), gr.update())
+    except ERRORS as e:
+        gr.Warning(str(e))
+        yield (gr.update(), gr.update(), gr.update(), gr.update(), _err(str(e)), trace if trace else gr.update(),
+               gr.update(), gr.update())
+        return
+    finally:
+        with _cancels_guard:
+            if _cancels.get(key) is cancel:
+                del _cancels[key]
+    if trace is None:
+        return
+    words = {"done": "done", "cancelled": "stopped: the partial tree is kept", "error": "failed"}
+    status = f"{words.get(trace.status, trace.status)} · {trace.seconds:.1f} s search"
+    if first is not None:
+        status += f" · first tree after {first:.1f} s"
+    if trace.error:
+        gr.Warning(trace.error)
+        status_html = _err(f"{status}: {trace.error}")
+    else:
+        status_html = _ok(status)
+    sel = trace.selected()
+    yield (*views(trace)[:4], status_html, trace, gr.update(value=sel.id if sel else None),
+           gr.update(value=_save_download(trace), interactive=True))
+
+
+def stop_ui(request: gr.Request):
+    with _cancels_guard:
+        ev = _cancels.get(_session(request))
+    if ev is None:
+        return _ok("Nothing is running.")
+    ev.set()
+    return _ok("Stopping after the current step…")
+
+
+# ----- inspector ----------------------------------------------------------------------------
+def _parse_click(value: str) -> tuple[str, int | None]:
+    tree, _, nid = (value or "").rpartition(":")
+    try:
+        return tree or "tts-tree", int(float(nid))
+    except ValueError:
+        return tree or "tts-tree", None
+
+
+def click_ui(value, trace, trace_a, trace_b):
+    tree, nid = _parse_click(value)
+    if tree == "tts-tree-a":
+        return gr.update(), gr.update(), inspector_html(trace_a, nid)
+    if tree == "tts-tree-b":
+        return gr.update(), gr.update(), inspector_html(trace_b, nid)
+    return inspector_html(trace, nid), gr.update(value=nid), gr.update()
+
+
+def node_ui(nid, trace):
+    try:
+        return inspector_html(trace, None if nid is None else int(nid))
+    except (TypeError, ValueError):
+        return _err(f"Not a node id: {nid!r}")
+
+
+# ----- traces: upload -----------------------------------------------------------------------
+def upload_ui(file):
+    """Reopen a saved trace (no model needed). Malformed files -> a visible message."""
+    nothing = (gr.update(),) * 4
+    if file is None:
+        return (*nothing, _ok(""), gr.update(), gr.update(), gr.update())
+    path = file if isinstance(file, str) else getattr(file, "name", str(file))
+    try:
+        if os.path.getsize(path) > MAX_UPLOAD_BYTES:
+            raise TraceFormatError(f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
+        trace = Trace.load(path)
+        out = views(trace)  # renders: a structurally odd trace fails here, not later
+    except TraceFormatError as e:
+        msg = f"Could not open this trace: {e}"
+        gr.Warning(msg)
+        return (*nothing, _err(msg), gr.update(), gr.update(), gr.update())
+    except Exception as e:  # noqa: BLE001 - any other shape problem is still the file's fault
+        msg = f"Could not open this trace: {type(e).__name__}: {e}"
+        gr.Warning(msg)
+        return (*nothing, _err(msg), gr.update(), gr.update(), gr.update())
+    sel = trace.selected()
+    return (*out[:4], _ok(f"Opened {Path(path).name}: {len(trace.nodes) - 1} steps, strategy {trace.strategy}."),
+            trace, gr.update(value=sel.id if sel else None), inspector_html(trace, sel.id if sel else None))
+
+
+# ----- PRM inspector ------------------------------------------------------------------------
+def prm_from_node(trace, nid):
+    if trace is None or nid is None:
+        return gr.update(), gr.update(), _err("No node: run a search (or open a trace) and click a node first.")
+    try:
+        steps = trace.steps(int(nid))
+    except (IndexError, ValueError, TypeError):
+        return gr.update(), gr.update(), _err(f"Node {nid} is not in the current tree.")
+    return trace.question, "\n\n".join(steps), _ok(f"Took the path of node {int(nid)} ({len(steps)} steps).")
+
+
+def prm_score_ui(question, solution, verifiers, judge, threshold, progress=gr.Progress()):
+    steps = split_steps(solution or "")
+    if not steps:
+        return scores_table_html([], {})
+    scores: dict[str, list[float] | str] = {}
+    for name in verifiers or []:
+        progress(0.0, desc=f"scoring with {name}")
+        try:
+            backend = None
+            if name == "self-judge":
+                from tts_viz.backends.transformers_backend import TransformersBackend
+
+                model = (judge or POLICY).strip()
+                backend = TransformersBackend.from_loaded(pool.get(model))
+                with pool.run_lock(model):
+                    v = make_verifier(name, pool, backend)
+                    scores[f"self-judge ({model})"] = v.score(question or "", [steps])[0]
+                continue
+            v = make_verifier(name, pool, backend)
+            scores[name] = v.score(question or "", [steps])[0]
+        except Exception as e:  # noqa: BLE001 - a verifier that cannot run says why, others still show
+            scores[name] = f"unavailable: {e}"
+    return scores_table_html(steps, scores, threshold=float(threshold))
+
+
+# ----- compare ------------------------------------------------------------------------------
+@gpu
+def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, lookahead, rev_len, temperature,
+               seed, aggregation, max_step_tokens, max_rounds, request: gr.Request, progress=gr.Progress()):
+    """Two strategies, same problem / budget / seed, one after the other, streamed side by side."""
+    out = [gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), None, None]  # figA sumA figB sumB status stA stB
+    try:
+        cfgs = [make_config(question, gold, policy, verifier, s, n, width, lookahead, rev_len, temperature, seed,
+                            aggregation, max_step_tokens, max_rounds) for s in (strat_a, strat_b)]
+    except ERRORS as e:
+        out[4] = _err(str(e))
+        yield tuple(out)
+        return
+    key = _session(request)
+    cancel = threading.Event()
+    with _cancels_guard:
+        if key in _cancels:
+            _cancels[key].set()
+        _cancels[key] = cancel
+    try:
+        for side, cfg in enumerate(cfgs):
+            label = f"{cfg.strategy}: "
+            for tr, msg in _stream(cfg, cancel, progress, label):
+                if tr is None:
+                    out[4] = _ok(msg)
+                else:
+                    out[2 * side], out[2 * side + 1], out[5 + side] = tree_figure(tr), summary_html(tr), tr
+                    out[4] = _ok(f"{label}round {tr.rounds} · {tr.status}")
+                yield tuple(out)
+            if cancel.is_set():
+                break
+        out[4] = _ok("stopped" if cancel.is_set() else "done")
+        yield tuple(out)
+    except ERRORS as e:
+        out[4] = _err(str(e))
+        yield tuple(out)
+    finally:
+        with _cancels_guard:
+            if _cancels.get(key) is cancel:
+                del _cancels[key]
+
+
+# ----- layout -------------------------------------------------------------------------------
+CSS = """
+#tts-tree { min-height: 380px; }
+.tts-inspector table, .tts-summary table { width: 100%; }
+"""
+
+
+def build_app() -> gr.Blocks:
+    policies = list(EMBEDDED)
+    if POLICY not in policies:
+        policies.insert(0, POLICY)
+    with gr.Blocks(title="tts-viz: test-time compute explorer") as demo:
+        trace_state = gr.State(None)  # per browser session: this session's current Trace
+        trace_a = gr.State(None)
+        trace_b = gr.State(None)
+        gr.Markdown(
+            "# tts-viz · test-time compute, visible\n"
+            "A small policy writes a solution step by step, a verifier scores every step, and a search "
+            "strategy spends extra inference compute. Pick a problem and a strategy, press **Run**, and "
+            "watch the search tree grow. Everything runs locally on the embedded models."
+        )
+        with gr.Tabs():
+            with gr.Tab("Search", id="search"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=320):
+                        source = gr.Radio(SOURCE_CHOICES, value="built-in example", label="Problem source")
+                        example_dd = gr.Dropdown(EXAMPLE_CHOICES, value=0, label="Built-in example")
+                        level = gr.Slider(1, 5, value=2, step=1, label="Arithmetic level (1 easy … 5 hard)",
+                                          visible=False)
+                        index = gr.Number(value=0, precision=0, minimum=0, label="Problem index", visible=False)
+                        ds_path = gr.Textbox(label="JSONL path", placeholder="../shared/data/gsm8k_test.jsonl",
+                                             visible=False)
+                        math_level = gr.Dropdown(["any", "1", "2", "3", "4", "5"], value="any",
+                                                 label="MATH-500 level", visible=False)
+                        load_btn = gr.Button("Load problem", size="sm")
+                        question = gr.Textbox(EXAMPLES[0].question, label="Question", lines=4, max_lines=12)
+                        gold = gr.Textbox(EXAMPLES[0].gold, label="Gold answer (optional)")
+                        problem_msg = gr.HTML("")
+                        with gr.Row():
+                            policy = gr.Dropdown(policies, value=POLICY, label="Policy", allow_custom_value=True)
+                            verifier = gr.Dropdown([(f"{k}: {v[0]}", k) for k, v in VERIFIERS.items()],
+                                                   value=VERIFIER, label="Verifier (PRM)")
+                        strategy = gr.Dropdown(list(STRATEGIES), value=DEFAULTS["strategy"], label="Strategy")
+                        note = gr.Markdown(strategy_note(DEFAULTS["strategy"]))
+                        n = gr.Slider(1, MAX_BUDGET, value=DEFAULTS["n"], step=1, label="Budget N (generations)")
+                        with gr.Accordion("Advanced", open=False):
+                            width = gr.Slider(1, MAX_BUDGET, value=DEFAULTS["width"], step=1, label="Beam width M")
+                            lookahead = gr.Slider(0, 4, value=DEFAULTS["lookahead"], step=1, label="Lookahead k")
+                            rev_len = gr.Slider(1, 16, value=DEFAULTS["revision_length"], step=1,
+                                                label="Revision chain length L")
+                            temperature = gr.Slider(0, 2, value=DEFAULTS["temperature"], step=0.05, label="Temperature")
+                            seed = gr.Number(value=DEFAULTS["seed"], precision=0, label="Seed")
+                            aggregation = gr.Radio(["last", "min", "prod"], value=DEFAULTS["aggregation"],
+                                                   label="Step score aggregation")
+                            max_step_tokens = gr.Slider(8, 512, value=DEFAULTS["max_step_tokens"], step=8,
+                                                        label="Max tokens per step")
+                            max_rounds = gr.Slider(1, 24, value=DEFAULTS["max_rounds"], step=1,
+                                                   label="Max rounds (steps)")
+                        with gr.Row():
+                            run_btn = gr.Button("Run", variant="primary", elem_id="tts-run")
+                            stop_btn = gr.Button("Stop", variant="stop", elem_id="tts-stop")
+                        status = gr.HTML("", elem_id="tts-status")
+                    with gr.Column(scale=3):
+                        with gr.Row():
+                            with gr.Column(scale=3):
+                                tree = gr.Plot(label="Search tree", elem_id="tts-tree")
+                                gr.Markdown(VIEW_NOTES["tree"])
+                            with gr.Column(scale=2, min_width=300):
+                                gr.Markdown("### Inspector")
+                                with gr.Row():
+                                    node_num = gr.Number(None, precision=0, minimum=0, label="Node id",
+                                                         elem_id="tts-node-num")
+                                    node_btn = gr.Button("Show node", size="sm")
+                                inspector = gr.HTML(inspector_html(None, None), elem_id="tts-inspector")
+                        decision = gr.HTML("", visible=False, elem_id="tts-decision")
+                        summary = gr.HTML(summary_html(None), elem_id="tts-summary")
+                        with gr.Accordion("Revision chains", open=True):
+                            gr.Markdown(VIEW_NOTES["revisions"])
+                            revisions = gr.Plot(label="Revision chains", elem_id="tts-revisions")
+                        with gr.Row():
+                            download = gr.DownloadButton("Download trace (JSON)", value=None, interactive=False,
+                                                         elem_id="tts-download")
+                            upload = gr.UploadButton("Open a saved trace (.json)", file_types=[".json"],
+                                                     type="filepath", elem_id="tts-upload")
+                        upload_msg = gr.HTML("", elem_id="tts-upload-msg")
+                # the click bridge (see tts_viz/ui/clickjs.py): hidden, but present in the page
+                click_box = gr.Textbox(visible="hidden", elem_id=CLICK_ID)
+                click_btn = gr.Button("inspect clicked node", visible="hidden", elem_id=CLICK_BTN_ID)
+                gr.Examples(
+                    examples=[
+                        [EXAMPLES[0].question, EXAMPLES[0].gold, "beam", 4, 2],
+                        [EXAMPLES[1].question, EXAMPLES[1].gold, "best-of-n", 4, 2],
+                        [EXAMPLES[3].question, EXAMPLES[3].gold, "dvts", 4, 2],
+                        [EXAMPLES[4].question, EXAMPLES[4].gold, "revisions", 4, 2],
+                    ],
+                    inputs=[question, gold, strategy, n, width],
+                    label="One-click examples (fills the problem and strategy; then press Run)",
+                )
+
+            with gr.Tab("PRM inspector", id="prm"):
+                gr.Markdown(VIEW_NOTES["prm"])
+                with gr.Row():
+                    with gr.Column():
+                        prm_question = gr.Textbox(label="Question", lines=3)
+                        prm_solution = gr.Textbox(label="Solution (steps separated by a blank line)", lines=10)
+                        prm_node_btn = gr.Button("Use the inspected node's path", size="sm")
+                    with gr.Column():
+                        prm_verifiers = gr.CheckboxGroup([k for k in VERIFIERS if k != "none"], value=["arith"],
+                                                         label="Verifiers")
+                        prm_judge = gr.Dropdown(policies, value=POLICY, label="Judge model for self-judge",
+                                                allow_custom_value=True)
+                        threshold = gr.Slider(0, 1, value=0.5, step=0.05, label="Mark the first step below")
+                        prm_btn = gr.Button("Score the steps", variant="primary")
+                prm_msg = gr.HTML("")
+                prm_table = gr.HTML(scores_table_html([], {}), elem_id="tts-prm-table")
+
+            with gr.Tab("Compare", id="compare"):
+                gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab.")
+                with gr.Row():
+                    strat_a = gr.Dropdown(list(STRATEGIES), value="beam", label="Strategy A")
+                    strat_b = gr.Dropdown(list(STRATEGIES), value="best-of-n", label="Strategy B")
+                with gr.Row():
+                    cmp_btn = gr.Button("Compare", variant="primary")
+                    cmp_stop = gr.Button("Stop", variant="stop")
+                cmp_status = gr.HTML("")
+                with gr.Row():
+                    with gr.Column():
+                        note_a = gr.Markdown(strategy_note("beam"))
+                        tree_a = gr.Plot(label="A", elem_id="tts-tree-a")
+                        sum_a = gr.HTML("")
+                    with gr.Column():
+                        note_b = gr.Markdown(strategy_note("best-of-n"))
+                        tree_b = gr.Plot(label="B", elem_id="tts-tree-b")
+                        sum_b = gr.HTML("")
+                cmp_inspector = gr.HTML("", elem_id="tts-cmp-inspector")
+
+            with gr.Tab("How it works", id="notes"):
+                from tts_viz.ui.notes import STRATEGY_NOTES
+
+                gr.Markdown("\n\n".join(STRATEGY_NOTES[k] for k in STRATEGY_NOTES))
+
+        # ----- wiring -----
+        source.change(source_visibility, source, [example_dd, level, index, ds_path, math_level, load_btn])
+        load_btn.click(load_problem, [source, example_dd, level, index, ds_path, math_level],
+                       [question, gold, problem_msg])
+        example_dd.change(load_problem, [source, example_dd, level, index, ds_path, math_level],
+                          [question, gold, problem_msg])
+        strategy.change(strategy_note, strategy, note)
+        strat_a.change(strategy_note, strat_a, note_a)
+        strat_b.change(strategy_note, strat_b, note_b)
+
+        settings = [n, width, lookahead, rev_len, temperature, seed, aggregation, max_step_tokens, max_rounds]
+        run_evt = run_btn.click(
+            run_ui, [question, gold, policy, verifier, strategy, *settings],
+            [tree, summary, revisions, decision, status, trace_state, node_num, download],
+            concurrency_limit=2, concurrency_id="search",
+        )
+        # Stop sets this session's cancel flag: the search ends after the current step and the
+        # generator yields the partial tree with status "cancelled" (Gradio's cancels= would kill
+        # the generator before that last, labelled yield; the flag keeps it).
+        stop_btn.click(stop_ui, None, status, queue=False)
+        run_evt.then(lambda t: inspector_html(t, t.selected().id if t is not None and t.selected() else None),
+                     trace_state, inspector)
+
+        click_btn.click(click_ui, [click_box, trace_state, trace_a, trace_b], [inspector, node_num, cmp_inspector],
+                        queue=False)
+        node_btn.click(node_ui, [node_num, trace_state], inspector)
+        node_num.submit(node_ui, [node_num, trace_state], inspector)
+        upload.upload(upload_ui, upload,
+                      [tree, summary, revisions, decision, upload_msg, trace_state, node_num, inspector])
+
+        prm_node_btn.click(prm_from_node, [trace_state, node_num], [prm_question, prm_solution, prm_msg])
+        prm_btn.click(prm_score_ui, [prm_question, prm_solution, prm_verifiers, prm_judge, threshold], prm_table,
+                      concurrency_limit=1)
+
+        cmp_btn.click(
+            compare_ui, [question, gold, policy, verifier, strat_a, strat_b, *settings],
+            [tree_a, sum_a, tree_b, sum_b, cmp_status, trace_a, trace_b],
+            concurrency_limit=2, concurrency_id="search",
+        )
+        cmp_stop.click(stop_ui, None, cmp_status, queue=False)
+    return demo
+
+
+def _preload() -> None:
+    try:
+        pool.get(POLICY)
+    except Exception as e:  # noqa: BLE001 - the first Run will show the error to the user
+        print(f"[tts-viz] background load of {POLICY} failed: {e}", flush=True)
+
+
+demo = build_app()
+demo.queue(default_concurrency_limit=4)
+
+if __name__ == "__main__":
+    if os.environ.get("TTS_VIZ_PRELOAD", "1") != "0":
+        threading.Thread(target=_preload, name="tts-viz-preload", daemon=True).start()
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        js=CLICK_JS,
+        css=CSS,
+        show_error=False,
+    )

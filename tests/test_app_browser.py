@@ -1,0 +1,190 @@
+"""End to end in a real browser: start app.py, run a small search, click a tree node, upload a
+malformed trace, save a screenshot. Debian chromium driven by Playwright (no browser download).
+
+Runs the tiny embedded policy (TTS_VIZ_TEST_POLICY=smollm2-135m, verifier arith, N=2, 2 rounds).
+Screenshots go to $TTS_VIZ_SCREENSHOTS when set, else to pytest's tmp_path.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+               "--disable-sync", "--no-first-run"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is absent: install Debian chromium (apt-get install chromium) for the browser test")
+    pytest.importorskip("playwright.sync_api", reason="the playwright Python package is not installed")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = dict(os.environ, TTS_VIZ_TEST_POLICY="smollm2-135m", GRADIO_SERVER_PORT=str(port),
+               GRADIO_SERVER_NAME="127.0.0.1", HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
+               PYTHONUNBUFFERED="1")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    t0 = time.time()
+    try:
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"app.py exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() - t0 > 150:
+                pytest.fail(f"app.py did not serve {url} within 150 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        print(f"served after {time.time() - t0:.1f} s")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    d = Path(os.environ.get("TTS_VIZ_SCREENSHOTS") or tmp_path)
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+NODE_POINTS = "#tts-tree .scatterlayer .trace:nth-child(3) .point"
+
+# Screen position and hover text of node `id` in the tree figure (plotly's own axis mapping).
+NODE_JS = """
+(id) => {
+  const gd = document.querySelector('#tts-tree .js-plotly-plot');
+  gd.scrollIntoView({block: 'center'});
+  const tr = gd.data.find(t => t.name === 'nodes');
+  const k = tr.customdata.indexOf(id);
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const box = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  return {x: box.left + xa.l2p(tr.x[k]), y: box.top + ya.l2p(tr.y[k]), hover: tr.hovertext[k],
+          n: tr.customdata.length};
+}
+"""
+
+
+def upload(page, path) -> None:
+    """What a user does: click "Open a saved trace" and pick the file."""
+    with page.expect_file_chooser() as chooser:
+        page.click("#tts-upload")
+    chooser.value.set_files(str(path))
+
+
+def _text_of(hover: str) -> str:
+    """First wrapped line of the step text from a node's hover (line 2, escaped by the figure)."""
+    lines = hover.split("<br>")
+    return html.unescape(lines[1]).strip() if len(lines) > 1 else ""
+
+
+def test_run_click_upload_screenshot(app_url, shots, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(app_url, wait_until="domcontentloaded")
+            page.wait_for_selector("#tts-run", timeout=60_000)
+
+            # 1. run a small search; the tree's node markers appear (streamed) and the run ends
+            t0 = time.time()
+            page.click("#tts-run")
+            page.wait_for_function(
+                "document.querySelectorAll('#tts-tree .scatterlayer .point').length >= 3", timeout=150_000)
+            first_tree = time.time() - t0
+            expect(page.locator("#tts-status")).to_contain_text(re.compile("done|stopped|failed"), timeout=150_000)
+            status = page.locator("#tts-status").inner_text()
+            assert "failed" not in status, status
+            print(f"first tree after {first_tree:.1f} s; {status}")
+            page.wait_for_timeout(500)
+
+            # 2. click a node: the inspector fills with that node's path and text
+            info = page.evaluate(NODE_JS, 1)
+            assert info["n"] >= 3
+            page.mouse.move(info["x"], info["y"])
+            page.mouse.click(info["x"], info["y"])
+            inspector = page.locator("#tts-inspector")
+            expect(inspector).to_contain_text("Node 1 ", timeout=20_000)
+            want = _text_of(info["hover"])
+            if want:
+                got = " ".join(inspector.inner_text().split())
+                assert " ".join(want.split())[:20] in got, (want, got[:500])
+            page.screenshot(path=str(shots / "tts_viz_tree_clicked.png"), full_page=True)
+
+            # download the trace: it is the tree on the page, and it reopens with no model
+            with page.expect_download() as dl:
+                page.click("#tts-download")
+            saved = tmp_path / "saved_trace.json"
+            dl.value.save_as(saved)
+            from tts_viz.trace import Trace
+
+            assert len(Trace.load(saved).nodes) == info["n"]
+
+            # the fallback selector drives the same inspector
+            sel = page.locator("#tts-node-num input")
+            sel.fill("0")
+            sel.press("Enter")
+            expect(inspector).to_contain_text("Root: the question", timeout=20_000)
+
+            # 3. a malformed trace upload shows an error message, not a traceback
+            bad = tmp_path / "broken_trace.json"
+            bad.write_text('{"version": 1, "question": "q", "strategy": "beam", "nodes": [{"id": 5}]')
+            upload(page, bad)
+            msg = page.locator("#tts-upload-msg")
+            expect(msg).to_contain_text("Could not open this trace", timeout=30_000)
+            assert "Traceback" not in msg.inner_text()
+            page.screenshot(path=str(shots / "tts_viz_upload_error.png"), full_page=True)
+            upload(page, saved)
+            expect(msg).to_contain_text("Opened saved_trace.json", timeout=30_000)
+            expect(page.locator("#tts-summary")).to_contain_text("smollm2-135m")
+
+            # 4. Stop: a longer run stops after the current step and keeps its partial tree
+            page.get_by_text("Advanced", exact=True).click()
+            rounds = page.locator('input[aria-label="number input for Max rounds (steps)"]')
+            rounds.fill("20")
+            rounds.press("Enter")
+            page.click("#tts-run")
+            expect(page.locator("#tts-status")).to_contain_text(re.compile(r"round \d"), timeout=120_000)
+            page.click("#tts-stop")
+            expect(page.locator("#tts-status")).to_contain_text(re.compile("stopped|done"), timeout=120_000)
+            assert "stopped" in page.locator("#tts-status").inner_text()
+            expect(page.locator("#tts-summary")).to_contain_text("partial tree kept")
+            assert page.locator("#tts-tree .scatterlayer .point").count() >= 3
+            page.screenshot(path=str(shots / "tts_viz_stopped.png"), full_page=True)
+            assert not errors, errors
+        finally:
+            browser.close()

@@ -1,0 +1,266 @@
+"""The pure views: Trace in, plotly figure / HTML out. No model is loaded here."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tts_viz.trace import FINISHED, KEPT, PRUNED, SELECTED, RevisionLink, Trace
+from tts_viz.viz import (
+    decision_html,
+    inspector_html,
+    revision_figure,
+    score_color,
+    scores_table_html,
+    summary_html,
+    tidy_layout,
+    tree_figure,
+)
+from tts_viz.viz.figures import PRUNED_OPACITY, UNSCORED_COLOR
+
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "assets" / "examples"
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = "<img src=x onerror=alert(1)>"
+EVIL = f"Let x = 2. {XSS_SCRIPT} then {XSS_IMG} so 2 + 2 = 4"
+
+
+def make_tree() -> Trace:
+    """root -> a(0.9) -> c(0.8, selected, answer 4)
+                      -> d(0.2, pruned)
+            -> b(0.1, pruned)
+            -> e(0.6) -> f(0.5, finished, answer 5)"""
+    t = Trace(question="What is 2 + 2?", strategy="beam", gold="4", policy="fake", verifier="arith")
+    a = t.add_node(0, "2 + 2 = 4", tokens=5, step_score=0.9, agg_score=0.9, status=KEPT, reason="kept: rank 1")
+    t.add_node(0, "2 + 2 = 5", tokens=5, step_score=0.1, agg_score=0.1, status=PRUNED, reason="pruned: rank 3")
+    e = t.add_node(0, "two plus two", tokens=4, step_score=0.6, agg_score=0.6, status=KEPT)
+    t.add_node(a.id, "\\boxed{4}", tokens=3, step_score=0.8, agg_score=0.8, status=SELECTED, answer="4",
+               correct=True, reason="selected: highest weighted vote")
+    t.add_node(a.id, "hmm", tokens=2, step_score=0.2, agg_score=0.2, status=PRUNED, reason="pruned: rank 4")
+    t.add_node(e.id, "\\boxed{5}", tokens=3, step_score=0.5, agg_score=0.5, status=FINISHED, answer="5", correct=False)
+    t.final_answer, t.correct, t.status, t.rounds = "4", True, "done", 2
+    t.model_compute("policy", 1000).add(100, 22, 1.5)
+    return t
+
+
+def make_evil() -> Trace:
+    t = Trace(question="Q " + XSS_IMG, strategy="revisions", gold="4", policy="fake", verifier="arith")
+    s1 = t.add_node(0, EVIL, tokens=9, step_score=0.7, agg_score=0.7, status=FINISHED, answer=XSS_IMG,
+                    correct=False, chain=0, attempt=0, reason="finished: " + XSS_SCRIPT)
+    s2 = t.add_node(0, "revised " + EVIL, tokens=9, step_score=0.4, agg_score=0.4, status=SELECTED, answer="4",
+                    correct=True, chain=0, attempt=1)
+    t.revisions.append(RevisionLink(chain=0, src=s1.id, dst=s2.id))
+    t.final_answer = XSS_SCRIPT
+    t.status = "error"
+    t.error = "boom " + XSS_IMG
+    return t
+
+
+def nodes_trace(fig):
+    return next(tr for tr in fig.data if tr.name == "nodes")
+
+
+def assert_escaped(s: str) -> None:
+    assert "<script" not in s and "<img" not in s, s
+    assert "&lt;script&gt;" in s or "&lt;img" in s
+
+
+# ----- tree figure --------------------------------------------------------------------------
+def test_node_count_and_customdata():
+    t = make_tree()
+    fig = tree_figure(t)
+    nt = nodes_trace(fig)
+    assert len(nt.x) == len(t.nodes)
+    assert list(nt.customdata) == [n.id for n in t.nodes]
+    assert fig.layout.meta["n_nodes"] == len(t.nodes)
+
+
+def test_colours_follow_scores_on_fixed_scale():
+    t = make_tree()
+    nt = nodes_trace(tree_figure(t))
+    for n, c in zip(t.nodes[1:], list(nt.marker.color)[1:]):
+        assert c == score_color(n.step_score)
+    # fixed scale: the same score gives the same colour in another tree
+    assert score_color(0.9) == score_color(0.9) != score_color(0.1)
+    assert score_color(None) == UNSCORED_COLOR
+    # a colour bar on 0..1
+    bar = next(tr for tr in tree_figure(t).data if tr.name == "score scale")
+    assert bar.marker.showscale and bar.marker.cmin == 0 and bar.marker.cmax == 1
+
+
+def test_pruned_nodes_faded():
+    t = make_tree()
+    nt = nodes_trace(tree_figure(t))
+    for n, o in zip(t.nodes, nt.marker.opacity):
+        assert (o == PRUNED_OPACITY) == (n.status == PRUNED)
+        assert o < 1 if n.status == PRUNED else o == 1
+
+
+def test_selected_path_highlighted():
+    t = make_tree()
+    fig = tree_figure(t)
+    sel = t.selected_path_ids()
+    assert sel == {0, 1, 4}
+    assert sorted(fig.layout.meta["selected_path"]) == sorted(sel)
+    pos = tidy_layout(t)
+    sel_trace = next(tr for tr in fig.data if tr.name == "selected path")
+    pts = {(x, y) for x, y in zip(sel_trace.x, sel_trace.y) if x is not None}
+    assert pts == {pos[i] for i in sel}
+    other = next(tr for tr in fig.data if tr.name == "steps")
+    assert sel_trace.line.width > other.line.width
+    nt = nodes_trace(fig)
+    widths = list(nt.marker.line.width)
+    for n in t.nodes:
+        assert (widths[n.id] > 1) == (n.id in sel)
+
+
+def test_finished_leaves_labelled_with_answer_and_mark():
+    t = make_tree()
+    labels = list(nodes_trace(tree_figure(t)).text)
+    assert labels[4] == "4 ✓" and labels[6] == "5 ✗"
+    assert labels[1] == labels[2] == ""
+    t.gold = None
+    assert list(nodes_trace(tree_figure(t)).text)[4] == "4"
+
+
+def test_tidy_layout_is_top_down_and_centred():
+    t = make_tree()
+    pos = tidy_layout(t)
+    for n in t.nodes:
+        assert pos[n.id][1] == -n.depth
+        kids = t.children(n.id)
+        if kids:
+            xs = [pos[k.id][0] for k in kids]
+            assert pos[n.id][0] == pytest.approx((min(xs) + max(xs)) / 2)
+    leaves = [pos[n.id][0] for n in t.leaves()]
+    assert len(set(leaves)) == len(leaves)  # no two leaves overlap
+
+
+def test_clicked_node_outlined_and_running_title():
+    t = make_tree()
+    t.status = "running"
+    fig = tree_figure(t, selected_node=6)
+    assert list(nodes_trace(fig).marker.line.width)[6] == 4
+    assert "running" in fig.layout.title.text
+
+
+def test_deep_tree_no_recursion_error():
+    t = Trace(question="q", strategy="beam")
+    p = 0
+    for i in range(3000):
+        p = t.add_node(p, f"s{i}").id
+    fig = tree_figure(t)
+    assert len(nodes_trace(fig).x) == 3001
+
+
+# ----- untrusted text -----------------------------------------------------------------------
+def test_model_text_escaped_everywhere():
+    t = make_evil()
+    fig = tree_figure(t)
+    nt = nodes_trace(fig)
+    for h in nt.hovertext:
+        assert "<script" not in h and "<img" not in h
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in nt.hovertext[1]
+    assert "&lt;img src=x onerror=alert(1)&gt;" in nt.hovertext[1]
+    assert "&lt;img" in nt.hovertext[0]  # the question on the root
+    for lab in nt.text:
+        assert "<img" not in lab
+    assert "&lt;img" in nt.text[1]  # the answer label
+    assert "<script" not in (fig.layout.title.text or "")
+
+    ins = inspector_html(t, 1)
+    assert_escaped(ins)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in ins and "&lt;img src=x onerror=alert(1)&gt;" in ins
+
+    rev = revision_figure(t)
+    for tr in rev.data:
+        for s in list(tr.hovertext or []) + list(tr.text or []):
+            assert "<script" not in s and "<img" not in s
+    att = next(tr for tr in rev.data if tr.name == "attempts")
+    assert any("&lt;script&gt;" in h for h in att.hovertext)
+
+    summ = summary_html(t)
+    assert_escaped(summ)
+    assert "&lt;script&gt;" in summ and "&lt;img" in summ  # final answer and the error
+
+    table = scores_table_html([EVIL, "ok"], {"arith": [0.9, 0.1], XSS_SCRIPT: "unavailable " + XSS_IMG})
+    assert_escaped(table)
+
+    t.decision = {"difficulty": 0.3, "bin": 2, "choice": "beam", "why": XSS_SCRIPT,
+                  "candidates": [{"strategy": "beam", "expected_accuracy": 0.4}, {"strategy": XSS_IMG, "expected_accuracy": 0.2}]}
+    dec = decision_html(t)
+    assert_escaped(dec)
+
+
+# ----- revision chains ----------------------------------------------------------------------
+def test_revision_figure_chains_left_to_right():
+    t = make_evil()
+    fig = revision_figure(t)
+    att = next(tr for tr in fig.data if tr.name == "attempts")
+    assert list(att.customdata) == [1, 2]
+    assert list(att.x) == [0.0, 1.0] and att.y[0] == att.y[1]
+    ch = next(tr for tr in fig.data if tr.name == "changes")
+    assert "answer" in ch.hovertext[0]
+    # no revisions: a message, no crash
+    fig2 = revision_figure(make_tree())
+    assert fig2.layout.meta["n_attempts"] == 0
+
+
+# ----- panels -------------------------------------------------------------------------------
+def test_inspector_shows_path_scores_tokens_reason():
+    t = make_tree()
+    h = inspector_html(t, 4)
+    assert "2 + 2 = 4" in h and "\\boxed{4}" in h and "2 + 2 = 5" not in h
+    assert "0.900" in h and "0.800" in h
+    assert "8 tokens" in h
+    assert "selected: highest weighted vote" in h
+    assert "not in this tree" in inspector_html(t, 99)
+    assert "question" in inspector_html(t, 0).lower()
+    assert "Click a node" in inspector_html(t, None)
+
+
+def test_summary_lists_compute_per_role():
+    h = summary_html(make_tree())
+    assert "policy" in h and "total" in h and "✓ correct" in h and "122" not in h  # tokens shown separately
+    assert "100" in h and "22" in h
+    assert "No run yet" in summary_html(None)
+
+
+def test_decision_only_when_present():
+    t = make_tree()
+    assert decision_html(t) == ""
+    t.decision = {"difficulty": 0.72, "bin": "hard", "choice": "beam", "why": "hard question, small policy",
+                  "candidates": [{"strategy": "beam", "expected_accuracy": 0.41},
+                                 {"strategy": "best-of-n", "expected_accuracy": 0.33}]}
+    h = decision_html(t)
+    assert "0.720" in h and "hard" in h and "beam" in h and "#e6f4ea" in h
+
+
+def test_scores_table_marks_first_step_below_threshold():
+    h = scores_table_html(["a", "b", "c"], {"arith": [0.9, 0.3, 0.1], "hub": "not available offline"}, threshold=0.5)
+    assert h.count("⚠ first") == 1
+    rows = h.split("<tr>")
+    assert "⚠" in rows[3] and "⚠" not in rows[2]  # header, step 1, step 2 ...
+    assert "not available offline" in h
+
+
+# ----- saved example traces (produced by a real small run) ----------------------------------
+EXAMPLE_FILES = sorted(EXAMPLES_DIR.glob("*.json"))
+
+
+@pytest.mark.skipif(not EXAMPLE_FILES, reason="no saved example traces under assets/examples")
+@pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: p.name)
+def test_saved_example_traces(path):
+    t = Trace.load(path)
+    fig = tree_figure(t)
+    nt = nodes_trace(fig)
+    assert len(nt.x) == len(t.nodes)
+    for n, c, o in zip(t.nodes[1:], list(nt.marker.color)[1:], list(nt.marker.opacity)[1:]):
+        assert c == score_color(n.step_score)
+        assert (o < 1) == (n.status == PRUNED)
+    assert set(fig.layout.meta["selected_path"]) == t.selected_path_ids()
+    json.loads(fig.to_json())  # serialisable for the browser
+    summary_html(t)
+    inspector_html(t, len(t.nodes) - 1)
+    revision_figure(t)

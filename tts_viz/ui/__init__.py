@@ -1,0 +1,1 @@
+"""Thin Gradio-facing pieces for app.py: classroom notes and the tree-click bridge script."""

@@ -1,0 +1,74 @@
+"""Short classroom notes: what each strategy and view does, and the paper finding it shows."""
+
+from __future__ import annotations
+
+STRATEGY_NOTES: dict[str, str] = {
+    "majority": (
+        "**Majority vote.** Sample N whole solutions and return the most common answer; no verifier. "
+        "It is the baseline every search method must beat: it gains little once the model's answers "
+        "are spread thin (Snell et al. 2024 use it as the no-verifier reference)."
+    ),
+    "best-of-n": (
+        "**Best-of-N.** Sample N whole solutions, score each with the verifier, return the top one. "
+        "Simple and parallel; Liu et al. 2025 find it is the best choice for *large* policies, "
+        "while small ones gain more from step-level search."
+    ),
+    "weighted-best-of-n": (
+        "**Weighted best-of-N.** Like best-of-N, but solutions with the same answer pool their scores "
+        "and the answer with the largest sum wins. Snell et al. 2024 use it as the strong "
+        "parallel baseline that compute-optimal scaling matches with about 4x less compute."
+    ),
+    "beam": (
+        "**Beam search.** Grow solutions one step at a time: N candidates per round, the verifier "
+        "scores each step, the top N/M survive and each proposes M next steps. Snell et al. 2024: "
+        "it beats best-of-N at low budgets and on hard questions, but can over-optimise the verifier "
+        "on easy ones."
+    ),
+    "dvts": (
+        "**Diverse verifier tree search (DVTS).** Split the budget into N/M independent subtrees, "
+        "each a small greedy beam. Keeping subtrees apart keeps the answers diverse; Liu et al. "
+        "2025 find it best for mid-size policies on easy and medium questions."
+    ),
+    "lookahead": (
+        "**Lookahead search.** Beam search whose step score is the verifier's score after a k-step "
+        "greedy rollout: it looks ahead before pruning. Snell et al. 2024 found the extra rollout "
+        "compute rarely pays off against plain beam search at equal budget."
+    ),
+    "revisions": (
+        "**Sequential revisions.** The model sees its earlier attempts and writes a revised one; N = "
+        "chains x L attempts. Snell et al. 2024: easy questions prefer sequential revisions, harder "
+        "ones a mix of parallel chains and sequential steps."
+    ),
+    "auto": (
+        "**Compute-optimal (auto).** Estimate the question's difficulty from a few samples' verifier "
+        "scores, then pick the strategy that did best for that difficulty and budget. Snell et al. "
+        "2024: this matches best-of-N with about 4x less compute."
+    ),
+}
+
+VIEW_NOTES = {
+    "tree": (
+        "Each dot is one solution step; colour = the verifier's step score (red 0, green 1, same "
+        "scale in every run), faded = pruned, diamonds = finished solutions labelled with their "
+        "answer (✓/✗ when the gold answer is known), the thick path = the chosen solution. "
+        "Click a dot to inspect its path."
+    ),
+    "revisions": (
+        "Each row is one revision chain, attempts left to right; colour = the attempt's score. "
+        "Hover the small triangles to see what changed between attempts."
+    ),
+    "prm": (
+        "A process reward model scores every step. Paste a solution (steps separated by blank "
+        "lines) or take the clicked node's path, and compare verifiers side by side; the first step "
+        "below the threshold is where the verifier thinks the solution went wrong. Liu et al. 2025: "
+        "which strategy wins depends on the PRM (reward-aware allocation)."
+    ),
+    "compare": (
+        "Two strategies on the same problem, budget and seed. Try beam vs best-of-N at a small N: "
+        "Snell et al. 2024 and Liu et al. 2025 both find step-level search helps small policies most."
+    ),
+}
+
+
+def strategy_note(name: str | None) -> str:
+    return STRATEGY_NOTES.get(name or "", "")

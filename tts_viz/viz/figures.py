@@ -1,0 +1,297 @@
+"""Plotly figures for a Trace: the search tree and the revision chains."""
+
+from __future__ import annotations
+
+import difflib
+import html
+import textwrap
+from typing import Any, Iterable
+
+import networkx as nx
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from ..trace import FINISHED, PRUNED, SELECTED, Node, Trace
+
+# A FIXED scale: a score of 0.7 has the same colour in every run, so trees can be compared.
+COLORSCALE = "RdYlGn"
+UNSCORED_COLOR = "rgb(170,170,170)"
+ROOT_COLOR = "rgb(70,110,200)"
+PRUNED_OPACITY = 0.3
+NODE_OPACITY = 1.0
+SELECTED_OUTLINE = "rgb(20,20,20)"
+EDGE_COLOR = "rgba(140,140,140,0.55)"
+SELECTED_EDGE_COLOR = "rgb(30,30,30)"
+
+HOVER_WIDTH = 64  # characters per hover line
+HOVER_MAX_CHARS = 700  # long steps are cut in the hover (the inspector shows all)
+
+
+def score_color(score: float | None) -> str:
+    """The colour of a score on the fixed 0..1 scale (grey when unscored)."""
+    if score is None:
+        return UNSCORED_COLOR
+    s = min(1.0, max(0.0, float(score)))
+    return sample_colorscale(COLORSCALE, [s])[0]
+
+
+def esc(text: Any) -> str:
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def wrap_html(text: str, width: int = HOVER_WIDTH, max_chars: int = HOVER_MAX_CHARS) -> str:
+    """Escape model text, then wrap it with <br> (the only markup we add)."""
+    text = text or ""
+    if len(text) > max_chars:
+        text = text[:max_chars].rstrip() + " …"
+    lines: list[str] = []
+    for para in text.splitlines() or [""]:
+        lines.extend(textwrap.wrap(para, width=width, replace_whitespace=False, drop_whitespace=True) or [""])
+    return "<br>".join(esc(line) for line in lines)
+
+
+def _fmt(x: float | None) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def answer_label(node: Node, gold_known: bool) -> str:
+    """Escaped label for a finished leaf: its answer plus ✓/✗ when the gold answer is known."""
+    ans = node.answer if node.answer not in (None, "") else "?"
+    ans = ans if len(ans) <= 14 else ans[:13] + "…"
+    mark = ""
+    if gold_known and node.correct is not None:
+        mark = " ✓" if node.correct else " ✗"
+    return esc(ans) + mark
+
+
+# ----- layout -------------------------------------------------------------------------------
+def tidy_layout(trace: Trace) -> dict[int, tuple[float, float]]:
+    """Top-down tidy tree: leaves on consecutive columns in depth-first order, each parent
+    centred over its children, y = -depth. Built on the networkx view of the trace."""
+    g = trace.to_networkx()
+    tree = nx.DiGraph((u, v) for u, v, k in g.edges(data="kind") if k == "step")
+    tree.add_nodes_from(g.nodes)
+    pos: dict[int, tuple[float, float]] = {}
+    depth = {n.id: n.depth for n in trace.nodes}
+    next_x = 0.0
+    # iterative post-order so deep trees do not hit the recursion limit
+    stack: list[tuple[int, bool]] = [(0, False)]
+    while stack:
+        nid, done = stack.pop()
+        kids = sorted(tree.successors(nid))
+        if not done:
+            stack.append((nid, True))
+            for k in reversed(kids):
+                stack.append((k, False))
+            continue
+        if not kids:
+            x = next_x
+            next_x += 1.0
+        else:
+            x = (pos[kids[0]][0] + pos[kids[-1]][0]) / 2.0
+        pos[nid] = (x, -float(depth[nid]))
+    # nodes not reachable from the root (should not happen) go on the far right
+    for n in trace.nodes:
+        if n.id not in pos:
+            pos[n.id] = (next_x, -float(n.depth))
+            next_x += 1.0
+    return pos
+
+
+# ----- hover text ---------------------------------------------------------------------------
+def node_hover(trace: Trace, n: Node) -> str:
+    if n.parent is None:
+        return "<b>question</b><br>" + wrap_html(trace.question, max_chars=400)
+    parts = [
+        f"<b>node {n.id}</b> · depth {n.depth} · round {n.round} · {esc(n.status)}",
+        wrap_html(n.text),
+        f"step score {_fmt(n.step_score)} · path score {_fmt(n.agg_score)} · {n.tokens} tokens",
+    ]
+    if n.answer is not None:
+        verdict = "" if n.correct is None else (" (correct)" if n.correct else " (wrong)")
+        parts.append("answer: " + esc(n.answer) + verdict)
+    if n.reason:
+        parts.append("<i>" + wrap_html(n.reason) + "</i>")
+    look = n.extra.get("lookahead") if isinstance(n.extra, dict) else None
+    if look:
+        steps = look if isinstance(look, list) else [look]
+        parts.append("lookahead: " + wrap_html(" ⏵ ".join(str(s) for s in steps), max_chars=300))
+    return "<br>".join(parts)
+
+
+def _line_xy(pairs: Iterable[tuple[int, int]], pos) -> tuple[list, list]:
+    xs: list = []
+    ys: list = []
+    for a, b in pairs:
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+    return xs, ys
+
+
+def _colorbar_trace() -> go.Scatter:
+    """An empty trace that only carries the colour bar of the fixed 0..1 score scale."""
+    return go.Scatter(
+        x=[None], y=[None], mode="markers", name="score scale", showlegend=False, hoverinfo="skip",
+        marker=dict(
+            colorscale=COLORSCALE, cmin=0.0, cmax=1.0, color=[0.5], showscale=True,
+            colorbar=dict(title=dict(text="step score"), thickness=12, len=0.8, tickvals=[0, 0.25, 0.5, 0.75, 1]),
+        ),
+    )
+
+
+# ----- the search tree ----------------------------------------------------------------------
+def tree_figure(trace: Trace, selected_node: int | None = None, height: int | None = None) -> go.Figure:
+    """The search tree. Traces, by name: "steps" (edges), "selected path" (thick edges of the
+    chosen solution), "nodes" (one marker per trace node, root included; customdata = node id),
+    "score scale" (colour bar only). layout.meta holds {"selected_path": [...ids...]}."""
+    pos = tidy_layout(trace)
+    sel_path = trace.selected_path_ids()
+    gold_known = trace.gold is not None
+
+    normal_edges, sel_edges = [], []
+    for n in trace.nodes:
+        if n.parent is None:
+            continue
+        (sel_edges if (n.id in sel_path and n.parent in sel_path) else normal_edges).append((n.parent, n.id))
+
+    fig = go.Figure()
+    ex, ey = _line_xy(normal_edges, pos)
+    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", name="steps", hoverinfo="skip", showlegend=False,
+                             line=dict(color=EDGE_COLOR, width=1.5)))
+    sx, sy = _line_xy(sel_edges, pos)
+    fig.add_trace(go.Scatter(x=sx, y=sy, mode="lines", name="selected path", hoverinfo="skip", showlegend=False,
+                             line=dict(color=SELECTED_EDGE_COLOR, width=4.5)))
+
+    xs, ys, colors, opac, sizes, lw, lc, labels, hovers, ids, symbols = ([] for _ in range(11))
+    for n in trace.nodes:
+        x, y = pos[n.id]
+        xs.append(x)
+        ys.append(y)
+        ids.append(n.id)
+        is_root = n.parent is None
+        colors.append(ROOT_COLOR if is_root else score_color(n.step_score))
+        opac.append(PRUNED_OPACITY if n.status == PRUNED else NODE_OPACITY)
+        on_path = n.id in sel_path
+        clicked = selected_node is not None and n.id == selected_node
+        sizes.append(16 if is_root else (15 if n.status in (FINISHED, SELECTED) else 12))
+        lw.append(4 if clicked else (2.5 if on_path else 0.5))
+        lc.append("rgb(0,120,255)" if clicked else (SELECTED_OUTLINE if on_path else "rgb(255,255,255)"))
+        symbols.append("diamond" if n.status in (FINISHED, SELECTED) else ("square" if is_root else "circle"))
+        labels.append(answer_label(n, gold_known) if n.status in (FINISHED, SELECTED) else "")
+        hovers.append(node_hover(trace, n))
+
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers+text", name="nodes", showlegend=False,
+        customdata=ids, hovertext=hovers, hoverinfo="text", text=labels, textposition="bottom center",
+        textfont=dict(size=11),
+        marker=dict(color=colors, opacity=opac, size=sizes, symbol=symbols, line=dict(width=lw, color=lc)),
+        hoverlabel=dict(align="left"),
+    ))
+    fig.add_trace(_colorbar_trace())
+
+    n_cols = max(1.0, max(x for x, _ in pos.values()) + 1)
+    max_depth = max(n.depth for n in trace.nodes)
+    status = {"running": "running…", "cancelled": "stopped (partial tree)", "error": "failed"}.get(trace.status, "")
+    title = f"{esc(trace.strategy)} · {len(trace.nodes) - 1} steps · round {trace.rounds}" + (f" · {status}" if status else "")
+    fig.update_layout(
+        title=dict(text=title, x=0.01, font=dict(size=14)),
+        meta={"selected_path": sorted(sel_path), "n_nodes": len(trace.nodes)},
+        xaxis=dict(visible=False, range=[-0.8, n_cols - 0.2]),
+        yaxis=dict(visible=False, range=[-max_depth - 0.7, 0.5]),
+        margin=dict(l=10, r=10, t=36, b=10),
+        plot_bgcolor="white",
+        paper_bgcolor="white",
+        hovermode="closest",
+        clickmode="event",
+        dragmode="pan",
+        height=height or max(360, min(900, 120 + 80 * max_depth)),
+    )
+    return fig
+
+
+# ----- revision chains ----------------------------------------------------------------------
+def _attempt_text(trace: Trace, leaf: Node) -> str:
+    return "\n\n".join(trace.steps(leaf.id))
+
+
+def change_summary(before: str, after: str, ans_before: str | None, ans_after: str | None) -> str:
+    """One plain line on what changed between consecutive attempts (unescaped)."""
+    ratio = difflib.SequenceMatcher(None, before, after).ratio()
+    if ans_before != ans_after:
+        head = f"answer {ans_before or '?'} → {ans_after or '?'}"
+    else:
+        head = f"same answer ({ans_after or '?'})"
+    return f"{head}; {round(100 * (1 - ratio))}% of the text changed"
+
+
+def revision_figure(trace: Trace) -> go.Figure:
+    """Chains left to right, attempt by attempt; colour = the attempt's score; label = answer."""
+    attempts = [n for n in trace.nodes if n.attempt is not None and n.status in (FINISHED, SELECTED)]
+    fig = go.Figure()
+    if not attempts:
+        fig.add_annotation(text=f"No revision chains in this run (strategy: {esc(trace.strategy)}).",
+                           showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.update_layout(xaxis=dict(visible=False), yaxis=dict(visible=False), height=200,
+                          margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white", meta={"n_attempts": 0})
+        return fig
+    gold_known = trace.gold is not None
+    by_id = {n.id: n for n in attempts}
+    chains = sorted({n.chain if n.chain is not None else 0 for n in attempts})
+    row = {c: i for i, c in enumerate(chains)}
+    pos = {n.id: (float(n.attempt), -float(row[n.chain if n.chain is not None else 0])) for n in attempts}
+
+    # links: explicit revision links, else consecutive attempts of a chain
+    links = [(r.src, r.dst) for r in trace.revisions if r.src in by_id and r.dst in by_id]
+    if not links:
+        for c in chains:
+            seq = sorted((n for n in attempts if (n.chain or 0) == c), key=lambda n: n.attempt)
+            links += [(a.id, b.id) for a, b in zip(seq, seq[1:])]
+    lx, ly = _line_xy(links, pos)
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="revisions", hoverinfo="skip", showlegend=False,
+                             line=dict(color=EDGE_COLOR, width=2)))
+    # what changed, on the middle of each link
+    mx, my, mh = [], [], []
+    for a, b in links:
+        na, nb = by_id[a], by_id[b]
+        (x0, y0), (x1, y1) = pos[a], pos[b]
+        mx.append((x0 + x1) / 2)
+        my.append((y0 + y1) / 2)
+        mh.append(esc(change_summary(_attempt_text(trace, na), _attempt_text(trace, nb), na.answer, nb.answer)))
+    fig.add_trace(go.Scatter(x=mx, y=my, mode="markers", name="changes", showlegend=False,
+                             marker=dict(symbol="triangle-right", size=10, color="rgb(120,120,120)"),
+                             hovertext=mh, hoverinfo="text"))
+
+    xs, ys, colors, labels, hovers, ids, lw = ([] for _ in range(7))
+    for n in attempts:
+        x, y = pos[n.id]
+        xs.append(x)
+        ys.append(y)
+        ids.append(n.id)
+        colors.append(score_color(n.agg_score if n.agg_score is not None else n.step_score))
+        score = n.agg_score if n.agg_score is not None else n.step_score
+        labels.append(answer_label(n, gold_known) + f"<br>{_fmt(score)}")
+        lw.append(3 if n.status == SELECTED else 0.5)
+        hovers.append(
+            f"<b>chain {n.chain} · attempt {n.attempt + 1}</b> · {esc(n.status)}<br>"
+            + wrap_html(_attempt_text(trace, n), max_chars=900)
+            + f"<br>score {_fmt(score)} · answer {esc(n.answer or '?')}"
+        )
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers+text", name="attempts", showlegend=False, customdata=ids,
+        text=labels, textposition="bottom center", hovertext=hovers, hoverinfo="text",
+        marker=dict(color=colors, size=22, symbol="square", line=dict(width=lw, color=SELECTED_OUTLINE)),
+        hoverlabel=dict(align="left"),
+    ))
+    fig.add_trace(_colorbar_trace())
+    n_att = max(n.attempt for n in attempts) + 1
+    fig.update_layout(
+        title=dict(text="revision chains: attempt 1 → " + str(n_att), x=0.01, font=dict(size=14)),
+        xaxis=dict(tickmode="array", tickvals=list(range(n_att)), ticktext=[f"attempt {i + 1}" for i in range(n_att)],
+                   range=[-0.6, n_att - 0.4], showgrid=False, zeroline=False),
+        yaxis=dict(tickmode="array", tickvals=[-row[c] for c in chains], ticktext=[f"chain {c}" for c in chains],
+                   range=[-len(chains) + 0.4, 0.6], showgrid=False, zeroline=False),
+        margin=dict(l=10, r=10, t=36, b=10), plot_bgcolor="white", hovermode="closest",
+        height=max(220, 120 + 90 * len(chains)), meta={"n_attempts": len(attempts)},
+    )
+    return fig

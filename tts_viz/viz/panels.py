@@ -1,0 +1,217 @@
+"""HTML panels for a Trace: summary, node inspector, allocator decision, PRM score table.
+
+Every model-originated string is escaped with html.escape; the markup around it is ours.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any, Mapping, Sequence
+
+from ..trace import PRUNED, Trace
+from .figures import score_color
+
+_STYLE = "font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.4;"
+_TABLE = "border-collapse: collapse; margin: 4px 0;"
+_TD = "border: 1px solid #ddd; padding: 3px 8px; vertical-align: top;"
+
+
+def esc(x: Any) -> str:
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def _pre(text: str) -> str:
+    return f'<div style="white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 13px;">{esc(text)}</div>'
+
+
+def _num(x: float | None, digits: int = 3) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:.{digits}f}"
+
+
+def _si(x: float) -> str:
+    for unit, div in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.2f} {unit}"
+    return f"{x:.0f}"
+
+
+def _swatch(score: float | None) -> str:
+    return (f'<span style="display:inline-block;width:0.9em;height:0.9em;border-radius:2px;'
+            f'background:{score_color(score)};vertical-align:middle;margin-right:4px"></span>')
+
+
+def _verdict(correct: bool | None) -> str:
+    if correct is None:
+        return "unknown (no gold answer)"
+    return "✓ correct" if correct else "✗ wrong"
+
+
+# ----- summary ------------------------------------------------------------------------------
+def summary_html(trace: Trace | None) -> str:
+    if trace is None:
+        return f'<div style="{_STYLE}"><i>No run yet: pick a problem and press Run, or upload a trace.</i></div>'
+    status_words = {"running": "running…", "done": "done", "cancelled": "stopped: partial tree kept",
+                    "error": "failed"}
+    rows = [
+        ("status", esc(status_words.get(trace.status, trace.status))),
+        ("strategy", esc(trace.strategy)),
+        ("policy · verifier", esc(trace.policy) + " · " + esc(trace.verifier)),
+        ("answer", "<b>" + esc(trace.final_answer if trace.final_answer is not None else "–") + "</b>"),
+        ("gold", esc(trace.gold if trace.gold is not None else "–")),
+        ("correct", esc(_verdict(trace.correct)) if trace.final_answer is not None else "–"),
+        ("rounds · steps", f"{trace.rounds} · {len(trace.nodes) - 1}"),
+        ("search time", f"{trace.seconds:.1f} s" + (f" (+ {trace.load_seconds:.1f} s loading)" if trace.load_seconds >= 0.05 else "")),
+    ]
+    body = "".join(f'<tr><td style="{_TD}">{k}</td><td style="{_TD}">{v}</td></tr>' for k, v in rows)
+    comp = ""
+    if trace.compute:
+        head = "".join(f'<th style="{_TD}">{h}</th>' for h in ("model role", "params", "prompt tok", "generated tok", "FLOPs", "seconds"))
+        lines = []
+        items = list(trace.compute.items())
+        tot = trace.totals()
+        for role, mc in items + [("total", tot)]:
+            params = _si(mc.params) if role != "total" else ""
+            lines.append(
+                f'<tr><td style="{_TD}">{esc(role)}</td><td style="{_TD}">{params}</td>'
+                f'<td style="{_TD}">{mc.prompt_tokens:,}</td><td style="{_TD}">{mc.generated_tokens:,}</td>'
+                f'<td style="{_TD}">{_si(mc.flops)}</td><td style="{_TD}">{mc.seconds:.1f}</td></tr>'
+            )
+        comp = f'<table style="{_TABLE}"><tr>{head}</tr>{"".join(lines)}</table>'
+    err = ""
+    if trace.error:
+        err = f'<div style="color:#b00020; margin-top:4px"><b>Error:</b> {esc(trace.error)}</div>'
+    return f'<div class="tts-summary" style="{_STYLE}"><table style="{_TABLE}">{body}</table>{comp}{err}</div>'
+
+
+# ----- node inspector -----------------------------------------------------------------------
+def inspector_html(trace: Trace | None, node_id: int | None) -> str:
+    if trace is None:
+        return f'<div style="{_STYLE}"><i>No tree yet.</i></div>'
+    if node_id is None:
+        return f'<div style="{_STYLE}"><i>Click a node in the tree (or pick its id) to inspect its path.</i></div>'
+    if not 0 <= int(node_id) < len(trace.nodes):
+        return f'<div style="{_STYLE}; color:#b00020">Node {esc(node_id)} is not in this tree (ids 0..{len(trace.nodes) - 1}).</div>'
+    node = trace.node(int(node_id))
+    if node.parent is None:
+        return (f'<div class="tts-inspector" style="{_STYLE}"><b>Root: the question</b>{_pre(trace.question)}'
+                f'<div>{len(trace.children(0))} first steps were proposed.</div></div>')
+    path = trace.path(node.id)
+    tokens = sum(n.tokens for n in path)
+    parts = [
+        f'<div><b>Node {node.id}</b> · depth {node.depth} · round {node.round} · status <b>{esc(node.status)}</b>'
+        f' · path score {_num(node.agg_score)} · {tokens} tokens on this path ({node.tokens} in this step)</div>'
+    ]
+    if node.reason:
+        parts.append(f'<div style="margin:4px 0"><i>Why: {esc(node.reason)}</i></div>')
+    if node.answer is not None:
+        parts.append(f"<div>Answer: <b>{esc(node.answer)}</b> · {esc(_verdict(node.correct))}</div>")
+    rows = []
+    for n in path:
+        faded = "opacity:0.55;" if n.status == PRUNED else ""
+        here = "background:#eef5ff;" if n.id == node.id else ""
+        rows.append(
+            f'<tr style="{faded}{here}"><td style="{_TD}">{n.depth}</td>'
+            f'<td style="{_TD}">{_swatch(n.step_score)}{_num(n.step_score)}</td>'
+            f'<td style="{_TD}">{n.tokens}</td><td style="{_TD}">{_pre(n.text)}'
+            + (f'<div style="color:#666;font-size:12px">{esc(n.reason)}</div>' if n.reason and n.id != node.id else "")
+            + "</td></tr>"
+        )
+    head = "".join(f'<th style="{_TD}">{h}</th>' for h in ("step", "score", "tokens", "text"))
+    parts.append(f'<table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>')
+    look = node.extra.get("lookahead") if isinstance(node.extra, dict) else None
+    if look:
+        steps = look if isinstance(look, list) else [look]
+        parts.append("<div><b>Lookahead rollout</b> (greedy steps used to score this node):</div>"
+                     + "".join(_pre(str(s)) for s in steps))
+    kids = trace.children(node.id)
+    if kids:
+        parts.append(f"<div>{len(kids)} children: "
+                     + ", ".join(f"{k.id} ({esc(k.status)}, {_num(k.step_score)})" for k in kids) + "</div>")
+    return f'<div class="tts-inspector" style="{_STYLE}">{"".join(parts)}</div>'
+
+
+# ----- allocator decision -------------------------------------------------------------------
+def decision_html(trace: Trace | None) -> str:
+    """The compute-optimal allocator's record. Reads the keys it knows (difficulty, bin,
+    candidates [{strategy, expected_accuracy, ...}], choice, why) and lists the rest."""
+    d = getattr(trace, "decision", None) if trace is not None else None
+    if not d:
+        return ""
+    if not isinstance(d, Mapping):
+        return f'<div style="{_STYLE}">{_pre(repr(d))}</div>'
+    parts = ['<div><b>Compute-optimal allocator</b></div>']
+    diff, b = d.get("difficulty"), d.get("bin", d.get("difficulty_bin"))
+    if diff is not None or b is not None:
+        dv = _num(diff) if isinstance(diff, (int, float)) else esc(diff)
+        parts.append(f"<div>Estimated difficulty: <b>{dv}</b>" + (f" · bin <b>{esc(b)}</b>" if b is not None else "") + "</div>")
+    choice = d.get("choice", d.get("strategy"))
+    cands = d.get("candidates")
+    if isinstance(cands, Mapping):
+        cands = [dict(strategy=k, **(v if isinstance(v, Mapping) else {"expected_accuracy": v})) for k, v in cands.items()]
+    if isinstance(cands, list) and cands:
+        keys: list[str] = []
+        for c in cands:
+            if isinstance(c, Mapping):
+                keys += [k for k in c if k not in keys]
+        head = "".join(f'<th style="{_TD}">{esc(k)}</th>' for k in keys)
+        rows = []
+        for c in cands:
+            if not isinstance(c, Mapping):
+                continue
+            chosen = choice is not None and (c.get("strategy") == choice or c.get("name") == choice or c.get("chosen"))
+            style = "background:#e6f4ea;font-weight:bold;" if chosen else ""
+            cells = "".join(f'<td style="{_TD}">{_num(c.get(k)) if isinstance(c.get(k), float) else esc(c.get(k))}</td>' for k in keys)
+            rows.append(f'<tr style="{style}">{cells}</tr>')
+        parts.append(f'<table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>')
+    if choice is not None:
+        parts.append(f"<div>Choice: <b>{esc(choice if not isinstance(choice, Mapping) else dict(choice))}</b></div>")
+    why = d.get("why", d.get("reason"))
+    if why:
+        parts.append(f"<div><i>{esc(why)}</i></div>")
+    known = {"difficulty", "bin", "difficulty_bin", "choice", "strategy", "candidates", "why", "reason"}
+    rest = {k: v for k, v in d.items() if k not in known}
+    if rest:
+        parts.append(f'<table style="{_TABLE}">' + "".join(
+            f'<tr><td style="{_TD}">{esc(k)}</td><td style="{_TD}">{esc(v)}</td></tr>' for k, v in rest.items()) + "</table>")
+    return f'<div class="tts-decision" style="{_STYLE}">{"".join(parts)}</div>'
+
+
+# ----- PRM inspector ------------------------------------------------------------------------
+def first_below(scores: Sequence[float | None], threshold: float) -> int | None:
+    for i, s in enumerate(scores):
+        if s is not None and not (isinstance(s, float) and math.isnan(s)) and s < threshold:
+            return i
+    return None
+
+
+def scores_table_html(steps: Sequence[str], scores: Mapping[str, Sequence[float | None] | str],
+                      threshold: float = 0.5) -> str:
+    """Steps as rows, verifiers as columns. A verifier's value is its per-step scores, or a
+    string saying why it is unavailable. The first step below `threshold` is marked per column."""
+    if not steps:
+        return f'<div style="{_STYLE}"><i>No steps: paste a solution (steps separated by blank lines) or pick a node.</i></div>'
+    names = list(scores)
+    firsts = {name: first_below(v, threshold) if not isinstance(v, str) else None for name, v in scores.items()}
+    head = f'<th style="{_TD}">#</th><th style="{_TD}">step</th>' + "".join(f'<th style="{_TD}">{esc(n)}</th>' for n in names)
+    rows = []
+    for i, step in enumerate(steps):
+        cells = []
+        for name in names:
+            v = scores[name]
+            if isinstance(v, str):
+                cells.append(f'<td style="{_TD};color:#888">n/a</td>')
+                continue
+            s = v[i] if i < len(v) else None
+            mark = ""
+            style = _TD
+            if firsts[name] == i:
+                mark = ' <b title="first step below the threshold">⚠ first &lt; ' + f"{threshold:g}</b>"
+                style += ";outline:2px solid #b00020"
+            cells.append(f'<td style="{style}">{_swatch(s)}{_num(s)}{mark}</td>')
+        rows.append(f'<tr><td style="{_TD}">{i + 1}</td><td style="{_TD}">{_pre(step)}</td>{"".join(cells)}</tr>')
+    notes = "".join(f'<div style="color:#8a5a00"><b>{esc(n)}</b>: {esc(v)}</div>' for n, v in scores.items() if isinstance(v, str))
+    return (f'<div class="tts-prm" style="{_STYLE}"><table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>'
+            f"{notes}</div>")
