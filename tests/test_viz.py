@@ -264,3 +264,24 @@ def test_saved_example_traces(path):
     summary_html(t)
     inspector_html(t, len(t.nodes) - 1)
     revision_figure(t)
+
+
+def test_decision_panel_reads_the_allocator_record_of_an_auto_run():
+    from tests.fakes import ScriptedPolicy, TaggedVerifier
+    from tts_viz.runner import RunConfig, run_search
+    from tts_viz.strategies.base import SearchConfig
+
+    def solutions(i, call_no, prev):
+        return ["think [0.5]", f"\\boxed{{{i % 2}}} [0.{i + 1}]"]
+
+    def steps(partial, i, call_no):
+        return "\\boxed{1} [0.6]" if partial else f"s{i} [0.{i + 1}]"
+
+    cfg = RunConfig(question="q?", strategy="auto", verifier="arith", search=SearchConfig(n=8, width=4))
+    trace = run_search(cfg, policy=ScriptedPolicy(steps, solution_fn=solutions), verifier=TaggedVerifier())
+    assert trace.decision, trace.error
+    html_out = decision_html(trace)
+    assert "Estimated difficulty" in html_out
+    choice = trace.decision["choice"]
+    name = choice["strategy"] if isinstance(choice, dict) else choice
+    assert name in html_out and "background:#e6f4ea" in html_out  # the chosen candidate is highlighted

@@ -143,7 +143,8 @@ def decision_html(trace: Trace | None) -> str:
     if not isinstance(d, Mapping):
         return f'<div style="{_STYLE}">{_pre(repr(d))}</div>'
     parts = ['<div><b>Compute-optimal allocator</b></div>']
-    diff, b = d.get("difficulty"), d.get("bin", d.get("difficulty_bin"))
+    diff = d.get("difficulty", d.get("estimate"))  # allocate.Decision writes "estimate"
+    b = d.get("bin_label", d.get("bin", d.get("difficulty_bin")))
     if diff is not None or b is not None:
         dv = _num(diff) if isinstance(diff, (int, float)) else esc(diff)
         parts.append(f"<div>Estimated difficulty: <b>{dv}</b>" + (f" · bin <b>{esc(b)}</b>" if b is not None else "") + "</div>")
@@ -171,7 +172,8 @@ def decision_html(trace: Trace | None) -> str:
     why = d.get("why", d.get("reason"))
     if why:
         parts.append(f"<div><i>{esc(why)}</i></div>")
-    known = {"difficulty", "bin", "difficulty_bin", "choice", "strategy", "candidates", "why", "reason"}
+    known = {"difficulty", "estimate", "bin", "bin_label", "difficulty_bin", "choice", "strategy", "candidates",
+             "why", "reason"}
     rest = {k: v for k, v in d.items() if k not in known}
     if rest:
         parts.append(f'<table style="{_TABLE}">' + "".join(
