@@ -204,7 +204,7 @@ def test_cancel_keeps_the_partial_tree():
 def test_progress_streams_one_snapshot_per_round():
     cfg = RunConfig(question=Q, strategy="beam", verifier="arith", search=SearchConfig(n=8, width=4))
     snaps = list(iter_search(cfg, policy=ScriptedPolicy(beam_step), verifier=TaggedVerifier()))
-    assert [len(s.nodes) for s in snaps] == [9, 17, 25, 25]
+    assert [len(s.nodes) for s in snaps] == [1, 9, 17, 25, 25]  # the root first, then one per round
     assert snaps[-1].status == DONE and snaps[0].status != DONE
 
 

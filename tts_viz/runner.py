@@ -129,6 +129,8 @@ def run_search(
             on_progress=on_progress,
             cancel=cancel,
         )
+        if on_progress is not None:  # models are ready: show the root at once, before the first round
+            on_progress(trace)
         get_strategy(cfg.strategy).run(ctx)
         trace.status = DONE
     except Cancelled:
