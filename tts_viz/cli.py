@@ -31,7 +31,6 @@ def _problem_from_args(args):
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     from .strategies import STRATEGIES
-    from .verifiers import VERIFIERS
 
     src = p.add_argument_group("problem (one of)")
     src.add_argument("--question", help="problem text")
@@ -41,21 +40,31 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     src.add_argument("--level", type=int, help="difficulty level 1-5 (arith, math500)")
     src.add_argument("--index", type=int, default=0)
     src.add_argument("--problem-seed", type=int, default=0, help="seed of the arith generator")
-    p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; or a hub id (GPU)")
-    p.add_argument("--verifier", default="self-judge", choices=list(VERIFIERS))
-    p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
+    add_generation_args(p)
     p.add_argument("--strategy", default="beam", choices=list(STRATEGIES))
     p.add_argument("--n", type=int, default=8, help="budget: number of full generations")
     p.add_argument("--width", type=int, default=4, help="beam width M (beam, dvts, lookahead)")
     p.add_argument("--lookahead", type=int, default=1)
     p.add_argument("--revision-length", type=int, default=4)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--aggregation", default="last", choices=["last", "min", "prod"])
-    p.add_argument("--max-rounds", type=int, default=10)
-    p.add_argument("--max-step-tokens", type=int, default=96)
-    p.add_argument("--max-solution-tokens", type=int, default=512)
     p.add_argument("--out", help="write the trace JSON here")
+
+
+def add_generation_args(p: argparse.ArgumentParser) -> None:
+    """Model and sampling options shared by `run` and `sweep`; defaults come from RunConfig/SearchConfig."""
+    from .runner import RunConfig
+    from .strategies.base import SearchConfig
+    from .verifiers import VERIFIERS
+
+    run_defaults, search_defaults = RunConfig(question=""), SearchConfig()
+    p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; or a hub id (GPU)")
+    p.add_argument("--verifier", default="self-judge", choices=list(VERIFIERS))
+    p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
+    p.add_argument("--temperature", type=float, default=search_defaults.temperature)
+    p.add_argument("--seed", type=int, default=search_defaults.seed)
+    p.add_argument("--aggregation", default=search_defaults.aggregation, choices=["last", "min", "prod"])
+    p.add_argument("--max-rounds", type=int, default=search_defaults.max_rounds)
+    p.add_argument("--max-step-tokens", type=int, default=run_defaults.max_step_tokens)
+    p.add_argument("--max-solution-tokens", type=int, default=run_defaults.max_solution_tokens)
 
 
 def cmd_run(args) -> int:

@@ -42,6 +42,8 @@ from .allocate import POOL_STRATEGIES, StrategyTable, default_table_path, fit_ta
 from .grading import is_correct
 from .problems import Problem, arith_problem_set
 from .strategies.select import pick
+from .runner import RunConfig
+from .strategies.base import SearchConfig
 
 DEFAULT_BUDGETS = (1, 2, 4, 8, 16)
 DEFAULT_STRATEGIES = "majority,best-of-n,weighted-best-of-n,beam,dvts,revisions"
@@ -237,9 +239,10 @@ class SweepConfig:
     seed: int = 0
     temperature: float = 0.8
     aggregation: str = "last"
-    max_rounds: int = 12
-    max_step_tokens: int = 160
-    max_solution_tokens: int = 640
+    # same defaults as a single run (RunConfig / SearchConfig)
+    max_rounds: int = SearchConfig.max_rounds
+    max_step_tokens: int = RunConfig.max_step_tokens
+    max_solution_tokens: int = RunConfig.max_solution_tokens
     limit: int | None = None  # at most this many problems (after the split), for quick checks
 
     @property
@@ -446,8 +449,7 @@ def summarize(rows: Iterable[dict[str, Any]], split: str | None = None) -> list[
 
 
 def add_sweep_args(p: argparse.ArgumentParser) -> None:
-    from .models import DEFAULT_POLICY
-    from .verifiers import VERIFIERS
+    from .cli import add_generation_args
 
     p.add_argument("--problem-set", default="arith", choices=["arith", "gsm8k", "math500"])
     p.add_argument("--data", help="local JSONL for gsm8k / math500")
@@ -459,15 +461,7 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategies", default=DEFAULT_STRATEGIES,
                    help="comma-separated; parameters as name:key=value, e.g. beam:width=2,beam:width=4")
     p.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)))
-    p.add_argument("--policy", default=DEFAULT_POLICY)
-    p.add_argument("--verifier", default="self-judge", choices=list(VERIFIERS))
-    p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--aggregation", default="last", choices=["last", "min", "prod"])
-    p.add_argument("--max-rounds", type=int, default=12)
-    p.add_argument("--max-step-tokens", type=int, default=160)
-    p.add_argument("--max-solution-tokens", type=int, default=640)
+    add_generation_args(p)
     p.add_argument("--limit", type=int, help="at most this many problems (quick checks)")
     p.add_argument("--results", default="runs/sweep.jsonl")
 
