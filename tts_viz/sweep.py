@@ -252,8 +252,6 @@ class SweepConfig:
 
 
 def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: int, params: dict[str, Any]):
-    from .runner import RunConfig
-    from .strategies.base import SearchConfig
 
     width = max(1, min(int(params.get("width", 4)), n))
     search = SearchConfig(
