@@ -252,7 +252,6 @@ class SweepConfig:
 
 
 def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: int, params: dict[str, Any]):
-
     width = max(1, min(int(params.get("width", 4)), n))
     search = SearchConfig(
         n=n, width=width, lookahead=int(params.get("lookahead", 1)),
