@@ -81,5 +81,19 @@ class SelfJudgeVerifier(VerifierBase):
         return out
 
     def score_last(self, question: str, solutions: Sequence[Sequence[str]]) -> list[float]:
-        # siblings (children of one beam) share everything up to their own last step
-        return self._p_yes([self.judge_pair(question, steps, len(steps)) for steps in solutions])
+        # Cut each prompt after the steps it shares with another solution of the batch (siblings
+        # share their parent's path; a lookahead rollout adds steps after the differing one).
+        return self._p_yes([self.judge_pair(question, steps, _split_step(i, solutions)) for i, steps in enumerate(solutions)])
+
+
+def _split_step(i: int, solutions: Sequence[Sequence[str]]) -> int:
+    """1-based number of the first step of solution i that no other solution shares as a prefix."""
+    steps = solutions[i]
+    shared = 0
+    for j, other in enumerate(solutions):
+        if j != i:
+            k = 0
+            while k < min(len(steps), len(other)) and steps[k] == other[k]:
+                k += 1
+            shared = max(shared, k)
+    return max(1, min(shared + 1, len(steps)))
