@@ -235,6 +235,11 @@ def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_
                 yield (gr.update(), gr.update(), gr.update(), gr.update(), _ok(msg), *keep)
                 continue
             trace = tr
+            if tr.status == "running" and tr.rounds == 0:  # models ready, nothing searched yet
+                ready = time.perf_counter() - t0
+                yield (*views(tr)[:4], _ok(f"models ready after {ready:.1f} s · first search round running…"),
+                       tr, gr.update(), gr.update())
+                continue
             if first is None:
                 first = time.perf_counter() - t0
             if tr.status != "running":
