@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -137,23 +138,28 @@ class TransformersBackend:
     def _shared_prefill(self, prompts, unique):
         """Prefill the distinct prompts (all but their last token) and expand the cache to every row.
 
-        generate() then runs only the last prompt token per row before decoding. Position ids
-        follow generate()'s own rule for left padding (mask cumsum), so the cached keys line up.
+        generate() then runs only the last prompt token per row before decoding.
         """
-        from transformers import DynamicCache
-
         enc_u = self.encode(unique)
         ids, mask = enc_u["input_ids"], enc_u["attention_mask"]
-        pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
-        cache = DynamicCache(config=self.model.config)
-        self.model(
-            input_ids=ids[:, :-1], attention_mask=mask[:, :-1], position_ids=pos[:, :-1],
-            past_key_values=cache, use_cache=True, logits_to_keep=1,
-        )
         where = {p: i for i, p in enumerate(unique)}
         index = torch.tensor([where[p] for p in prompts], device=ids.device)
-        cache.reorder_cache(index)
+        cache = self._prefill_fan_out(ids[:, :-1], mask[:, :-1], index)
         return {"input_ids": ids[index], "attention_mask": mask[index]}, cache, int(mask.sum())
+
+    def _prefill_fan_out(self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor):
+        """KV cache of the left-padded distinct prefixes `ids`, copied to rows: row r gets prefix index[r].
+
+        Position ids follow generate()'s rule for left padding (mask cumsum), so what runs after
+        the cache lines up with what generate() itself would compute."""
+        from transformers import DynamicCache
+
+        pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        cache = DynamicCache(config=self.model.config)
+        self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                   use_cache=True, logits_to_keep=1)
+        cache.reorder_cache(index)
+        return cache
 
     def _cut(self, row: list[int], stop: Sequence[str], max_new_tokens: int) -> Generation:
         """Trim the padding after a row finished; find why it finished and how many tokens it used.
@@ -195,8 +201,8 @@ class TransformersBackend:
         """Like next_token_logprobs for prompts given as (prefix, suffix), where many share a prefix.
 
         Each distinct prefix is prefilled once; its KV cache is copied to the rows that use it and
-        only the suffixes are run (right-padded after the prefix). Prefix and suffix are tokenised
-        apart: cut them where a token boundary is natural (e.g. before "Step k:").
+        only the suffixes are run (right-padded after the prefix). The split is made in token
+        space (see _split_ids), so any cut point gives the same ids as the whole prompt.
         """
         rows = []
         for start in range(0, len(pairs), batch_size):
@@ -212,15 +218,11 @@ class TransformersBackend:
         """
         full = self.tokenizer(prefix + suffix, add_special_tokens=False)["input_ids"]
         pre = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
-        k = 0
-        while k < min(len(full), len(pre)) and full[k] == pre[k]:
-            k += 1
+        k = len(os.path.commonprefix([full, pre]))
         k = max(0, min(k - 1, len(full) - 1))  # keep at least one token to run after the cache
         return tuple(full[:k]), full[k:]
 
     def _shared_logprobs(self, pairs, compute):
-        from transformers import DynamicCache
-
         t0 = time.perf_counter()
         split = [self._split_ids(p, s) for p, s in pairs]
         prefixes = list(dict.fromkeys(pre for pre, _ in split))
@@ -232,14 +234,11 @@ class TransformersBackend:
             if pre:
                 p_ids[i, p_width - len(pre) :] = torch.tensor(pre)
                 p_mask[i, p_width - len(pre) :] = 1
-        cache = DynamicCache(config=self.model.config)
+        cache = None
         if p_width:
-            p_pos = (p_mask.cumsum(-1) - 1).masked_fill(p_mask == 0, 0)
-            self.model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1)
             where = {p: i for i, p in enumerate(prefixes)}
             index = torch.tensor([where[pre] for pre, _ in split], device=device)
-            cache.reorder_cache(index)
+            cache = self._prefill_fan_out(p_ids, p_mask, index)
             row_mask = p_mask[index]
         else:
             row_mask = torch.zeros((len(pairs), 0), dtype=torch.long, device=device)
@@ -252,7 +251,7 @@ class TransformersBackend:
         s_pos = row_mask.sum(-1)[:, None] + torch.arange(width, device=device)[None, :]
         out = self.model.model(
             input_ids=s_ids, attention_mask=torch.cat([row_mask, s_mask], dim=1), position_ids=s_pos,
-            past_key_values=cache if p_width else None, use_cache=bool(p_width),
+            past_key_values=cache, use_cache=cache is not None,
         )
         last = torch.tensor([len(suf) - 1 for _, suf in split], device=device)
         hidden = out.last_hidden_state[torch.arange(len(pairs), device=device), last]

@@ -8,6 +8,7 @@ because it is the general mechanism, and prm-eval says how much it is worth for 
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import torch
@@ -88,12 +89,6 @@ class SelfJudgeVerifier(VerifierBase):
 
 def _split_step(i: int, solutions: Sequence[Sequence[str]]) -> int:
     """1-based number of the first step of solution i that no other solution shares as a prefix."""
-    steps = solutions[i]
-    shared = 0
-    for j, other in enumerate(solutions):
-        if j != i:
-            k = 0
-            while k < min(len(steps), len(other)) and steps[k] == other[k]:
-                k += 1
-            shared = max(shared, k)
+    steps = list(solutions[i])
+    shared = max((len(os.path.commonprefix([steps, list(o)])) for j, o in enumerate(solutions) if j != i), default=0)
     return max(1, min(shared + 1, len(steps)))
