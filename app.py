@@ -33,6 +33,7 @@ from tts_viz.trace import Trace, TraceFormatError
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note
 from tts_viz.verifiers import VERIFIERS, make_verifier
+from tts_viz.viz.figures import esc
 from tts_viz.viz import (
     decision_html,
     inspector_html,
@@ -86,17 +87,11 @@ def _session(request: gr.Request | None) -> str:
 
 
 def _err(msg: str) -> str:
-    return f'<div class="tts-error" style="color:#b00020;font-weight:bold">⚠ {gr_escape(msg)}</div>'
-
-
-def gr_escape(s: str) -> str:
-    import html
-
-    return html.escape(str(s))
+    return f'<div class="tts-error" style="color:#b00020;font-weight:bold">⚠ {esc(msg)}</div>'
 
 
 def _ok(msg: str) -> str:
-    return f'<div class="tts-status">{gr_escape(msg)}</div>'
+    return f'<div class="tts-status">{esc(msg)}</div>'
 
 
 # ----- problems -----------------------------------------------------------------------------

@@ -5,20 +5,15 @@ Every model-originated string is escaped with html.escape; the markup around it 
 
 from __future__ import annotations
 
-import html
 import math
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from ..trace import PRUNED, Trace
-from .figures import score_color
+from .figures import esc, score_color
 
 _STYLE = "font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.4;"
 _TABLE = "border-collapse: collapse; margin: 4px 0;"
 _TD = "border: 1px solid #ddd; padding: 3px 8px; vertical-align: top;"
-
-
-def esc(x: Any) -> str:
-    return html.escape("" if x is None else str(x), quote=True)
 
 
 def _pre(text: str) -> str:
