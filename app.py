@@ -196,7 +196,8 @@ def _stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
         progress(0.0, desc=f"{label}{'starting' if loaded else 'loading ' + cfg.policy} …")
         yield None, f"{label}{'running' if loaded else 'loading ' + cfg.policy + ' (first run only) …'}"
         for tr in iter_search(cfg, pool, cancel=cancel):
-            progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}round {tr.rounds} of ≤{total}")
+            done_rounds = f"round {tr.rounds} of ≤{total}" if tr.rounds else "first search round running"
+            progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}{done_rounds}")
             yield tr, ""
     finally:
         lock.release()
