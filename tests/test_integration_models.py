@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tts_viz import models
+from tts_viz.backends.prefix_cache import PrefixKVStore
 from tts_viz.backends.transformers_backend import TransformersBackend
 from tts_viz.policy import StepPolicy
 from tts_viz.runner import RunConfig, run_search
@@ -61,39 +62,75 @@ def test_self_judge_scores_every_step_in_one_pass(tiny):
 def test_greedy_generation_is_reproducible_and_batch_consistent(tiny):
     policy = StepPolicy(TransformersBackend.from_loaded(tiny), max_step_tokens=16)
     a = policy.next_steps(QUESTION, [[], ["3 + 4 = 7."]], temperature=0.0, seed=0)
+    # A run starts with an empty prefix store (a new backend per run), so a rerun is the same
+    # computation; in a warm store int8 kernels for short inputs differ in the last bits.
+    policy.backend.prefix_store.clear()
     b = policy.next_steps(QUESTION, [[], ["3 + 4 = 7."]], temperature=0.0, seed=5)
     assert [r.text for r in a] == [r.text for r in b]
 
 
-def test_shared_prompt_prefill_gives_the_same_tokens_as_prefilling_every_row(monkeypatch):
-    """Prefix reuse (one prefill per distinct prompt, cache copied to its rows) must not change
-    what the model writes: greedy output is identical to the plain path, padding included.
-    In float32: the int8 layers take another kernel for short inputs, so their last bits differ."""
+def _fp32_tiny(monkeypatch):
+    # float32: the int8 layers take another kernel for short inputs, so their last bits differ.
     monkeypatch.setenv("TTS_VIZ_CPU_QUANT", "none")
-    backend = TransformersBackend.from_loaded(models.load_embedded("smollm2-135m", dtype="float32"))
+    return TransformersBackend.from_loaded(models.load_embedded("smollm2-135m", dtype="float32"))
+
+
+def test_prefix_reuse_gives_the_same_tokens_as_prefilling_every_prompt(monkeypatch):
+    """The prefix store (KV of earlier prompts and generated steps, reused by common token prefix,
+    rows right-aligned in one pass) must not change what the model writes: two rounds of greedy
+    steps are identical with and without it, and the second round really reuses the first."""
+    backend = _fp32_tiny(monkeypatch)
     policy = StepPolicy(backend, max_step_tokens=20)
-    short = policy.prompt(QUESTION)
-    long = policy.prompt(QUESTION, ["Tom starts with 3 apples.", "He buys 4 more apples at the shop."])
-    prompts = [short, long, short, long, long]
+    partials = [[], ["Tom starts with 3 apples.", "He buys 4 more apples at the shop."], [], ["Tom has 3."]]
     outs = {}
-    for share in (False, True):
-        backend.share_prompts = share
-        gens = backend.generate(prompts, max_new_tokens=20, temperature=0.0, stop=["\n\n"])
-        outs[share] = [(g.text, g.tokens, g.finish_reason) for g in gens]
+    for reuse in (False, True):
+        backend.prefix_store = PrefixKVStore() if reuse else None
+        first = policy.next_steps(QUESTION, partials, temperature=0.0, seed=0)
+        # round 2 extends every row by its own step: the store holds prompt + step from round 1
+        second = policy.next_steps(QUESTION, [p + [r.text] for p, r in zip(partials, first)], temperature=0.0, seed=0)
+        outs[reuse] = [(r.text, r.tokens, r.finish_reason) for r in first + second]
+        if reuse:
+            assert backend.prefix_store.reused_tokens > 0
     assert outs[True] == outs[False]
-    assert outs[True][0] == outs[True][2] and outs[True][1] == outs[True][3] == outs[True][4]
+    assert outs[True][0] == outs[True][2]
 
 
-def test_self_judge_shared_prefix_scores_match_full_prompts(monkeypatch):
-    """Scoring with a shared, cached prefix gives the same P(Yes) as a plain prefill of each prompt."""
-    monkeypatch.setenv("TTS_VIZ_CPU_QUANT", "none")
-    backend = TransformersBackend.from_loaded(models.load_embedded("smollm2-135m", dtype="float32"))
+def test_decode_loop_writes_what_transformers_generate_writes(monkeypatch):
+    """Our decode loop (finished rows leave the batch) against model.generate, greedy, float32."""
+    backend = _fp32_tiny(monkeypatch)
+    backend.prefix_store = None
+    policy = StepPolicy(backend)
+    prompts = [policy.prompt(QUESTION), policy.prompt(QUESTION, ["Tom starts with 3 apples."])]
+    ours = backend.generate(prompts, max_new_tokens=24, temperature=0.0)
+    enc = backend.encode(prompts)
+    ref = backend.model.generate(**enc, max_new_tokens=24, do_sample=False, pad_token_id=backend.pad_id,
+                                 eos_token_id=backend.eos_ids)[:, enc["input_ids"].shape[1]:]
+    for g, row in zip(ours, ref.tolist()):
+        assert g.text == backend.tokenizer.decode(row[: g.tokens], skip_special_tokens=True)
+
+
+def test_prefix_reuse_counts_only_the_tokens_it_runs(monkeypatch):
+    backend = _fp32_tiny(monkeypatch)
+    policy = StepPolicy(backend, max_step_tokens=12)
+    prompt_ids = len(backend._ids([policy.prompt(QUESTION)])[0])
+    policy.next_steps(QUESTION, [[], [], []], temperature=0.0, seed=0)  # three rows, one prompt
+    # the shared prompt runs once, its cache is copied to the three rows
+    assert policy.compute.prompt_tokens == prompt_ids
+    assert policy.compute.reused_tokens == 0
+    before = policy.compute.prompt_tokens
+    policy.next_steps(QUESTION, [["Tom has 3 apples."]], temperature=0.0, seed=0)
+    assert policy.compute.reused_tokens >= prompt_ids - 2  # the question came from the store
+    assert policy.compute.prompt_tokens - before < 16  # only the new step's tokens ran
+
+
+def test_self_judge_with_prefix_reuse_matches_plain_prefill(monkeypatch):
+    """P(Yes) from prompts that start from stored prefixes equals a plain prefill of each prompt."""
+    backend = _fp32_tiny(monkeypatch)
     judge = SelfJudgeVerifier(backend)
     solutions = [["Tom has 3 apples.", "3 + 4 = 7."], ["Tom has 3 apples.", "3 + 4 = 9, a longer wrong step."], ["7"]]
-    shared = judge.score_last(QUESTION, solutions)
-    plain_logp = backend.next_token_logprobs([judge.judge_prompt(QUESTION, s) for s in solutions])
-    import torch
-
-    yes = torch.logsumexp(plain_logp[:, judge.yes_ids], -1)
-    no = torch.logsumexp(plain_logp[:, judge.no_ids], -1)
-    assert shared == pytest.approx(torch.sigmoid(yes - no).tolist(), abs=1e-3)
+    reused = judge.score(QUESTION, solutions) + [judge.score_last(QUESTION, solutions)]
+    assert backend.prefix_store.reused_tokens > 0
+    backend.prefix_store = None
+    plain = judge.score(QUESTION, solutions) + [judge.score_last(QUESTION, solutions)]
+    for a, b in zip(reused, plain):
+        assert a == pytest.approx(b, abs=1e-3)

@@ -1,11 +1,13 @@
-"""Model-free verifier logic: the arithmetic checker's step scores, aggregation, judge prompt splits."""
+"""Model-free logic: the arithmetic checker, aggregation, the prefix KV store, the sampler."""
 
 from __future__ import annotations
 
 import pytest
 
 from tts_viz.verifiers import ArithVerifier, aggregate
-from tts_viz.verifiers.self_judge import _split_step
+import torch
+
+from tts_viz.backends.prefix_cache import PrefixKVStore
 
 
 def test_arith_scores_the_solution_so_far():
@@ -24,6 +26,46 @@ def test_aggregation_rejects_unknown_rule():
         aggregate([0.5], "mean")
 
 
-def test_judge_prompts_are_cut_after_the_steps_shared_with_a_sibling():
-    sols = [["a", "b", "roll"], ["a", "c", "roll"], ["d"]]
-    assert [_split_step(i, sols) for i in range(3)] == [2, 2, 1]
+def _kv(n: int, fill: float = 0.0):
+    return [(torch.full((2, n, 4), fill), torch.full((2, n, 4), fill))]  # one layer, 2 heads, dim 4
+
+
+def test_prefix_store_finds_the_longest_shared_token_prefix():
+    store = PrefixKVStore()
+    store.put([1, 2, 3, 4], _kv(4, 1.0))
+    store.put([1, 2, 9], _kv(3, 2.0))
+    n, kv = store.match([1, 2, 3, 4, 5, 6])
+    assert n == 4 and kv[0][0][0, 0, 0] == 1.0
+    n, kv = store.match([1, 2, 9, 9])
+    assert n == 3 and kv[0][0][0, 0, 0] == 2.0
+    assert store.match([1, 2, 3, 4], limit=3)[0] == 3  # keeps a token to run
+    assert store.match([7, 1, 2]) == (0, None)
+
+
+def test_prefix_store_drops_covered_entries_and_evicts_least_recently_used():
+    store = PrefixKVStore()
+    store.put([1, 2], _kv(2))
+    store.put([1, 2, 3], _kv(3))  # extends [1, 2]: the shorter entry goes
+    assert len(store) == 1
+    store.put([1, 2], _kv(2))  # covered by [1, 2, 3]: not stored again
+    assert len(store) == 1
+    one = 2 * 2 * 3 * 4 * 4  # bytes of a 3-token entry (k and v, 2 heads, dim 4, float32)
+    small = PrefixKVStore(max_bytes=2 * one)
+    small.put([1, 1, 1], _kv(3))
+    small.put([2, 2, 2], _kv(3))
+    small.match([1, 1, 1, 5])  # touch: [2, 2, 2] is now the least recently used
+    small.put([3, 3, 3], _kv(3))
+    assert small.match([2, 2, 2])[0] == 0 and small.match([1, 1, 1])[0] == 3 and small.match([3, 3, 3])[0] == 3
+
+
+def test_sampler_draws_from_the_tempered_distribution():
+    from tts_viz.backends.transformers_backend import sample_tokens
+
+    torch.manual_seed(0)
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]]).repeat(20000, 1)
+    freq = torch.bincount(sample_tokens(logits, 0.8), minlength=4).float() / 20000
+    assert torch.allclose(freq, torch.softmax(logits[0] / 0.8, -1), atol=0.01)
+    # nucleus 0.7: the two most likely tokens (0.64 + 0.24) are kept, renormalised
+    freq = torch.bincount(sample_tokens(logits, 1.0, top_p=0.7), minlength=4).float() / 20000
+    assert freq[2] == freq[3] == 0 and abs(freq[0] - 0.6439 / (0.6439 + 0.2369)) < 0.01
+    assert sample_tokens(logits[:2], 0.0).tolist() == [0, 0]  # temperature 0 is argmax

@@ -62,14 +62,16 @@ class RevisionLink:
 @dataclass
 class ModelCompute:
     params: int = 0
-    prompt_tokens: int = 0  # tokens read (prefill)
+    prompt_tokens: int = 0  # prompt tokens run through the model (prefill)
     generated_tokens: int = 0  # tokens decoded
     flops: float = 0.0  # 2 x params x (prompt + generated), the usual inference estimate
     seconds: float = 0.0
+    reused_tokens: int = 0  # prompt tokens whose KV came from the prefix cache: not run, not in flops
 
-    def add(self, prompt_tokens: int = 0, generated_tokens: int = 0, seconds: float = 0.0) -> None:
+    def add(self, prompt_tokens: int = 0, generated_tokens: int = 0, seconds: float = 0.0, reused_tokens: int = 0) -> None:
         self.prompt_tokens += int(prompt_tokens)
         self.generated_tokens += int(generated_tokens)
+        self.reused_tokens += int(reused_tokens)
         self.flops += 2.0 * self.params * (int(prompt_tokens) + int(generated_tokens))
         self.seconds += seconds
 
@@ -160,6 +162,7 @@ class Trace:
             t.generated_tokens += mc.generated_tokens
             t.flops += mc.flops
             t.seconds += mc.seconds
+            t.reused_tokens += mc.reused_tokens
         return t
 
     def to_networkx(self):

@@ -11,6 +11,10 @@ from typing import Any, Sequence
 import torch
 
 from ..trace import ModelCompute
+from .prefix_cache import PrefixKVStore
+
+# A prefix shared by a batch's rows is run once on its own when it is at least this long.
+MIN_SHARED_PREFIX = 16
 
 
 @dataclass
@@ -24,15 +28,22 @@ class Cancelled(Exception):
     """Raised when a run's cancel event is set; the caller keeps what it has."""
 
 
-class _StopOnEvent:
-    """A StoppingCriteria that ends the whole batch when the user presses Stop."""
+def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:
+    """One token per row: argmax at temperature 0, else exact multinomial sampling by inverse CDF.
 
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, input_ids, scores, **kwargs) -> torch.Tensor:
-        done = self.event.is_set()
-        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+    torch.multinomial spends ~32 ms per step on 8 x 152k probabilities on 2 cores (it draws an
+    exponential per entry); a cumsum and a binary search take under 1 ms.
+    """
+    if not temperature or temperature <= 0:
+        return logits.argmax(dim=-1)
+    probs = torch.softmax(logits.float() / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(dim=-1, descending=True)
+        drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set with mass >= top_p
+        probs = probs.scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
+    cdf = probs.cumsum(dim=-1)
+    u = torch.rand((probs.shape[0], 1), device=probs.device) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).clamp(max=probs.shape[-1] - 1).squeeze(-1)
 
 
 class TransformersBackend:
@@ -43,7 +54,11 @@ class TransformersBackend:
         self.params = params if params is not None else sum(p.numel() for p in model.parameters())
         self.device = next(model.parameters()).device
         self.max_batch = 32  # rows per generate call; more gains little on 2 cores and costs memory
-        self.share_prompts = True  # prefill a prompt shared by several rows once (see _shared_prefill)
+        # KV caches of sequences already run, reused by longest common token prefix (prefix_cache.py);
+        # None turns reuse off (every prompt is prefilled in full: the bench's baseline).
+        self.prefix_store: PrefixKVStore | None = PrefixKVStore()
+        types = getattr(model.config, "layer_types", None) or ["full_attention"]
+        self._full_attention = all(t == "full_attention" for t in types)  # sliding windows can't be sliced
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos_ids = eos if isinstance(eos, list) else [eos] if eos is not None else []
         if tokenizer.eos_token_id is not None:
@@ -97,165 +112,182 @@ class TransformersBackend:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         t0 = time.perf_counter()
-        kw: dict[str, Any] = {}
-        unique = list(dict.fromkeys(prompts))
-        if self.share_prompts and len(unique) < len(prompts):
-            # Several rows share a prompt (N samples of one question, M children of one beam):
-            # prefill each distinct prompt once and copy its KV cache to the rows that use it.
-            enc, kw["past_key_values"], prompt_tokens = self._shared_prefill(prompts, unique)
-        else:
+        rows = self._ids(prompts)
+        if self.can_reuse and all(rows):
+            # Each distinct prompt runs only what the prefix store lacks, all in one forward pass;
+            # rows that share a prompt get a copy of its cache.
+            unique = list(dict.fromkeys(rows))
+            cache, logits, mask, computed, reused = self._prefill([list(u) for u in unique])
+            where = {u: i for i, u in enumerate(unique)}
+            index = torch.tensor([where[r] for r in rows], device=self.device)
+            cache.reorder_cache(index)
+            logits, mask = logits[index], mask[index]
+        else:  # the plain path: every row prefilled in full
             enc = self.encode(prompts)
-            prompt_tokens = int(enc["attention_mask"].sum())
+            mask = enc["attention_mask"]
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            out = self.model(**enc, position_ids=pos, use_cache=True, logits_to_keep=1)
+            cache, logits = out.past_key_values, out.logits[:, -1, :]
+            computed, reused = int(mask.sum()), 0
         torch.manual_seed(seed)
-        kw.update(
-            max_new_tokens=max_new_tokens,
-            pad_token_id=self.pad_id,
-            eos_token_id=self.eos_ids,
-        )
-        if temperature and temperature > 0:
-            kw.update(do_sample=True, temperature=float(temperature), top_p=float(top_p), top_k=0)
-        else:
-            kw.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        if stop:
-            kw.update(stop_strings=list(stop), tokenizer=self.tokenizer)
-        if cancel is not None:
-            from transformers import StoppingCriteriaList
-
-            kw["stopping_criteria"] = StoppingCriteriaList([_StopOnEvent(cancel)])
-        seqs = self.model.generate(**enc, **kw)
-        new = seqs[:, enc["input_ids"].shape[1] :].tolist()
+        new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel)
         gens = [self._cut(row, stop, max_new_tokens) for row in new]
         if compute is not None:
             compute.add(
-                prompt_tokens=prompt_tokens,
+                prompt_tokens=computed,
                 generated_tokens=sum(g.tokens for g in gens),
                 seconds=time.perf_counter() - t0,
+                reused_tokens=reused,
             )
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         return gens
 
-    def _shared_prefill(self, prompts, unique):
-        """Prefill the distinct prompts (all but their last token) and expand the cache to every row.
+    def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel) -> list[list[int]]:
+        """Sample continuations token by token; a row that finishes leaves the batch at once.
 
-        generate() then runs only the last prompt token per row before decoding.
+        Why not model.generate(): it keeps computing finished rows until the longest one ends,
+        and on 2 cores a decode step's cost grows with the batch (the 0.5B's linear layers take
+        about 70 ms at 8 rows, 30 ms at 1), so a round's tail would run at full-batch cost.
+        A finished row's KV (prompt + step) goes to the prefix store for its children.
         """
-        enc_u = self.encode(unique)
-        ids, mask = enc_u["input_ids"], enc_u["attention_mask"]
-        where = {p: i for i, p in enumerate(unique)}
-        index = torch.tensor([where[p] for p in prompts], device=ids.device)
-        cache = self._prefill_fan_out(ids[:, :-1], mask[:, :-1], index)
-        return {"input_ids": ids[index], "attention_mask": mask[index]}, cache, int(mask.sum())
+        width = mask.shape[1]
+        out: list[list[int]] = [[] for _ in rows]
+        active = list(range(len(rows)))  # original row of each batch position
+        eos = set(self.eos_ids)
+        tail = max((len(s) for s in stop), default=0) + 1  # tokens enough to hold a stop string
+        for _ in range(max_new_tokens):
+            tokens = sample_tokens(logits, temperature, top_p)
+            keep = []
+            for j, (r, t) in enumerate(zip(active, tokens.tolist())):
+                out[r].append(t)
+                ended = t in eos or len(out[r]) >= max_new_tokens or (
+                    bool(stop) and any(s in self.tokenizer.decode(out[r][-tail:]) for s in stop))
+                if not ended:
+                    keep.append(j)
+                elif self.can_reuse and len(out[r]) > 1:
+                    # its KV covers the prompt and every generated token but the last (never run)
+                    pad = width - len(rows[r])
+                    self.prefix_store.put(rows[r] + tuple(out[r][:-1]), [
+                        (layer.keys[j, :, pad:].clone(), layer.values[j, :, pad:].clone()) for layer in cache.layers])
+            if not keep or (cancel is not None and cancel.is_set()):
+                break
+            if len(keep) < len(active):
+                idx = torch.tensor(keep, device=self.device)
+                cache.batch_select_indices(idx)
+                mask, tokens = mask[idx], tokens[idx]
+                active = [active[j] for j in keep]
+            pos = mask.sum(-1, keepdim=True)  # real tokens so far = the new token's position
+            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
+            logits = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=pos,
+                                past_key_values=cache, use_cache=True).logits[:, -1, :]
+        return out
 
-    def _prefill_fan_out(self, ids: torch.Tensor, mask: torch.Tensor, index: torch.Tensor):
-        """KV cache of the left-padded distinct prefixes `ids`, copied to rows: row r gets prefix index[r].
+    # ----- prefix reuse -----------------------------------------------------------------------
+    @property
+    def can_reuse(self) -> bool:
+        return self.prefix_store is not None and self._full_attention
 
-        Position ids follow generate()'s rule for left padding (mask cumsum), so what runs after
-        the cache lines up with what generate() itself would compute."""
+    def _ids(self, prompts: Sequence[str]) -> list[tuple[int, ...]]:
+        enc = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+        return [tuple(r) for r in enc]
+
+    def _seed_common_prefix(self, targets: Sequence[Sequence[int]]) -> None:
+        """Rows that share a long prefix the store lacks (the question, in the first round):
+        run that prefix once, so the batched pass below starts every row from it."""
+        if len(targets) < 2:
+            return
+        shared = len(os.path.commonprefix([list(t) for t in targets]))
+        shared = min(shared, min(len(t) for t in targets) - 1)
+        if shared >= MIN_SHARED_PREFIX and self.prefix_store.match(targets[0][:shared])[0] < shared - MIN_SHARED_PREFIX:
+            self._prefill([list(targets[0][:shared])])
+
+    def _prefill(self, targets: list[list[int]]):
+        """KV cache of the token sequences `targets`, left-padded to one width, in one forward pass.
+
+        Each row starts from its longest prefix in the store (leaving at least its last token to
+        run). Rows are right-aligned, so the forward pass covers the last S columns, S being the
+        most tokens any row still needs; a row needing fewer recomputes a few cached tokens (no
+        holes in the cache, so generate() sees an ordinary left-padded batch). Every row's KV goes
+        back into the store. Returns (cache, last-token logits [U, V], mask, tokens computed, tokens reused).
+        """
         from transformers import DynamicCache
 
-        pos = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        store = self.prefix_store
+        self._seed_common_prefix(targets)
+        lengths = [len(t) for t in targets]
+        width = max(lengths)
+        matches = [store.match(t, limit=len(t) - 1) for t in targets]
+        need = max(n - m for n, (m, _) in zip(lengths, matches))
+        past = width - need if any(m for m, _ in matches) else 0
+        pads = [width - n for n in lengths]
+        mask = torch.zeros((len(targets), width), dtype=torch.long)
+        block = torch.full((len(targets), width - past), self.pad_id, dtype=torch.long)
+        cached = []  # tokens of row r taken from the store
+        for r, (t, pad) in enumerate(zip(targets, pads)):
+            mask[r, pad:] = 1
+            c = max(0, past - pad)
+            cached.append(c)
+            block[r, width - (len(t) - c) - past :] = torch.tensor(t[c:], dtype=torch.long)
+        mask, block = mask.to(self.device), block.to(self.device)
         cache = DynamicCache(config=self.model.config)
-        self.model(input_ids=ids, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                   use_cache=True, logits_to_keep=1)
-        cache.reorder_cache(index)
-        return cache
+        if past:
+            layers = []
+            ref = next(kv for m, kv in matches if m)
+            for li, (k0, v0) in enumerate(ref):
+                k = k0.new_zeros((len(targets), k0.shape[0], past, k0.shape[2]))
+                v = v0.new_zeros((len(targets), v0.shape[0], past, v0.shape[2]))
+                for r, ((_, kv), c) in enumerate(zip(matches, cached)):
+                    if c:
+                        k[r, :, past - c :] = kv[li][0][:, :c]
+                        v[r, :, past - c :] = kv[li][1][:, :c]
+                layers.append((k, v))
+            cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
+        out = self.model(input_ids=block, attention_mask=mask, position_ids=pos, past_key_values=cache,
+                         use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        for r, (t, pad) in enumerate(zip(targets, pads)):
+            store.put(t, [(layer.keys[r, :, pad:].clone(), layer.values[r, :, pad:].clone()) for layer in cache.layers])
+        computed = sum(n - c for n, c in zip(lengths, cached))
+        store.reused_tokens += sum(cached)
+        return cache, out.logits[:, -1, :], mask, computed, sum(cached)
 
     def _cut(self, row: list[int], stop: Sequence[str], max_new_tokens: int) -> Generation:
-        """Trim the padding after a row finished; find why it finished and how many tokens it used.
-
-        generate() pads a finished row with pad_id; the row ends at the first pad or EOS token.
-        A stop string found in the text means the row stopped on the token completing it.
-        """
-        ends = set(self.eos_ids) | {self.pad_id}
-        end = next((i for i, t in enumerate(row) if t in ends), len(row))
+        """A finished row's text (cut before the stop string) and why it ended. Every token the
+        model produced counts as generated, the stop or EOS token included."""
+        end = len(row) - 1 if row and row[-1] in self.eos_ids else len(row)
         text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
         for s in stop:
             k = text.find(s)
             if k != -1:
-                return Generation(text=text[:k], tokens=end, finish_reason="stop")
-        if end < len(row):  # an EOS token, counted as generated
-            return Generation(text=text, tokens=end + 1, finish_reason="eos")
-        return Generation(text=text, tokens=end, finish_reason="length")
+                return Generation(text=text[:k], tokens=len(row), finish_reason="stop")
+        return Generation(text=text, tokens=len(row), finish_reason="eos" if end < len(row) else "length")
 
     @torch.inference_mode()
     def next_token_logprobs(
-        self, prompts: Sequence[str], batch_size: int = 8, compute: ModelCompute | None = None
+        self, prompts: Sequence[str], batch_size: int = 16, compute: ModelCompute | None = None
     ) -> torch.Tensor:
-        """Log-probabilities of the next token after each prompt: one prefill, no decoding. [B, V]."""
+        """Log-probabilities of the next token after each prompt: one prefill, no decoding. [B, V].
+
+        With the prefix store, each distinct prompt runs only what the store lacks (a judge prompt
+        for a child repeats its parent's prompt up to the new step)."""
         rows = []
         for start in range(0, len(prompts), batch_size):
-            enc = self.encode(prompts[start : start + batch_size])
+            chunk = prompts[start : start + batch_size]
             t0 = time.perf_counter()
-            # logits_to_keep=1: only the last position's logits are needed (saves a V x T matmul).
-            logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
+            ids = self._ids(chunk)
+            if self.can_reuse and all(ids):
+                unique = list(dict.fromkeys(ids))
+                _, last, _, computed, reused = self._prefill([list(u) for u in unique])
+                where = {u: i for i, u in enumerate(unique)}
+                logits = last[torch.tensor([where[r] for r in ids], device=self.device)].float()
+            else:
+                enc = self.encode(chunk)
+                computed, reused = int(enc["attention_mask"].sum()), 0
+                # logits_to_keep=1: only the last position's logits are needed (saves a V x T matmul).
+                logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
             rows.append(torch.log_softmax(logits, dim=-1).cpu())
             if compute is not None:
-                compute.add(prompt_tokens=int(enc["attention_mask"].sum()), seconds=time.perf_counter() - t0)
+                compute.add(prompt_tokens=computed, seconds=time.perf_counter() - t0, reused_tokens=reused)
         return torch.cat(rows, dim=0)
-
-    @torch.inference_mode()
-    def next_token_logprobs_shared(
-        self, pairs: Sequence[tuple[str, str]], batch_size: int = 16, compute: ModelCompute | None = None
-    ) -> torch.Tensor:
-        """Like next_token_logprobs for prompts given as (prefix, suffix), where many share a prefix.
-
-        Each distinct prefix is prefilled once; its KV cache is copied to the rows that use it and
-        only the suffixes are run (right-padded after the prefix). The split is made in token
-        space (see _split_ids), so any cut point gives the same ids as the whole prompt.
-        """
-        rows = []
-        for start in range(0, len(pairs), batch_size):
-            rows.append(self._shared_logprobs(pairs[start : start + batch_size], compute))
-        return torch.cat(rows, dim=0)
-
-    def _split_ids(self, prefix: str, suffix: str) -> tuple[tuple[int, ...], list[int]]:
-        """Token ids of prefix+suffix, split where the two tokenisations still agree.
-
-        BPE can merge across the text boundary (Qwen makes ".\n\n" one token), so the split is
-        made in token space: the shared part is the longest common prefix of the whole prompt's
-        ids and the prefix's ids, less one token. The model sees exactly the whole prompt's ids.
-        """
-        full = self.tokenizer(prefix + suffix, add_special_tokens=False)["input_ids"]
-        pre = self.tokenizer(prefix, add_special_tokens=False)["input_ids"]
-        k = len(os.path.commonprefix([full, pre]))
-        k = max(0, min(k - 1, len(full) - 1))  # keep at least one token to run after the cache
-        return tuple(full[:k]), full[k:]
-
-    def _shared_logprobs(self, pairs, compute):
-        t0 = time.perf_counter()
-        split = [self._split_ids(p, s) for p, s in pairs]
-        prefixes = list(dict.fromkeys(pre for pre, _ in split))
-        device = self.device
-        p_width = max(len(p) for p in prefixes)
-        p_ids = torch.full((len(prefixes), max(p_width, 1)), self.pad_id, dtype=torch.long, device=device)
-        p_mask = torch.zeros_like(p_ids)
-        for i, pre in enumerate(prefixes):  # left padding
-            if pre:
-                p_ids[i, p_width - len(pre) :] = torch.tensor(pre)
-                p_mask[i, p_width - len(pre) :] = 1
-        cache = None
-        if p_width:
-            where = {p: i for i, p in enumerate(prefixes)}
-            index = torch.tensor([where[pre] for pre, _ in split], device=device)
-            cache = self._prefill_fan_out(p_ids, p_mask, index)
-            row_mask = p_mask[index]
-        else:
-            row_mask = torch.zeros((len(pairs), 0), dtype=torch.long, device=device)
-        width = max(len(suf) for _, suf in split)
-        s_ids = torch.full((len(pairs), width), self.pad_id, dtype=torch.long, device=device)
-        s_mask = torch.zeros((len(pairs), width), dtype=torch.long, device=device)
-        for i, (_, suf) in enumerate(split):  # right padding after the cached prefix
-            s_ids[i, : len(suf)] = torch.tensor(suf)
-            s_mask[i, : len(suf)] = 1
-        s_pos = row_mask.sum(-1)[:, None] + torch.arange(width, device=device)[None, :]
-        out = self.model.model(
-            input_ids=s_ids, attention_mask=torch.cat([row_mask, s_mask], dim=1), position_ids=s_pos,
-            past_key_values=cache, use_cache=cache is not None,
-        )
-        last = torch.tensor([len(suf) - 1 for _, suf in split], device=device)
-        hidden = out.last_hidden_state[torch.arange(len(pairs), device=device), last]
-        logits = self.model.lm_head(hidden).float()
-        if compute is not None:
-            compute.add(prompt_tokens=int(p_mask.sum()) + int(s_mask.sum()), seconds=time.perf_counter() - t0)
-        return torch.log_softmax(logits, dim=-1).cpu()

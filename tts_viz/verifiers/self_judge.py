@@ -8,7 +8,6 @@ because it is the general mechanism, and prm-eval says how much it is worth for 
 
 from __future__ import annotations
 
-import os
 from typing import Sequence
 
 import torch
@@ -34,7 +33,7 @@ def _variant_ids(tokenizer, word: str) -> list[int]:
 class SelfJudgeVerifier(VerifierBase):
     name = "self-judge"
 
-    def __init__(self, backend, batch_size: int = 8) -> None:
+    def __init__(self, backend, batch_size: int = 16) -> None:
         super().__init__()
         self.backend = backend
         self.batch_size = batch_size
@@ -48,32 +47,21 @@ class SelfJudgeVerifier(VerifierBase):
         msgs = [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
         return self.backend.chat_prompt(msgs)
 
-    def judge_pair(self, question: str, steps: Sequence[str], split_step: int) -> tuple[str, str]:
-        """The judge prompt cut before "Step {split_step}: ", so prompts that agree up to there
-        share one prefill (the backend caches each distinct prefix once, splitting in token space)."""
-        full = self.judge_prompt(question, steps)
-        cut = full.rfind(f"Step {split_step}: ")
-        return (full[:cut], full[cut:]) if cut > 0 else (full, "")
-
-    def _p_yes(self, pairs: list[tuple[str, str]]) -> list[float]:
-        if not pairs:
+    def _p_yes(self, prompts: list[str]) -> list[float]:
+        if not prompts:
             return []
-        if hasattr(self.backend, "next_token_logprobs_shared") and all(s for _, s in pairs):
-            logp = self.backend.next_token_logprobs_shared(pairs, compute=self.compute)
-        else:
-            prompts = [p + s for p, s in pairs]
-            logp = self.backend.next_token_logprobs(prompts, batch_size=self.batch_size, compute=self.compute)
+        logp = self.backend.next_token_logprobs(prompts, batch_size=self.batch_size, compute=self.compute)
         yes = torch.logsumexp(logp[:, self.yes_ids], dim=-1)
         no = torch.logsumexp(logp[:, self.no_ids], dim=-1)
         return torch.sigmoid(yes - no).tolist()  # = P(yes) / (P(yes) + P(no))
 
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
-        # One prompt per step prefix, all solutions and steps in one batched pass.
+        # One prompt per step prefix, all solutions and steps in one batched pass; the backend's
+        # prefix store runs the part prompts share (the problem, earlier steps) once.
         prompts, shape = [], []
         for steps in solutions:
             shape.append(len(steps))
-            # every prompt of this question shares the problem part: cut before "Step 1: "
-            prompts.extend(self.judge_pair(question, steps[: k + 1], 1) for k in range(len(steps)))
+            prompts.extend(self.judge_prompt(question, steps[: k + 1]) for k in range(len(steps)))
         flat = self._p_yes(prompts)
         out, i = [], 0
         for n in shape:
@@ -82,13 +70,4 @@ class SelfJudgeVerifier(VerifierBase):
         return out
 
     def score_last(self, question: str, solutions: Sequence[Sequence[str]]) -> list[float]:
-        # Cut each prompt after the steps it shares with another solution of the batch (siblings
-        # share their parent's path; a lookahead rollout adds steps after the differing one).
-        return self._p_yes([self.judge_pair(question, steps, _split_step(i, solutions)) for i, steps in enumerate(solutions)])
-
-
-def _split_step(i: int, solutions: Sequence[Sequence[str]]) -> int:
-    """1-based number of the first step of solution i that no other solution shares as a prefix."""
-    steps = list(solutions[i])
-    shared = max((len(os.path.commonprefix([steps, list(o)])) for j, o in enumerate(solutions) if j != i), default=0)
-    return max(1, min(shared + 1, len(steps)))
+        return self._p_yes([self.judge_prompt(question, steps) for steps in solutions])
