@@ -134,3 +134,45 @@ def test_self_judge_with_prefix_reuse_matches_plain_prefill(monkeypatch):
     plain = judge.score(QUESTION, solutions) + [judge.score_last(QUESTION, solutions)]
     for a, b in zip(reused, plain):
         assert a == pytest.approx(b, abs=1e-3)
+
+
+def test_int8_warm_cache_loads_the_same_model_as_quantising(tmp_path, monkeypatch):
+    """The int8 warm start (quantised weights saved once, loaded as they are) gives the same
+    logits, bit for bit, as loading float weights and quantising them."""
+    import torch
+
+    monkeypatch.setenv("TTS_VIZ_CACHE", str(tmp_path))
+    monkeypatch.setenv("TTS_VIZ_CPU_QUANT", "int8")
+    first = models.load_embedded("smollm2-135m", dtype="float32")
+    assert first.source == "gguf" and first.meta["cpu_quant"] == "int8"
+    assert list(tmp_path.glob(f"*/*/{models.INT8_CACHE_FILE}"))
+    warm = models.load_embedded("smollm2-135m", dtype="float32")
+    assert warm.source == "cache"
+    ids = first.tokenizer(QUESTION, return_tensors="pt")["input_ids"]
+    with torch.inference_mode():
+        a, b = first.model(ids).logits, warm.model(ids).logits
+    assert torch.equal(a, b)
+    assert warm.model.generation_config.eos_token_id == first.model.generation_config.eos_token_id
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_trace_token_accounting_matches_the_tokens_the_model_ran(tiny, reuse):
+    """prompt + generated tokens in the trace = input positions counted by a forward hook, plus
+    one per generated row (its last sampled token is never run)."""
+    from tts_viz.bench import ForwardTokenCounter
+
+    backend = TransformersBackend.from_loaded(tiny)
+    backend.prefix_store = PrefixKVStore() if reuse else None
+    policy = StepPolicy(backend, max_step_tokens=16, max_steps=2)
+    cfg = RunConfig(question=QUESTION, gold="7", policy="smollm2-135m", verifier="self-judge", strategy="beam",
+                    search=SearchConfig(n=4, width=2, max_rounds=2, seed=3), max_step_tokens=16)
+    counter = ForwardTokenCounter(backend.model)
+    try:
+        trace = run_search(cfg, policy=policy, verifier=SelfJudgeVerifier(backend))
+    finally:
+        counter.close()
+    assert trace.status == DONE, trace.error
+    p, v = trace.compute["policy"], trace.compute["verifier"]
+    rows = len(trace.nodes) - 1
+    assert p.prompt_tokens + p.generated_tokens + v.prompt_tokens - rows == counter.tokens
+    assert (p.reused_tokens > 0) == reuse

@@ -1,4 +1,5 @@
-"""`python -m tts_viz run ...`: one search from the command line (also `sweep` and `fit-table`, see sweep.py).
+"""`python -m tts_viz run ...`: one search from the command line (also `sweep` and `fit-table`, see
+sweep.py; `bench`, see bench.py; `prm-eval`, see prm_eval.py).
 
 Progress goes to stderr; stdout gets exactly one JSON line (answer, correct, strategy, n,
 tokens, flops, seconds, trace path), so the command composes with shell pipelines.
@@ -139,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     fit = sub.add_parser("fit-table", help="fit the compute-optimal strategy table from sweep results")
     add_fit_args(fit)
     fit.set_defaults(func=cmd_fit_table)
+    from .bench import add_bench_args, cmd_bench
+
+    bench = sub.add_parser("bench", help="measure harness throughput, prefix reuse, batched scoring, start time, memory")
+    add_bench_args(bench)
+    bench.set_defaults(func=cmd_bench)
+    from .prm_eval import add_prm_eval_args, cmd_prm_eval
+
+    prm = sub.add_parser("prm-eval", help="evaluate verifiers on a cached pool of sampled solutions")
+    add_prm_eval_args(prm)
+    prm.set_defaults(func=cmd_prm_eval)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

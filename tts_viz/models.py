@@ -301,6 +301,18 @@ def load_embedded(name: str, dtype: str | None = None, device: str | None = None
     torch_dtype = getattr(torch, dtype)
     warm = cache_dir() / spec.name / f"hf-{digest[:16]}-{dtype}"
     source = "cache"
+    quant = cpu_weight_quant(device, dtype)
+    int8_file = warm / INT8_CACHE_FILE
+    if quant == "int8" and int8_file.is_file() and (warm / "done").is_file():
+        # Warm start of the int8 CPU path: the quantised weights load as they are (no float
+        # weights read, no quantisation pass: ~10 s saved on the 0.5B).
+        tok = AutoTokenizer.from_pretrained(warm)
+        model = _load_int8_cache(warm, int8_file)
+        return LoadedModel(
+            name=name, model=model, tokenizer=_prepare_tokenizer(tok), params=spec.params, device=device,
+            load_seconds=time.perf_counter() - t0, source="cache",
+            meta={"gguf": str(path), "sha256": digest, "dtype": dtype, "cpu_quant": quant},
+        )
     if (warm / "config.json").is_file() and (warm / "done").is_file():
         tok = AutoTokenizer.from_pretrained(warm)
         model = AutoModelForCausalLM.from_pretrained(warm, dtype=torch_dtype)
@@ -319,11 +331,12 @@ def load_embedded(name: str, dtype: str | None = None, device: str | None = None
             log.warning("could not write warm-start cache %s: %s", warm, e)
     model.to(device)
     model.eval()
-    quant = cpu_weight_quant(device, dtype)
     if quant == "int8":
         from .backends.int8_linear import quantize_linears_int8
 
         quantize_linears_int8(model)
+        if (warm / "done").is_file():
+            _save_int8_cache(model, int8_file)
     return LoadedModel(
         name=name,
         model=model,
@@ -334,6 +347,53 @@ def load_embedded(name: str, dtype: str | None = None, device: str | None = None
         source=source,
         meta={"gguf": str(path), "sha256": digest, "dtype": dtype, "cpu_quant": quant or None},
     )
+
+
+INT8_CACHE_FILE = "int8-weights.safetensors"
+
+
+def _save_int8_cache(model, file: Path) -> None:
+    """The int8-quantised state dict, next to the float warm cache (same GGUF SHA-256 key)."""
+    from safetensors.torch import save_file
+
+    tmp = file.with_name(file.name + ".tmp")
+    try:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        os.replace(tmp, file)
+    except (OSError, ValueError, RuntimeError) as e:  # disk full, read-only cache, shared tensors
+        log.warning("could not write the int8 warm-start cache %s: %s", file, e)
+        tmp.unlink(missing_ok=True)
+
+
+def _load_int8_cache(folder: Path, file: Path):
+    """Rebuild the model skeleton without allocating float weights (meta device), swap in int8
+    Linear shells, and take the saved tensors as they are."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+
+    from .backends.int8_linear import quantize_linears_int8
+
+    config = AutoConfig.from_pretrained(folder)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    quantize_linears_int8(model)
+    model.to_empty(device="cpu")
+    result = model.load_state_dict(load_file(str(file)), strict=False, assign=True)
+    if result.missing_keys or result.unexpected_keys:
+        raise ModelIntegrityError(
+            f"The int8 weight cache {file} does not fit the model (missing {result.missing_keys[:3]}, "
+            f"unexpected {result.unexpected_keys[:3]}). Delete it; the next load rebuilds it."
+        )
+    # Non-persistent buffers (rotary inverse frequencies) are not in a state dict: recompute them.
+    for name, module in model.named_modules():
+        if type(module).__name__.endswith("RotaryEmbedding"):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, type(module)(config=config))
+    if (folder / "generation_config.json").is_file():
+        model.generation_config = GenerationConfig.from_pretrained(folder)
+    model.eval()
+    return model
 
 
 def _save_dequantised(model, tok, folder: Path) -> None:

@@ -97,6 +97,7 @@ class TransformersBackend:
         seed: int = 0,
         cancel: threading.Event | None = None,
         compute: ModelCompute | None = None,
+        min_new_tokens: int = 0,
     ) -> list[Generation]:
         """One continuation per prompt; rows are batched (left padding), each stops on its own.
 
@@ -105,10 +106,11 @@ class TransformersBackend:
         out: list[Generation] = []
         for start in range(0, len(prompts), self.max_batch):
             chunk = prompts[start : start + self.max_batch]
-            out.extend(self._generate_chunk(chunk, max_new_tokens, temperature, top_p, stop, seed + start, cancel, compute))
+            out.extend(self._generate_chunk(chunk, max_new_tokens, temperature, top_p, stop, seed + start, cancel,
+                                            compute, min_new_tokens))
         return out
 
-    def _generate_chunk(self, prompts, max_new_tokens, temperature, top_p, stop, seed, cancel, compute):
+    def _generate_chunk(self, prompts, max_new_tokens, temperature, top_p, stop, seed, cancel, compute, min_new_tokens=0):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         t0 = time.perf_counter()
@@ -130,7 +132,7 @@ class TransformersBackend:
             cache, logits = out.past_key_values, out.logits[:, -1, :]
             computed, reused = int(mask.sum()), 0
         torch.manual_seed(seed)
-        new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel)
+        new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens)
         gens = [self._cut(row, stop, max_new_tokens) for row in new]
         if compute is not None:
             compute.add(
@@ -143,7 +145,8 @@ class TransformersBackend:
             raise Cancelled()
         return gens
 
-    def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel) -> list[list[int]]:
+    def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel,
+                min_new_tokens: int = 0) -> list[list[int]]:
         """Sample continuations token by token; a row that finishes leaves the batch at once.
 
         Why not model.generate(): it keeps computing finished rows until the longest one ends,
@@ -156,7 +159,9 @@ class TransformersBackend:
         active = list(range(len(rows)))  # original row of each batch position
         eos = set(self.eos_ids)
         tail = max((len(s) for s in stop), default=0) + 1  # tokens enough to hold a stop string
-        for _ in range(max_new_tokens):
+        for step in range(max_new_tokens):
+            if step < min_new_tokens:  # as transformers' min_new_tokens: no EOS yet (the bench uses it)
+                logits[:, self.eos_ids] = float("-inf")
             tokens = sample_tokens(logits, temperature, top_p)
             keep = []
             for j, (r, t) in enumerate(zip(active, tokens.tolist())):
@@ -192,15 +197,17 @@ class TransformersBackend:
         enc = self.tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
         return [tuple(r) for r in enc]
 
-    def _seed_common_prefix(self, targets: Sequence[Sequence[int]]) -> None:
+    def _seed_common_prefix(self, targets: Sequence[Sequence[int]]) -> int:
         """Rows that share a long prefix the store lacks (the question, in the first round):
-        run that prefix once, so the batched pass below starts every row from it."""
+        run that prefix once, so the batched pass below starts every row from it. Returns the
+        tokens it ran."""
         if len(targets) < 2:
-            return
+            return 0
         shared = len(os.path.commonprefix([list(t) for t in targets]))
         shared = min(shared, min(len(t) for t in targets) - 1)
         if shared >= MIN_SHARED_PREFIX and self.prefix_store.match(targets[0][:shared])[0] < shared - MIN_SHARED_PREFIX:
-            self._prefill([list(targets[0][:shared])])
+            return self._prefill([list(targets[0][:shared])])[3]
+        return 0
 
     def _prefill(self, targets: list[list[int]]):
         """KV cache of the token sequences `targets`, left-padded to one width, in one forward pass.
@@ -214,7 +221,7 @@ class TransformersBackend:
         from transformers import DynamicCache
 
         store = self.prefix_store
-        self._seed_common_prefix(targets)
+        seeded = self._seed_common_prefix(targets)
         lengths = [len(t) for t in targets]
         width = max(lengths)
         matches = [store.match(t, limit=len(t) - 1) for t in targets]
@@ -249,7 +256,7 @@ class TransformersBackend:
         cache = out.past_key_values
         for r, (t, pad) in enumerate(zip(targets, pads)):
             store.put(t, [(layer.keys[r, :, pad:].clone(), layer.values[r, :, pad:].clone()) for layer in cache.layers])
-        computed = sum(n - c for n, c in zip(lengths, cached))
+        computed = seeded + sum(n - c for n, c in zip(lengths, cached))
         store.reused_tokens += sum(cached)
         return cache, out.logits[:, -1, :], mask, computed, sum(cached)
 

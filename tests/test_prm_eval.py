@@ -1,0 +1,85 @@
+"""prm-eval's metrics on a synthetic pool whose right answers are known."""
+
+from __future__ import annotations
+
+import pytest
+
+from tts_viz.prm_eval import (
+    auroc, build_pool, evaluate, first_error_metrics, predicted_first_error, selection_metrics, true_first_error,
+    PoolSpec,
+)
+from tts_viz.problems import Problem
+
+
+def test_auroc_counts_pairs_and_ties():
+    assert auroc([0.9, 0.8, 0.1, 0.2], [True, True, False, False]) == 1.0
+    assert auroc([0.1, 0.2, 0.9, 0.8], [True, True, False, False]) == 0.0
+    assert auroc([0.5, 0.5], [True, False]) == 0.5
+    # 2 positives x 2 negatives: pairs (0.9>0.3) (0.9>0.6) (0.4>0.3) (0.4<0.6) -> 3/4
+    assert auroc([0.9, 0.4, 0.3, 0.6], [True, True, False, False]) == 0.75
+    assert auroc([0.1, 0.2], [True, True]) is None
+
+
+def test_first_error_step_like_processbench():
+    assert true_first_error([True, None, False, False], correct=False) == 2
+    assert true_first_error([True, None], correct=True) == -1
+    assert true_first_error([True, None], correct=False) is None  # wrong, but no located error
+    assert predicted_first_error([0.9, 0.4, 0.2]) == 1
+    assert predicted_first_error([0.9, 0.8]) == -1
+    samples = [
+        {"labels": [True, False], "correct": False, "scores": {"v": [0.9, 0.1]}},  # error found at 1
+        {"labels": [False, False], "correct": False, "scores": {"v": [0.9, 0.1]}},  # says 1, truth 0
+        {"labels": [True, True], "correct": True, "scores": {"v": [0.9, 0.8]}},  # no error: right
+        {"labels": [True, None], "correct": False, "scores": {"v": [0.1, 0.1]}},  # unlocated: skipped
+    ]
+    m = first_error_metrics(samples, "v")
+    assert (m["erroneous"], m["correct"]) == (2, 1)
+    assert m["acc_erroneous"] == 0.5 and m["acc_correct"] == 1.0
+    assert m["f1"] == pytest.approx(2 * 0.5 * 1.0 / 1.5)
+
+
+def _sample(answer, correct, score):
+    return {"answer": answer, "correct": correct, "labels": [None], "scores": {"v": [score]}}
+
+
+def test_selection_best_weighted_majority_and_pass_rates():
+    # problem 1: majority says 5 (wrong, 3 votes), the verifier prefers 7 (right)
+    p1 = {"samples": [_sample("5", False, 0.2), _sample("5", False, 0.1), _sample("5", False, 0.2),
+                      _sample("7", True, 0.9), _sample("7.0", True, 0.8)]}
+    # problem 2: nobody is right
+    p2 = {"samples": [_sample("1", False, 0.5), _sample("2", False, 0.6)]}
+    m = selection_metrics([p1, p2], "v")
+    assert m["majority"] == 0.0  # 5 wins the vote in p1
+    assert m["best"] == 0.5 and m["weighted"] == 0.5  # "7" and "7.0" sum to 1.7 > 0.5
+    assert m["pass@1"] == pytest.approx((2 / 5 + 0) / 2)
+    assert m["pass@n"] == 0.5
+    assert selection_metrics([p1], "v", n=3)["pass@n"] == 0.0  # only the first three samples
+
+
+def test_evaluate_uses_only_labelled_steps():
+    pool = [{"samples": [
+        {"answer": "3", "correct": True, "labels": [True, None], "scores": {"v": [0.9, 0.9]}},
+        {"answer": "4", "correct": False, "labels": [False, False], "scores": {"v": [0.2, 0.3]}},
+    ]}]
+    m = evaluate(pool, "v")
+    assert m["labelled_steps"] == 3 and m["step_auroc"] == 1.0 and m["solution_auroc"] == 1.0
+
+
+class _ScriptedPolicy:
+    def __init__(self):
+        self.calls = 0
+
+    def full_solutions(self, question, count, temperature, seed):
+        self.calls += 1
+        return [(["2 + 3 = 5", "\\boxed{5}"], 10, "boxed"), (["2 + 3 = 6", "\\boxed{6}"], 10, "boxed")][:count]
+
+
+def test_pool_is_labelled_cached_and_resumed(tmp_path):
+    probs = [Problem(id=f"p{i}", question="What is 2 + 3?", gold="5", source="custom") for i in range(2)]
+    policy = _ScriptedPolicy()
+    cache = tmp_path / "pool.jsonl"
+    pool = build_pool(probs[:1], policy, PoolSpec(policy="fake", samples=2), cache, progress=False)
+    assert [s["correct"] for s in pool[0]["samples"]] == [True, False]
+    assert [s["labels"] for s in pool[0]["samples"]] == [[True, None], [False, False]]
+    pool = build_pool(probs, policy, PoolSpec(policy="fake", samples=2), cache, progress=False)
+    assert policy.calls == 2 and len(pool) == 2  # the first problem came from the cache

@@ -1,0 +1,296 @@
+"""`python -m tts_viz bench`: one run that measures what makes search fast on this machine.
+
+1. harness vs raw: the backend's batched generation against transformers' model.generate on the
+   same prompts, batch size and token count;
+2. prefix reuse: beam search N=16, width 4 on a GSM8K problem, with the prefix KV store vs
+   re-prefilling every partial solution each round; same seeds, and the bench checks the tree
+   is the same; a forward hook counts the tokens the model really ran, to check the trace's
+   token and FLOP accounting;
+3. verifier scoring of 16 solutions (self-judge on the policy): one batched call vs one per solution;
+4. cold vs warm start, each in a fresh process: first load from the packaged GGUF (into an empty
+   cache folder) vs a later load from the warm cache;
+5. peak resident memory of a process holding what the app holds: gradio, the policy, the verifiers.
+
+Prints a table of ratios and writes every figure to JSON. Timings are wall seconds on this
+machine; run it on a quiet machine (another busy process on 2 cores halves every figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS = {
+    "harness_vs_raw": ">= 0.9",
+    "prefix_reuse_speedup": ">= 1.5",
+    "warm_start_seconds": "<= 10",
+}
+
+
+def add_bench_args(p: argparse.ArgumentParser) -> None:
+    from .models import DEFAULT_POLICY
+
+    p.add_argument("--policy", default=DEFAULT_POLICY)
+    p.add_argument("--data", default="../shared/data/gsm8k_test.jsonl",
+                   help="GSM8K JSONL for the beam case (a built-in GSM8K-style example when absent)")
+    p.add_argument("--index", type=int, default=3)
+    p.add_argument("--batch", type=int, default=16, help="rows for harness vs raw generate")
+    p.add_argument("--tokens", type=int, default=64, help="new tokens per row for harness vs raw generate")
+    p.add_argument("--beam-n", type=int, default=16)
+    p.add_argument("--beam-width", type=int, default=4)
+    p.add_argument("--rounds", type=int, default=4, help="beam rounds (both paths run the same number)")
+    p.add_argument("--skip-start", action="store_true", help="skip cold/warm start (needs ~4 GB of temp disk)")
+    p.add_argument("--out", default="runs/bench.json")
+
+
+# ------------------------------------------------------------------------------------------------
+class ForwardTokenCounter:
+    """Counts the real (unpadded) input positions of every forward pass of a model."""
+
+    def __init__(self, model) -> None:
+        self.tokens = 0
+        self.calls = 0
+        self._handle = model.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        mask = kwargs.get("attention_mask")
+        width = ids.shape[1]
+        self.tokens += int(mask[:, -width:].sum()) if mask is not None else ids.numel()
+        self.calls += 1
+
+    def close(self) -> None:
+        self._handle.remove()
+
+
+def _beam_problem(args):
+    from .problems import EXAMPLES, load_jsonl
+
+    if args.data and Path(args.data).is_file():
+        rows = load_jsonl(args.data)
+        return rows[args.index], f"{args.data}#{args.index}"
+    return EXAMPLES[0], f"built-in example {EXAMPLES[0].id} ({args.data} not found)"
+
+
+def bench_harness_vs_raw(backend, policy, batch: int, tokens: int) -> dict:
+    import torch
+
+    from .backends.prefix_cache import PrefixKVStore
+    from .problems import generate_arith
+
+    questions = [generate_arith(1 + i % 5, i, seed=7).question for i in range(batch)]  # distinct prompts
+    prompts = [policy.prompt(q) for q in questions]
+    backend.prefix_store = PrefixKVStore()
+    t0 = time.perf_counter()
+    gens = backend.generate(prompts, max_new_tokens=tokens, min_new_tokens=tokens, temperature=0.8, seed=0)
+    harness_s = time.perf_counter() - t0
+    harness_tokens = sum(g.tokens for g in gens)
+    enc = backend.encode(prompts)
+    torch.manual_seed(0)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        seqs = backend.model.generate(
+            **enc, do_sample=True, temperature=0.8, top_k=0, top_p=1.0, max_new_tokens=tokens,
+            min_new_tokens=tokens, pad_token_id=backend.pad_id, eos_token_id=backend.eos_ids,
+        )
+    raw_s = time.perf_counter() - t0
+    raw_tokens = int((seqs[:, enc["input_ids"].shape[1]:] != backend.pad_id).sum())
+    return {
+        "batch": batch, "new_tokens_per_row": tokens, "prompt_tokens": int(enc["attention_mask"].sum()),
+        "harness_seconds": harness_s, "harness_tokens": harness_tokens, "harness_tok_s": harness_tokens / harness_s,
+        "raw_seconds": raw_s, "raw_tokens": raw_tokens, "raw_tok_s": raw_tokens / raw_s,
+        "ratio": (harness_tokens / harness_s) / (raw_tokens / raw_s),
+    }
+
+
+def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
+    from .backends.prefix_cache import PrefixKVStore
+    from .policy import StepPolicy
+    from .runner import RunConfig, run_search
+    from .strategies.base import SearchConfig
+
+    problem, where = _beam_problem(args)
+    cfg = RunConfig(
+        question=problem.question, gold=problem.gold, policy=args.policy, verifier="arith", strategy="beam",
+        search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0, max_rounds=args.rounds),
+    )
+    runs = {}
+    for mode in ("reuse", "re-prefill"):
+        backend.prefix_store = PrefixKVStore() if mode == "reuse" else None
+        policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
+                            max_solution_tokens=cfg.max_solution_tokens)
+        counter = ForwardTokenCounter(backend.model)
+        try:
+            trace = run_search(cfg, policy=policy)
+        finally:
+            counter.close()
+        if trace.error:
+            raise RuntimeError(f"beam search failed ({mode}): {trace.error}")
+        mc = trace.compute["policy"]
+        rows = len(trace.nodes) - 1  # one generated row per node
+        runs[mode] = {
+            "seconds": trace.seconds, "rounds": trace.rounds, "nodes": len(trace.nodes),
+            "answer": trace.final_answer, "correct": trace.correct,
+            "trace_prompt_tokens": mc.prompt_tokens, "trace_generated_tokens": mc.generated_tokens,
+            "trace_reused_tokens": mc.reused_tokens, "trace_flops": mc.flops,
+            "forward_tokens_counted": counter.tokens, "forward_calls": counter.calls,
+            # every row's last sampled token is never run through the model
+            "accounting_gap": mc.prompt_tokens + mc.generated_tokens - rows - counter.tokens,
+            "texts": [n.text for n in trace.nodes],
+        }
+        runs[mode]["_trace"] = trace
+    same_tree = runs["reuse"]["texts"] == runs["re-prefill"]["texts"]
+    reuse_trace = runs["reuse"].pop("_trace")
+    runs["re-prefill"].pop("_trace")
+    for r in runs.values():
+        r.pop("texts")
+    return {
+        "problem": where, "n": args.beam_n, "width": args.beam_width, "max_rounds": args.rounds,
+        "verifier": "arith", "same_tree": same_tree, **{k.replace("-", "_"): v for k, v in runs.items()},
+        "speedup": runs["re-prefill"]["seconds"] / runs["reuse"]["seconds"],
+    }, reuse_trace
+
+
+def bench_verifier(backend, trace) -> dict:
+    from .backends.prefix_cache import PrefixKVStore
+    from .verifiers import SelfJudgeVerifier
+
+    leaves = sorted((n for n in trace.nodes if n.id and not trace.children(n.id)), key=lambda n: -n.depth)[:16]
+    solutions = [trace.steps(n.id) for n in leaves]
+    judge = SelfJudgeVerifier(backend)
+    out = {"solutions": len(solutions), "steps_scored": sum(len(s) for s in solutions)}
+    for mode in ("batched", "per_solution", "per_solution_no_reuse"):
+        backend.prefix_store = None if mode == "per_solution_no_reuse" else PrefixKVStore()
+        t0 = time.perf_counter()
+        if mode == "batched":
+            scores = judge.score(trace.question, solutions)
+        else:
+            scores = [judge.score(trace.question, [s])[0] for s in solutions]
+        out[mode + "_seconds"] = time.perf_counter() - t0
+        out[mode + "_scores"] = scores
+    diff = max(abs(a - b) for sa, sb in zip(out["batched_scores"], out["per_solution_no_reuse_scores"])
+               for a, b in zip(sa, sb))
+    for mode in ("batched", "per_solution", "per_solution_no_reuse"):
+        out.pop(mode + "_scores")
+    out["max_score_difference"] = diff
+    out["speedup_vs_per_solution"] = out["per_solution_seconds"] / out["batched_seconds"]
+    out["speedup_vs_per_solution_no_reuse"] = out["per_solution_no_reuse_seconds"] / out["batched_seconds"]
+    return out
+
+
+_LOAD_SNIPPET = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from tts_viz import models
+t1 = time.perf_counter()
+lm = models.load_embedded(sys.argv[1])
+print(json.dumps({"source": lm.source, "load_seconds": lm.load_seconds, "import_seconds": t1 - t0,
+                  "process_seconds": time.perf_counter() - t0, "meta": lm.meta,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_APP_SNIPPET = """
+import json, resource, sys
+import gradio  # what the app imports
+from tts_viz.models import ModelPool
+from tts_viz.runner import RunConfig, run_search
+from tts_viz.strategies.base import SearchConfig
+pool = ModelPool()
+out = {}
+for verifier in ("arith", "self-judge"):
+    cfg = RunConfig(question="A shop sells 12 pens at 3 dollars each and 5 books at 7 dollars each. How much is that?",
+                    gold="71", policy=sys.argv[1], verifier=verifier, strategy="beam",
+                    search=SearchConfig(n=8, width=4, max_rounds=2))
+    trace = run_search(cfg, pool=pool)
+    out[verifier] = trace.status
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def _child(snippet: str, policy: str, env: dict | None = None) -> dict:
+    proc = subprocess.run([sys.executable, "-c", snippet, policy], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parent.parent)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child process failed: {proc.stderr.strip().splitlines()[-1:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def bench_start(policy: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="tts-viz-bench-cache-") as tmp:
+        cold = _child(_LOAD_SNIPPET, policy, {"TTS_VIZ_CACHE": tmp})
+        warm = _child(_LOAD_SNIPPET, policy, {"TTS_VIZ_CACHE": tmp})
+    return {"cold": cold, "warm": warm, "cold_seconds": cold["load_seconds"], "warm_seconds": warm["load_seconds"],
+            "speedup": cold["load_seconds"] / warm["load_seconds"]}
+
+
+def _fmt(x, digits=2) -> str:
+    return f"{x:,.{digits}f}" if isinstance(x, float) else str(x)
+
+
+def cmd_bench(args) -> int:
+    import torch
+
+    from . import models
+    from .backends.transformers_backend import TransformersBackend
+    from .policy import StepPolicy
+
+    report: dict = {"policy": args.policy, "cpu_count": os.cpu_count(), "torch_threads": None, "targets": TARGETS}
+    started = time.perf_counter()
+    if not args.skip_start:
+        print("cold / warm start (fresh processes, empty cache folder)...", file=sys.stderr)
+        report["start"] = bench_start(args.policy)
+    lm = models.load_embedded(args.policy)
+    report["torch_threads"] = torch.get_num_threads()
+    report["model"] = {"dtype": lm.meta.get("dtype"), "cpu_quant": lm.meta.get("cpu_quant"), "params": lm.params,
+                       "attn_implementation": getattr(lm.model.config, "_attn_implementation", None)}
+    backend = TransformersBackend.from_loaded(lm)
+    policy = StepPolicy(backend)
+    print(f"harness vs raw generate at batch {args.batch}...", file=sys.stderr)
+    report["harness"] = bench_harness_vs_raw(backend, policy, args.batch, args.tokens)
+    print(f"beam N={args.beam_n} width {args.beam_width}: prefix reuse vs re-prefill...", file=sys.stderr)
+    report["prefix_reuse"], trace = bench_prefix_reuse(backend, args)
+    print("verifier: batched vs per solution...", file=sys.stderr)
+    report["verifier"] = bench_verifier(backend, trace)
+    del backend, policy, lm
+    print("peak memory of an app-like process...", file=sys.stderr)
+    report["app_memory"] = _child(_APP_SNIPPET, args.policy)
+    report["bench_seconds"] = time.perf_counter() - started
+
+    h, p, v = report["harness"], report["prefix_reuse"], report["verifier"]
+    rows = [
+        ("harness vs raw generate, batch %d x %d tokens" % (h["batch"], h["new_tokens_per_row"]),
+         f"{h['harness_tok_s']:.1f} vs {h['raw_tok_s']:.1f} tok/s", h["ratio"], TARGETS["harness_vs_raw"]),
+        ("beam N=%d M=%d, %d rounds: re-prefill / reuse" % (p["n"], p["width"], p["max_rounds"]),
+         f"{p['re_prefill']['seconds']:.1f} s / {p['reuse']['seconds']:.1f} s (same tree: {p['same_tree']})",
+         p["speedup"], TARGETS["prefix_reuse_speedup"]),
+        ("self-judge on %d solutions: per-solution / batched" % v["solutions"],
+         f"{v['per_solution_seconds']:.1f} s / {v['batched_seconds']:.1f} s", v["speedup_vs_per_solution"], ""),
+        ("  same, per-solution without prefix reuse", f"{v['per_solution_no_reuse_seconds']:.1f} s",
+         v["speedup_vs_per_solution_no_reuse"], ""),
+    ]
+    if "start" in report:
+        s = report["start"]
+        rows.append(("cold (GGUF) / warm start to a loaded model",
+                     f"{s['cold_seconds']:.1f} s / {s['warm_seconds']:.1f} s", s["speedup"],
+                     "warm " + TARGETS["warm_start_seconds"] + " s"))
+    rows.append(("peak RSS, app-like process (policy + verifiers)", f"{report['app_memory']['peak_rss_mb']:,.0f} MB", None, ""))
+    acct = p["reuse"]
+    rows.append(("token accounting: trace - hook (= rows never run)",
+                 f"{acct['trace_prompt_tokens'] + acct['trace_generated_tokens']} - {acct['forward_tokens_counted']}",
+                 None, f"gap {acct['accounting_gap']} (0 = exact)"))
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure'.ljust(width)}  {'figures'.ljust(44)}  {'ratio':>6}  target")
+    for name, figures, ratio, target in rows:
+        print(f"{name.ljust(width)}  {figures.ljust(44)}  {_fmt(ratio) if ratio is not None else '':>6}  {target}")
+    print(f"\nmodel: {report['model']}, torch threads {report['torch_threads']}, bench {report['bench_seconds']:.0f} s")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+    print(f"JSON: {args.out}")
+    return 0

@@ -1,0 +1,281 @@
+"""`python -m tts_viz prm-eval`: how good is each verifier at finding wrong steps and right samples?
+
+A fixed pool of sampled solutions (seeded, cached to disk: every verifier sees the same pool) is
+scored by each verifier. Reported per problem set:
+
+* step level (generated arithmetic problems, whose intermediate values are known, so every step
+  with an equation is labelled right or wrong by `problems.label_steps`): AUROC of step scores
+  against step labels; first-error-step accuracy on erroneous and on correct solutions and their
+  harmonic mean F1, as in ProcessBench (predicted first error = first step scored below 0.5);
+* solution level: AUROC of the aggregated score (last step) against final-answer correctness;
+* selection over each problem's samples: best-of-N and weighted-best-of-N accuracy against
+  majority@N, pass@1 and pass@N (the ceiling a perfect verifier reaches).
+
+    python -m tts_viz prm-eval --verifiers arith,self-judge --per-level 8 --samples 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from .grading import extract_answer, is_correct
+from .problems import Problem, arith_problem_set, label_steps, load_jsonl
+from .strategies.select import pick
+from .trace import Node
+from .verifiers.base import aggregate
+
+PROBLEM_SEED = 101  # the arith generator seed of the evaluation problems (sweeps and training use others)
+
+
+# ------------------------------------------------------------------------------------------------
+# metrics (pure)
+
+
+def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
+    """Probability that a random positive outscores a random negative (ties count half).
+    None when one class is missing."""
+    pos = [s for s, y in zip(scores, labels) if y]
+    neg = [s for s, y in zip(scores, labels) if not y]
+    if not pos or not neg:
+        return None
+    # rank-sum (Mann-Whitney U) with average ranks for ties: O(n log n)
+    order = sorted(range(len(scores)), key=lambda i: scores[i])
+    ranks = [0.0] * len(scores)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and scores[order[j + 1]] == scores[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    rank_pos = sum(r for r, y in zip(ranks, labels) if y)
+    return (rank_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
+
+
+def true_first_error(labels: Sequence[bool | None], correct: bool) -> int | None:
+    """Index of the first wrong step; -1 for a correct solution with no wrong step; None when the
+    error cannot be located (wrong answer but no checkable wrong step)."""
+    for i, y in enumerate(labels):
+        if y is False:
+            return i
+    return -1 if correct else None
+
+
+def predicted_first_error(scores: Sequence[float], threshold: float = 0.5) -> int:
+    return next((i for i, s in enumerate(scores) if s < threshold), -1)
+
+
+def first_error_metrics(samples: Sequence[dict], key: str, threshold: float = 0.5) -> dict[str, Any]:
+    err_hits, err_n, ok_hits, ok_n = 0, 0, 0, 0
+    for s in samples:
+        truth = true_first_error(s["labels"], s["correct"])
+        if truth is None:
+            continue
+        pred = predicted_first_error(s["scores"][key], threshold)
+        if truth == -1:
+            ok_n += 1
+            ok_hits += pred == -1
+        else:
+            err_n += 1
+            err_hits += pred == truth
+    acc_err = err_hits / err_n if err_n else None
+    acc_ok = ok_hits / ok_n if ok_n else None
+    f1 = (2 * acc_err * acc_ok / (acc_err + acc_ok)) if acc_err is not None and acc_ok is not None and acc_err + acc_ok > 0 else None
+    return {"erroneous": err_n, "correct": ok_n, "acc_erroneous": acc_err, "acc_correct": acc_ok, "f1": f1}
+
+
+def selection_metrics(problems: Sequence[dict], key: str, n: int | None = None) -> dict[str, float]:
+    """Accuracy of majority / best / weighted selection over each problem's first n samples."""
+    out = {"majority": 0, "best": 0, "weighted": 0, "pass@1": 0.0, "pass@n": 0}
+    for p in problems:
+        samples = p["samples"][:n] if n else p["samples"]
+        nodes = [Node(id=i + 1, parent=0, depth=1, text="", answer=s["answer"], correct=s["correct"],
+                      agg_score=aggregate(s["scores"][key], "last")) for i, s in enumerate(samples)]
+        for method in ("majority", "best", "weighted"):
+            out[method] += bool(pick(nodes, method)[0].correct)
+        out["pass@1"] += sum(bool(s["correct"]) for s in samples) / len(samples)
+        out["pass@n"] += any(s["correct"] for s in samples)
+    return {k: v / len(problems) for k, v in out.items()} if problems else out
+
+
+def evaluate(pool: Sequence[dict], key: str) -> dict[str, Any]:
+    """All metrics of one verifier (scores under `key` in every sample) on one pool."""
+    samples = [s for p in pool for s in p["samples"]]
+    step_scores, step_labels = [], []
+    for s in samples:
+        for sc, y in zip(s["scores"][key], s["labels"]):
+            if y is not None:
+                step_scores.append(sc)
+                step_labels.append(y)
+    sol = [(aggregate(s["scores"][key], "last"), bool(s["correct"])) for s in samples if s["scores"][key]]
+    return {
+        "step_auroc": auroc(step_scores, step_labels),
+        "labelled_steps": len(step_labels),
+        "first_error": first_error_metrics(samples, key),
+        "solution_auroc": auroc([a for a, _ in sol], [c for _, c in sol]),
+        "selection": selection_metrics(pool, key),
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# the pool
+
+
+@dataclass
+class PoolSpec:
+    policy: str
+    samples: int = 8
+    temperature: float = 0.8
+    seed: int = 0
+    max_solution_tokens: int = 512
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def key(self, policy_sha: str) -> str:
+        text = json.dumps([policy_sha, self.samples, self.temperature, self.seed, self.max_solution_tokens])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _problem_seed(problem_id: str, seed: int) -> int:
+    return int(hashlib.sha256(f"{seed}:{problem_id}".encode()).hexdigest()[:8], 16)
+
+
+def build_pool(problems: Sequence[Problem], policy, spec: PoolSpec, cache: Path, progress: bool = True) -> list[dict]:
+    """Sample spec.samples whole solutions per problem (one batched call each), label them, and
+    append each problem's row to the cache file; problems already there are read back."""
+    done: dict[str, dict] = {}
+    if cache.is_file():
+        for line in cache.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                done[row["id"]] = row
+            except (json.JSONDecodeError, KeyError):
+                continue  # a truncated last line from a killed run
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for k, prob in enumerate(problems):
+        if prob.id not in done:
+            t0 = time.perf_counter()
+            sols = policy.full_solutions(prob.question, spec.samples, spec.temperature, _problem_seed(prob.id, spec.seed))
+            samples = []
+            for steps, tokens, reason in sols:
+                answer = extract_answer("\n\n".join(steps))
+                correct = bool(is_correct(answer, prob.gold))
+                samples.append({"steps": steps, "tokens": tokens, "finish": reason, "answer": answer,
+                                "correct": correct, "labels": label_steps(prob, steps)})
+            row = {"id": prob.id, "question": prob.question, "gold": prob.gold, "source": prob.source,
+                   "level": prob.level, "samples": samples, "seconds": time.perf_counter() - t0}
+            with open(cache, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            done[prob.id] = row
+            if progress:
+                print(f"pool {k + 1}/{len(problems)} {prob.id}: {sum(s['correct'] for s in samples)}/{len(samples)} "
+                      f"correct, {row['seconds']:.0f} s", file=sys.stderr)
+        out.append(done[prob.id])
+    return out
+
+
+def score_pool(pool: list[dict], key: str, verifier) -> float:
+    """Every sample's per-step scores under `key` (one verifier call per problem). Returns seconds."""
+    t0 = time.perf_counter()
+    for row in pool:
+        scores = verifier.score(row["question"], [s["steps"] for s in row["samples"]])
+        for s, sc in zip(row["samples"], scores):
+            s.setdefault("scores", {})[key] = [float(x) for x in sc]
+    return time.perf_counter() - t0
+
+
+# ------------------------------------------------------------------------------------------------
+# command
+
+
+def add_prm_eval_args(p: argparse.ArgumentParser) -> None:
+    from .models import DEFAULT_POLICY
+
+    p.add_argument("--policy", default=DEFAULT_POLICY)
+    p.add_argument("--verifiers", default="arith,self-judge",
+                   help="comma list; self-judge@MODEL uses another judge model, e.g. self-judge@qwen2.5-coder-1.5b")
+    p.add_argument("--levels", default="1,2,3,4,5")
+    p.add_argument("--per-level", type=int, default=8, help="generated problems per level")
+    p.add_argument("--problem-seed", type=int, default=PROBLEM_SEED)
+    p.add_argument("--gsm8k", default="../shared/data/gsm8k_test.jsonl", help="GSM8K JSONL for the slice (skipped if absent)")
+    p.add_argument("--gsm8k-count", type=int, default=16)
+    p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default="runs/prm-eval", help="folder for the cached pools")
+    p.add_argument("--out", default="runs/prm-eval/report.json")
+
+
+def _make_verifier(name: str, policy_backend, pool):
+    from .backends.transformers_backend import TransformersBackend
+    from .verifiers import make_verifier
+    from .verifiers.self_judge import SelfJudgeVerifier
+
+    if name.startswith("self-judge@"):
+        return SelfJudgeVerifier(TransformersBackend.from_loaded(pool.get(name.split("@", 1)[1])))
+    return make_verifier(name, pool, policy_backend)
+
+
+def _fmt(x: Any) -> str:
+    return "-" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
+def cmd_prm_eval(args) -> int:
+    from .backends.transformers_backend import TransformersBackend
+    from .models import ModelPool
+    from .policy import StepPolicy
+
+    pool_models = ModelPool()
+    lm = pool_models.get(args.policy)
+    backend = TransformersBackend.from_loaded(lm)
+    policy = StepPolicy(backend, max_solution_tokens=512)
+    spec = PoolSpec(policy=args.policy, samples=args.samples, seed=args.seed)
+    sha = str(lm.meta.get("sha256") or args.policy)
+    sets: dict[str, list[Problem]] = {}
+    levels = tuple(int(x) for x in args.levels.split(","))
+    sets["arith"] = arith_problem_set(levels, args.per_level, args.problem_seed)
+    if args.gsm8k and Path(args.gsm8k).is_file() and args.gsm8k_count > 0:
+        sets["gsm8k"] = load_jsonl(args.gsm8k)[: args.gsm8k_count]
+    else:
+        print(f"GSM8K slice skipped: {args.gsm8k} not found", file=sys.stderr)
+    report: dict[str, Any] = {"policy": args.policy, "policy_sha256": sha, "pool": spec.__dict__, "sets": {}}
+    names = [v.strip() for v in args.verifiers.split(",") if v.strip()]
+    for set_name, problems in sets.items():
+        tag = f"{set_name}-{args.problem_seed if set_name == 'arith' else 'test'}-{len(problems)}"
+        cache = Path(args.cache) / f"pool-{spec.key(sha)}-{tag}.jsonl"
+        pool = build_pool(problems, policy, spec, cache)
+        entry: dict[str, Any] = {"problems": len(pool), "samples": sum(len(p["samples"]) for p in pool),
+                                 "pool_file": str(cache), "verifiers": {}}
+        for name in names:
+            backend.prefix_store.clear()
+            seconds = score_pool(pool, name, _make_verifier(name, backend, pool_models))
+            entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
+            print(f"{set_name}: scored with {name} in {seconds:.0f} s", file=sys.stderr)
+        report["sets"][set_name] = entry
+    _print_table(report)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(f"JSON: {args.out}")
+    return 0
+
+
+def _print_table(report: dict) -> None:
+    head = ["set", "verifier", "step AUROC", "1st-err F1", "sol AUROC", "best@N", "wbest@N", "maj@N", "pass@1", "pass@N"]
+    lines = [head]
+    for set_name, entry in report["sets"].items():
+        for name, m in entry["verifiers"].items():
+            sel = m["selection"]
+            lines.append([f"{set_name} ({entry['problems']}x{entry['samples'] // max(entry['problems'], 1)})", name,
+                          _fmt(m["step_auroc"]), _fmt(m["first_error"]["f1"]), _fmt(m["solution_auroc"]),
+                          _fmt(sel["best"]), _fmt(sel["weighted"]), _fmt(sel["majority"]),
+                          _fmt(sel["pass@1"]), _fmt(sel["pass@n"])])
+    widths = [max(len(str(r[i])) for r in lines) for i in range(len(head))]
+    for r in lines:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
