@@ -25,5 +25,8 @@ test: $(STAMP)
 	bash scripts/ensure-chromium.sh
 	$(PY) -m pytest
 
+bench: $(STAMP)
+	$(PY) -m tts_viz bench
+
 clean:
 	rm -rf $(VENV)

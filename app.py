@@ -15,6 +15,7 @@ This file is layout and wiring only: search logic is in tts_viz.runner, views in
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import threading
@@ -38,6 +39,7 @@ from tts_viz.viz import (
     decision_html,
     inspector_html,
     revision_figure,
+    prm_report_html,
     scores_table_html,
     summary_html,
     tree_figure,
@@ -327,6 +329,17 @@ def upload_ui(file):
 
 
 # ----- PRM inspector ------------------------------------------------------------------------
+PRM_REPORT = Path(__file__).resolve().parent / "assets" / "prm-eval-report.json"
+
+
+def load_prm_report() -> dict | None:
+    """The shipped prm-eval report (assets/), or None: a broken file must not break the app."""
+    try:
+        return json.loads(PRM_REPORT.read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def prm_from_node(trace, nid):
     if trace is None or nid is None:
         return gr.update(), gr.update(), _err("No node: run a search (or open a trace) and click a node first.")
@@ -519,6 +532,8 @@ def build_app() -> gr.Blocks:
                         prm_btn = gr.Button("Score the steps", variant="primary")
                 prm_msg = gr.HTML("")
                 prm_table = gr.HTML(scores_table_html([], {}), elem_id="tts-prm-table")
+                with gr.Accordion("How good is each verifier? (prm-eval report)", open=False):
+                    gr.HTML(prm_report_html(load_prm_report()), elem_id="tts-prm-report")
 
             with gr.Tab("Compare", id="compare"):
                 gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab.")

@@ -176,3 +176,34 @@ def test_trace_token_accounting_matches_the_tokens_the_model_ran(tiny, reuse):
     rows = len(trace.nodes) - 1
     assert p.prompt_tokens + p.generated_tokens + v.prompt_tokens - rows == counter.tokens
     assert (p.reused_tokens > 0) == reuse
+
+
+def test_probe_reads_the_policy_state_after_each_step_and_refuses_another_policy(monkeypatch, tmp_path):
+    import torch
+
+    from tts_viz.verifiers.probe import ProbeHead, ProbeVerifier, load_probe, save_probe
+
+    backend = _fp32_tiny(monkeypatch)
+    policy = StepPolicy(backend)
+    torch.manual_seed(0)
+    head = ProbeHead(backend.model.config.hidden_size, hidden=8)
+    probe = ProbeVerifier(backend, head, policy.prompt)
+    solutions = [["Tom has 3 apples.", "3 + 4 = 7."], ["3 + 4 = 9."]]
+    scores = probe.score(QUESTION, solutions)
+    # reference: a plain forward over the policy prompt ending right after step k's blank line
+    backend.prefix_store = None
+    for steps, row in zip(solutions, scores):
+        for k, got in enumerate(row):
+            enc = backend.encode([policy.prompt(QUESTION, steps[: k + 1])])
+            assert backend.tokenizer.decode(enc["input_ids"][0, -1:]).endswith("\n")  # the state after the step
+            with torch.inference_mode():
+                h = backend.model.get_decoder()(**enc).last_hidden_state[:, -1]
+                assert got == pytest.approx(torch.sigmoid(head(h)).item(), abs=1e-4)
+    assert probe.score_last(QUESTION, solutions) == pytest.approx([r[-1] for r in scores], abs=1e-4)
+    save_probe(head, {"policy_sha256": "a" * 64, "labels": "outcome"}, "smollm2-135m", tmp_path)
+    again, card = load_probe("smollm2-135m", "a" * 64, tmp_path)
+    assert torch.equal(again.net[0].weight, head.net[0].weight) and card["labels"] == "outcome"
+    with pytest.raises(ValueError, match="trained on policy weights"):
+        load_probe("smollm2-135m", "b" * 64, tmp_path)
+    with pytest.raises(ValueError, match="train-probe"):
+        load_probe("qwen2.5-coder-0.5b", None, tmp_path)

@@ -83,3 +83,26 @@ def test_pool_is_labelled_cached_and_resumed(tmp_path):
     assert [s["labels"] for s in pool[0]["samples"]] == [[True, None], [False, False]]
     pool = build_pool(probs, policy, PoolSpec(policy="fake", samples=2), cache, progress=False)
     assert policy.calls == 2 and len(pool) == 2  # the first problem came from the cache
+
+
+def test_probe_head_fit_separates_and_labels_follow_the_kind():
+    import torch
+
+    from tts_viz.train_probe import _rows_xy, fit_head
+
+    torch.manual_seed(0)
+    x = torch.randn(200, 6)
+    y = (x[:, 2] > 0.3).float()  # one informative direction, unbalanced classes
+    head = fit_head(x, y, hidden=0, seed=0, epochs=200)
+    with torch.inference_mode():
+        scores = torch.sigmoid(head(x)).tolist()
+    assert auroc(scores, [bool(v) for v in y]) > 0.95
+    again = fit_head(x, y, hidden=0, seed=0, epochs=200)  # seeded: the same head
+    assert torch.equal(again.net.weight, head.net.weight)
+    # outcome labels give every step the solution's correctness; process labels skip unlabelled steps
+    rows = [{"id": "p", "samples": [{"correct": True, "labels": [None, True]}, {"correct": False, "labels": [False]}]}]
+    feats = {"p": torch.arange(3.0)[:, None]}
+    xo, yo = _rows_xy(rows, feats, "outcome")
+    xp, yp = _rows_xy(rows, feats, "process")
+    assert yo.tolist() == [1.0, 1.0, 0.0] and xo[:, 0].tolist() == [0.0, 1.0, 2.0]
+    assert yp.tolist() == [1.0, 0.0] and xp[:, 0].tolist() == [1.0, 2.0]

@@ -285,3 +285,17 @@ def test_decision_panel_reads_the_allocator_record_of_an_auto_run():
     choice = trace.decision["choice"]
     name = choice["strategy"] if isinstance(choice, dict) else choice
     assert name in html_out and "background:#e6f4ea" in html_out  # the chosen candidate is highlighted
+
+
+def test_prm_report_panel_shows_each_verifier_and_escapes_names():
+    from tts_viz.viz import prm_report_html
+
+    sel = {"best": 0.5, "weighted": 0.625, "majority": 0.5, "pass@1": 0.3, "pass@n": 0.75}
+    report = {"policy": "p", "sets": {"arith": {"problems": 8, "samples": 64, "verifiers": {
+        "arith": {"step_auroc": 0.91, "first_error": {"f1": 0.7}, "solution_auroc": 0.8, "selection": sel},
+        "<script>x</script>": {"step_auroc": None, "first_error": {"f1": None}, "solution_auroc": 0.49, "selection": sel},
+    }}}}
+    html = prm_report_html(report)
+    assert "0.910" in html and "0.625" in html and "arith (8 × 8)" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "prm-eval" in prm_report_html(None)  # says how to make one

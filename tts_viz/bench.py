@@ -58,7 +58,8 @@ class ForwardTokenCounter:
     def __init__(self, model) -> None:
         self.tokens = 0
         self.calls = 0
-        self._handle = model.register_forward_pre_hook(self._hook, with_kwargs=True)
+        # on the decoder: every pass goes through it (prefill calls it directly, decoding via the LM)
+        self._handle = model.get_decoder().register_forward_pre_hook(self._hook, with_kwargs=True)
 
     def _hook(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)

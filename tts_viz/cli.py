@@ -150,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     prm = sub.add_parser("prm-eval", help="evaluate verifiers on a cached pool of sampled solutions")
     add_prm_eval_args(prm)
     prm.set_defaults(func=cmd_prm_eval)
+    from .train_probe import add_train_probe_args, cmd_train_probe
+
+    tp = sub.add_parser("train-probe", help="train the on-policy value probe verifier from a seed")
+    add_train_probe_args(tp)
+    tp.set_defaults(func=cmd_train_probe)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -378,7 +378,7 @@ def _load_int8_cache(folder: Path, file: Path):
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     quantize_linears_int8(model)
-    model.to_empty(device="cpu")
+    # assign=True: the loaded tensors become the parameters (no second copy allocated first)
     result = model.load_state_dict(load_file(str(file)), strict=False, assign=True)
     if result.missing_keys or result.unexpected_keys:
         raise ModelIntegrityError(
@@ -390,6 +390,9 @@ def _load_int8_cache(folder: Path, file: Path):
         if type(module).__name__.endswith("RotaryEmbedding"):
             parent, _, child = name.rpartition(".")
             setattr(model.get_submodule(parent) if parent else model, child, type(module)(config=config))
+    left = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
+    if left:
+        raise ModelIntegrityError(f"The int8 weight cache {file} left tensors unset ({left[:3]}). Delete it.")
     if (folder / "generation_config.json").is_file():
         model.generation_config = GenerationConfig.from_pretrained(folder)
     model.eval()

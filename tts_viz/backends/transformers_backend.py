@@ -119,11 +119,11 @@ class TransformersBackend:
             # Each distinct prompt runs only what the prefix store lacks, all in one forward pass;
             # rows that share a prompt get a copy of its cache.
             unique = list(dict.fromkeys(rows))
-            cache, logits, mask, computed, reused = self._prefill([list(u) for u in unique])
+            cache, hidden, mask, computed, reused = self._prefill([list(u) for u in unique])
             where = {u: i for i, u in enumerate(unique)}
             index = torch.tensor([where[r] for r in rows], device=self.device)
             cache.reorder_cache(index)
-            logits, mask = logits[index], mask[index]
+            logits, mask = self.model.get_output_embeddings()(hidden[index]), mask[index]
         else:  # the plain path: every row prefilled in full
             enc = self.encode(prompts)
             mask = enc["attention_mask"]
@@ -216,7 +216,7 @@ class TransformersBackend:
         run). Rows are right-aligned, so the forward pass covers the last S columns, S being the
         most tokens any row still needs; a row needing fewer recomputes a few cached tokens (no
         holes in the cache, so generate() sees an ordinary left-padded batch). Every row's KV goes
-        back into the store. Returns (cache, last-token logits [U, V], mask, tokens computed, tokens reused).
+        back into the store. Returns (cache, last-token hidden state [U, d], mask, tokens computed, tokens reused).
         """
         from transformers import DynamicCache
 
@@ -251,14 +251,14 @@ class TransformersBackend:
                 layers.append((k, v))
             cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
-        out = self.model(input_ids=block, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                         use_cache=True, logits_to_keep=1)
+        out = self.model.get_decoder()(input_ids=block, attention_mask=mask, position_ids=pos,
+                                       past_key_values=cache, use_cache=True)
         cache = out.past_key_values
         for r, (t, pad) in enumerate(zip(targets, pads)):
             store.put(t, [(layer.keys[r, :, pad:].clone(), layer.values[r, :, pad:].clone()) for layer in cache.layers])
         computed = seeded + sum(n - c for n, c in zip(lengths, cached))
         store.reused_tokens += sum(cached)
-        return cache, out.logits[:, -1, :], mask, computed, sum(cached)
+        return cache, out.last_hidden_state[:, -1, :], mask, computed, sum(cached)
 
     def _cut(self, row: list[int], stop: Sequence[str], max_new_tokens: int) -> Generation:
         """A finished row's text (cut before the stop string) and why it ended. Every token the
@@ -279,6 +279,15 @@ class TransformersBackend:
 
         With the prefix store, each distinct prompt runs only what the store lacks (a judge prompt
         for a child repeats its parent's prompt up to the new step)."""
+        hidden = self.last_hidden_states(prompts, batch_size, compute)
+        logits = self.model.get_output_embeddings()(hidden.to(self.device)).float()
+        return torch.log_softmax(logits, dim=-1).cpu()
+
+    @torch.inference_mode()
+    def last_hidden_states(
+        self, prompts: Sequence[str], batch_size: int = 16, compute: ModelCompute | None = None
+    ) -> torch.Tensor:
+        """The decoder's final (normed) hidden state at each prompt's last token. [B, d]."""
         rows = []
         for start in range(0, len(prompts), batch_size):
             chunk = prompts[start : start + batch_size]
@@ -288,13 +297,13 @@ class TransformersBackend:
                 unique = list(dict.fromkeys(ids))
                 _, last, _, computed, reused = self._prefill([list(u) for u in unique])
                 where = {u: i for i, u in enumerate(unique)}
-                logits = last[torch.tensor([where[r] for r in ids], device=self.device)].float()
+                hidden = last[torch.tensor([where[r] for r in ids], device=self.device)]
             else:
                 enc = self.encode(chunk)
                 computed, reused = int(enc["attention_mask"].sum()), 0
-                # logits_to_keep=1: only the last position's logits are needed (saves a V x T matmul).
-                logits = self.model(**enc, logits_to_keep=1).logits[:, -1, :].float()
-            rows.append(torch.log_softmax(logits, dim=-1).cpu())
+                pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
+                hidden = self.model.get_decoder()(**enc, position_ids=pos).last_hidden_state[:, -1, :]
+            rows.append(hidden.float().cpu())
             if compute is not None:
                 compute.add(prompt_tokens=computed, seconds=time.perf_counter() - t0, reused_tokens=reused)
         return torch.cat(rows, dim=0)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from .arith import ArithVerifier
 from .base import AGGREGATIONS, Verifier, VerifierBase, aggregate
+from .probe import probe_paths
 from .self_judge import SelfJudgeVerifier
+from ..models import DEFAULT_POLICY
 
 # name -> (description, hub id of the default checkpoint or None)
 VERIFIERS: dict[str, tuple[str, str | None]] = {
@@ -21,6 +23,9 @@ VERIFIERS: dict[str, tuple[str, str | None]] = {
     "skywork": ("Skywork-o1-Open-PRM-Qwen-2.5-1.5B (hub)", "Skywork/Skywork-o1-Open-PRM-Qwen-2.5-1.5B"),
     "none": ("no verifier (majority vote / revisions only)", None),
 }
+# The on-policy probe is offered once a head is trained for the default policy (train-probe).
+if probe_paths(DEFAULT_POLICY)[0].is_file():
+    VERIFIERS["probe"] = ("value head on the policy's own hidden states (trained on its rollouts)", None)
 
 
 def _hub_class(name: str):
@@ -49,6 +54,15 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         if backend is None:
             raise ValueError("self-judge needs a model: pass the policy backend or a judge model name.")
         return SelfJudgeVerifier(backend)
+    if name == "probe":
+        from ..policy import StepPolicy
+        from .probe import ProbeVerifier, load_probe
+
+        if policy_backend is None:
+            raise ValueError("The probe reads the policy's hidden states: pass the policy backend.")
+        sha = pool.get(policy_backend.name).meta.get("sha256") if pool is not None else None
+        head, _ = load_probe(policy_backend.name, sha)
+        return ProbeVerifier(policy_backend, head, StepPolicy(policy_backend).prompt)
     if name in VERIFIERS and VERIFIERS[name][1]:
         return pool.get_verifier(name, lambda: _hub_class(name).from_hub(VERIFIERS[name][1]))
     raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)}.")

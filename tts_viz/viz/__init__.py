@@ -18,6 +18,7 @@ from .figures import (
 from .panels import (
     decision_html,
     inspector_html,
+    prm_report_html,
     scores_table_html,
     summary_html,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "UNSCORED_COLOR",
     "decision_html",
     "inspector_html",
+    "prm_report_html",
     "revision_figure",
     "score_color",
     "scores_table_html",

@@ -212,3 +212,25 @@ def scores_table_html(steps: Sequence[str], scores: Mapping[str, Sequence[float 
     notes = "".join(f'<div style="color:#8a5a00"><b>{esc(n)}</b>: {esc(v)}</div>' for n, v in scores.items() if isinstance(v, str))
     return (f'<div class="tts-prm" style="{_STYLE}"><table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>'
             f"{notes}</div>")
+
+
+def prm_report_html(report: Mapping | None) -> str:
+    """The prm-eval report (see tts_viz/prm_eval.py) as one table: a row per problem set x verifier."""
+    if not report or not report.get("sets"):
+        return (f'<div style="{_STYLE}"><i>No verifier evaluation shipped yet: run '
+                "<code>python -m tts_viz prm-eval</code> (writes runs/prm-eval/report.json).</i></div>")
+    cols = [("step AUROC", lambda m: m.get("step_auroc")), ("first-error F1", lambda m: (m.get("first_error") or {}).get("f1")),
+            ("solution AUROC", lambda m: m.get("solution_auroc")),
+            ("best-of-N", lambda m: m["selection"]["best"]), ("weighted best-of-N", lambda m: m["selection"]["weighted"]),
+            ("majority@N", lambda m: m["selection"]["majority"]), ("pass@1", lambda m: m["selection"]["pass@1"]),
+            ("pass@N", lambda m: m["selection"]["pass@n"])]
+    head = f'<th style="{_TD}">problems</th><th style="{_TD}">verifier</th>' + "".join(f'<th style="{_TD}">{esc(c)}</th>' for c, _ in cols)
+    rows = []
+    for set_name, entry in report["sets"].items():
+        what = f"{esc(set_name)} ({int(entry.get('problems', 0))} × {int(entry.get('samples', 0)) // max(int(entry.get('problems', 1)), 1)})"
+        for name, m in (entry.get("verifiers") or {}).items():
+            cells = "".join(f'<td style="{_TD}">{_num(f(m))}</td>' for _, f in cols)
+            rows.append(f'<tr><td style="{_TD}">{what}</td><td style="{_TD}">{esc(name)}</td>{cells}</tr>')
+    note = esc(f"policy {report.get('policy', '?')}; N = samples per problem; AUROC 0.5 = no signal")
+    return (f'<div class="tts-prm-report" style="{_STYLE}"><table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>'
+            f'<div style="color:#666">{note}</div></div>')
