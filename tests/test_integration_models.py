@@ -207,3 +207,18 @@ def test_probe_reads_the_policy_state_after_each_step_and_refuses_another_policy
         load_probe("smollm2-135m", "b" * 64, tmp_path)
     with pytest.raises(ValueError, match="train-probe"):
         load_probe("qwen2.5-coder-0.5b", None, tmp_path)
+
+
+def test_bench_replay_rebuilds_the_sampled_steps_on_the_re_prefill_path(tiny):
+    from tts_viz.bench import ReplayBackend
+
+    backend = TransformersBackend.from_loaded(tiny)
+    policy = StepPolicy(backend, max_step_tokens=16)
+    partials = [[], ["Tom has 3 apples."], []]
+    with ReplayBackend(backend) as rec:
+        first = policy.next_steps(QUESTION, partials, temperature=1.0, seed=4)
+    backend.prefix_store = None
+    with ReplayBackend(backend, rec.recorded):
+        again = policy.next_steps(QUESTION, partials, temperature=1.0, seed=99)  # another seed: replay decides
+    assert [(r.text, r.tokens) for r in again] == [(r.text, r.tokens) for r in first]
+    assert "_decode" not in vars(backend)  # the wrapper is gone after the block

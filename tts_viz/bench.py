@@ -3,8 +3,8 @@
 1. harness vs raw: the backend's batched generation against transformers' model.generate on the
    same prompts, batch size and token count;
 2. prefix reuse: beam search N=16, width 4 on a GSM8K problem, with the prefix KV store vs
-   re-prefilling every partial solution each round; same seeds, and the bench checks the tree
-   is the same; a forward hook counts the tokens the model really ran, to check the trace's
+   re-prefilling every partial solution each round; the re-prefill run replays the tokens the
+   reuse run sampled, so the tree is the same (the bench checks it); a forward hook counts the tokens the model really ran, to check the trace's
    token and FLOP accounting;
 3. verifier scoring of 16 solutions (self-judge on the policy): one batched call vs one per solution;
 4. cold vs warm start, each in a fresh process: first load from the packaged GGUF (into an empty
@@ -46,8 +46,6 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-width", type=int, default=4)
     p.add_argument("--rounds", type=int, default=4, help="beam rounds (both paths run the same number)")
     p.add_argument("--skip-start", action="store_true", help="skip cold/warm start (needs ~4 GB of temp disk)")
-    p.add_argument("--no-exact-tree", dest="exact_tree", action="store_false",
-                   help="skip the float32 repeat of the beam case (the one that yields the same tree)")
     p.add_argument("--out", default="runs/bench.json")
 
 
@@ -70,6 +68,43 @@ class ForwardTokenCounter:
 
     def close(self) -> None:
         self._handle.remove()
+
+
+class ReplayBackend:
+    """Wraps a backend to record the tokens each generate call sampled, or to replay them.
+
+    The re-prefill baseline replays the reuse run's tokens, so both runs build the same tree by
+    construction (with int8 weights the two prefill paths differ in the last bits and a freshly
+    sampled tree would branch differently); it does every forward pass a real run would."""
+
+    def __init__(self, backend, script: list | None = None) -> None:
+        self.backend, self.script, self.recorded, self._call = backend, script, [], 0
+        self._forced: list[list[int]] = []
+        self._decode, self._choose = backend._decode, backend._choose_tokens
+
+    def __enter__(self):
+        import torch
+
+        b = self.backend
+
+        def decode(rows, *a, **kw):
+            if self.script is not None:
+                self._forced = self.script[self._call]
+                self._call += 1
+            out = self._decode(rows, *a, **kw)
+            self.recorded.append([list(r) for r in out])
+            return out
+
+        def choose(logits, active, step, temperature, top_p):
+            if self.script is None:
+                return self._choose(logits, active, step, temperature, top_p)
+            return torch.tensor([self._forced[r][step] for r in active], device=logits.device)
+
+        b._decode, b._choose_tokens = decode, choose
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.backend._decode, self.backend._choose_tokens  # back to the class methods
 
 
 def _beam_problem(args):
@@ -123,16 +158,18 @@ def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
         question=problem.question, gold=problem.gold, policy=args.policy, verifier="arith", strategy="beam",
         search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0, max_rounds=args.rounds),
     )
-    runs = {}
+    runs, script = {}, None
     for mode in ("reuse", "re-prefill"):
         backend.prefix_store = PrefixKVStore() if mode == "reuse" else None
         policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
                             max_solution_tokens=cfg.max_solution_tokens)
         counter = ForwardTokenCounter(backend.model)
         try:
-            trace = run_search(cfg, policy=policy)
+            with ReplayBackend(backend, script) as replay:
+                trace = run_search(cfg, policy=policy)
         finally:
             counter.close()
+        script = replay.recorded
         if trace.error:
             raise RuntimeError(f"beam search failed ({mode}): {trace.error}")
         mc = trace.compute["policy"]
@@ -261,18 +298,6 @@ def cmd_bench(args) -> int:
     report["harness"] = bench_harness_vs_raw(backend, policy, args.batch, args.tokens)
     print(f"beam N={args.beam_n} width {args.beam_width}: prefix reuse vs re-prefill...", file=sys.stderr)
     report["prefix_reuse"], trace = bench_prefix_reuse(backend, args)
-    if args.exact_tree:
-        # int8 layers take another kernel (bf16 activations) for short inputs, so reuse and
-        # re-prefill differ in the last bits and a sampled tree can branch differently. In float32
-        # the two paths agree to ~1e-6 and inverse-CDF sampling draws the same tokens: same tree.
-        print("the same comparison in float32 (same tree)...", file=sys.stderr)
-        os.environ["TTS_VIZ_CPU_QUANT"] = "none"
-        try:
-            lm32 = models.load_embedded(args.policy, dtype="float32")
-        finally:
-            os.environ.pop("TTS_VIZ_CPU_QUANT")
-        report["prefix_reuse_float32"], _ = bench_prefix_reuse(TransformersBackend.from_loaded(lm32), args)
-        del lm32
     print("verifier: batched vs per solution...", file=sys.stderr)
     report["verifier"] = bench_verifier(backend, trace)
     del backend, policy, lm
@@ -286,13 +311,8 @@ def cmd_bench(args) -> int:
          f"{h['harness_tok_s']:.1f} vs {h['raw_tok_s']:.1f} tok/s", h["ratio"], TARGETS["harness_vs_raw"]),
         ("beam N=%d M=%d, %d rounds: re-prefill / reuse" % (p["n"], p["width"], p["max_rounds"]),
          f"{p['re_prefill']['seconds']:.1f} s / {p['reuse']['seconds']:.1f} s (same tree: {p['same_tree']})",
-         p["speedup"], f"{TARGETS['prefix_reuse_speedup']} (per generated token {p['speedup_per_generated_token']:.2f})"),
+         p["speedup"], TARGETS["prefix_reuse_speedup"]),
     ]
-    if "prefix_reuse_float32" in report:
-        q = report["prefix_reuse_float32"]
-        rows.append(("  the same in float32 (no int8)",
-                     f"{q['re_prefill']['seconds']:.1f} s / {q['reuse']['seconds']:.1f} s (same tree: {q['same_tree']})",
-                     q["speedup"], TARGETS["prefix_reuse_speedup"]))
     rows += [
         ("self-judge on %d solutions: per-solution / batched" % v["solutions"],
          f"{v['per_solution_seconds']:.1f} s / {v['batched_seconds']:.1f} s", v["speedup_vs_per_solution"], ""),

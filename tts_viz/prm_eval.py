@@ -246,6 +246,10 @@ def cmd_prm_eval(args) -> int:
     else:
         print(f"GSM8K slice skipped: {args.gsm8k} not found", file=sys.stderr)
     report: dict[str, Any] = {"policy": args.policy, "policy_sha256": sha, "pool": spec.__dict__, "sets": {}}
+    try:  # an earlier report on the same pools keeps the verifiers this run does not redo
+        earlier = json.loads(Path(args.out).read_text()).get("sets", {})
+    except (OSError, ValueError):
+        earlier = {}
     names = [v.strip() for v in args.verifiers.split(",") if v.strip()]
     for set_name, problems in sets.items():
         tag = f"{set_name}-{args.problem_seed if set_name == 'arith' else 'test'}-{len(problems)}"
@@ -253,6 +257,8 @@ def cmd_prm_eval(args) -> int:
         pool = build_pool(problems, policy, spec, cache)
         entry: dict[str, Any] = {"problems": len(pool), "samples": sum(len(p["samples"]) for p in pool),
                                  "pool_file": str(cache), "verifiers": {}}
+        if earlier.get(set_name, {}).get("pool_file") == str(cache):
+            entry["verifiers"].update(earlier[set_name].get("verifiers", {}))
         for name in names:
             backend.prefix_store.clear()
             seconds = score_pool(pool, name, _make_verifier(name, backend, pool_models))

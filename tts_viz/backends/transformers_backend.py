@@ -162,7 +162,7 @@ class TransformersBackend:
         for step in range(max_new_tokens):
             if step < min_new_tokens:  # as transformers' min_new_tokens: no EOS yet (the bench uses it)
                 logits[:, self.eos_ids] = float("-inf")
-            tokens = sample_tokens(logits, temperature, top_p)
+            tokens = self._choose_tokens(logits, active, step, temperature, top_p)
             keep = []
             for j, (r, t) in enumerate(zip(active, tokens.tolist())):
                 out[r].append(t)
@@ -187,6 +187,10 @@ class TransformersBackend:
             logits = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=pos,
                                 past_key_values=cache, use_cache=True).logits[:, -1, :]
         return out
+
+    def _choose_tokens(self, logits, active, step, temperature, top_p) -> torch.Tensor:
+        """The next token of each active row (the bench's replay overrides this)."""
+        return sample_tokens(logits, temperature, top_p)
 
     # ----- prefix reuse -----------------------------------------------------------------------
     @property
