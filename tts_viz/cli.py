@@ -132,29 +132,18 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run one search and write its trace")
     add_run_args(run)
     run.set_defaults(func=cmd_run)
-    from .sweep import add_fit_args, add_sweep_args, cmd_fit_table, cmd_sweep
+    from . import bench, prm_eval, sweep, train_probe
 
-    sweep = sub.add_parser("sweep", help="run strategies x budgets on a problem split; append results to JSONL")
-    add_sweep_args(sweep)
-    sweep.set_defaults(func=cmd_sweep)
-    fit = sub.add_parser("fit-table", help="fit the compute-optimal strategy table from sweep results")
-    add_fit_args(fit)
-    fit.set_defaults(func=cmd_fit_table)
-    from .bench import add_bench_args, cmd_bench
-
-    bench = sub.add_parser("bench", help="measure harness throughput, prefix reuse, batched scoring, start time, memory")
-    add_bench_args(bench)
-    bench.set_defaults(func=cmd_bench)
-    from .prm_eval import add_prm_eval_args, cmd_prm_eval
-
-    prm = sub.add_parser("prm-eval", help="evaluate verifiers on a cached pool of sampled solutions")
-    add_prm_eval_args(prm)
-    prm.set_defaults(func=cmd_prm_eval)
-    from .train_probe import add_train_probe_args, cmd_train_probe
-
-    tp = sub.add_parser("train-probe", help="train the on-policy value probe verifier from a seed")
-    add_train_probe_args(tp)
-    tp.set_defaults(func=cmd_train_probe)
+    for name, add_args, command, what in [
+        ("sweep", sweep.add_sweep_args, sweep.cmd_sweep, "run strategies x budgets on a problem split; append results to JSONL"),
+        ("fit-table", sweep.add_fit_args, sweep.cmd_fit_table, "fit the compute-optimal strategy table from sweep results"),
+        ("bench", bench.add_bench_args, bench.cmd_bench, "measure harness throughput, prefix reuse, batched scoring, start time, memory"),
+        ("prm-eval", prm_eval.add_prm_eval_args, prm_eval.cmd_prm_eval, "evaluate verifiers on a cached pool of sampled solutions"),
+        ("train-probe", train_probe.add_train_probe_args, train_probe.cmd_train_probe, "train the on-policy value probe verifier from a seed"),
+    ]:
+        sub_parser = sub.add_parser(name, help=what)
+        add_args(sub_parser)
+        sub_parser.set_defaults(func=command)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

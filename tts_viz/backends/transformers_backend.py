@@ -118,10 +118,7 @@ class TransformersBackend:
         if self.can_reuse and all(rows):
             # Each distinct prompt runs only what the prefix store lacks, all in one forward pass;
             # rows that share a prompt get a copy of its cache.
-            unique = list(dict.fromkeys(rows))
-            cache, hidden, mask, computed, reused = self._prefill([list(u) for u in unique])
-            where = {u: i for i, u in enumerate(unique)}
-            index = torch.tensor([where[r] for r in rows], device=self.device)
+            cache, hidden, mask, computed, reused, index = self._prefill_distinct(rows)
             cache.reorder_cache(index)
             logits, mask = self.model.get_output_embeddings()(hidden[index]), mask[index]
         else:  # the plain path: every row prefilled in full
@@ -213,6 +210,13 @@ class TransformersBackend:
             return self._prefill([list(targets[0][:shared])])[3]
         return 0
 
+    def _prefill_distinct(self, rows: Sequence[tuple[int, ...]]):
+        """_prefill of the distinct rows, plus index: row r is distinct sequence index[r]."""
+        unique = list(dict.fromkeys(rows))
+        where = {u: i for i, u in enumerate(unique)}
+        index = torch.tensor([where[r] for r in rows], device=self.device)
+        return (*self._prefill([list(u) for u in unique]), index)
+
     def _prefill(self, targets: list[list[int]]):
         """KV cache of the token sequences `targets`, left-padded to one width, in one forward pass.
 
@@ -298,10 +302,8 @@ class TransformersBackend:
             t0 = time.perf_counter()
             ids = self._ids(chunk)
             if self.can_reuse and all(ids):
-                unique = list(dict.fromkeys(ids))
-                _, last, _, computed, reused = self._prefill([list(u) for u in unique])
-                where = {u: i for i, u in enumerate(unique)}
-                hidden = last[torch.tensor([where[r] for r in ids], device=self.device)]
+                _, last, _, computed, reused, index = self._prefill_distinct(ids)
+                hidden = last[index]
             else:
                 enc = self.encode(chunk)
                 computed, reused = int(enc["attention_mask"].sum()), 0
