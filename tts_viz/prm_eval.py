@@ -244,7 +244,8 @@ def cmd_prm_eval(args) -> int:
     if args.gsm8k and Path(args.gsm8k).is_file() and args.gsm8k_count > 0:
         sets["gsm8k"] = load_jsonl(args.gsm8k)[: args.gsm8k_count]
     else:
-        print(f"GSM8K slice skipped: {args.gsm8k} not found", file=sys.stderr)
+        why = "--gsm8k-count is 0" if args.gsm8k_count <= 0 else f"{args.gsm8k} not found"
+        print(f"GSM8K slice skipped: {why}", file=sys.stderr)
     report: dict[str, Any] = {"policy": args.policy, "policy_sha256": sha, "pool": spec.__dict__, "sets": {}}
     try:  # an earlier report on the same pools keeps the verifiers this run does not redo
         earlier = json.loads(Path(args.out).read_text()).get("sets", {})
