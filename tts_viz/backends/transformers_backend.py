@@ -130,7 +130,7 @@ class TransformersBackend:
             computed, reused = int(mask.sum()), 0
         torch.manual_seed(seed)
         new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens)
-        gens = [self._cut(row, stop, max_new_tokens) for row in new]
+        gens = [self._cut(row, stop) for row in new]
         if compute is not None:
             compute.add(
                 prompt_tokens=computed,
@@ -268,7 +268,7 @@ class TransformersBackend:
         store.reused_tokens += sum(cached)
         return cache, out.last_hidden_state[:, -1, :], mask, computed, sum(cached)
 
-    def _cut(self, row: list[int], stop: Sequence[str], max_new_tokens: int) -> Generation:
+    def _cut(self, row: list[int], stop: Sequence[str]) -> Generation:
         """A finished row's text (cut before the stop string) and why it ended. Every token the
         model produced counts as generated, the stop or EOS token included."""
         end = len(row) - 1 if row and row[-1] in self.eos_ids else len(row)
