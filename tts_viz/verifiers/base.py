@@ -40,6 +40,17 @@ class VerifierBase:
         scores = self.score(question, solutions)
         return [s[-1] if s else 0.0 for s in scores]
 
+    def score_level_by_level(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
+        """score() via score_last on every solution's step 1, then step 2, ...: for model-backed
+        verifiers, step k's prompt then finds step k-1's in the backend's prefix store and runs
+        only the new step, so a solution costs linear, not quadratic, tokens."""
+        out = [[0.0] * len(steps) for steps in solutions]
+        for k in range(max((len(s) for s in solutions), default=0)):
+            rows = [i for i, steps in enumerate(solutions) if len(steps) > k]
+            for i, p in zip(rows, self.score_last(question, [solutions[i][: k + 1] for i in rows])):
+                out[i][k] = p
+        return out
+
 
 def aggregate(step_scores: Sequence[float | None], how: str = "last") -> float | None:
     """Whole-solution score from its step scores: last (common default), min, or product."""

@@ -96,10 +96,4 @@ class ProbeVerifier(VerifierBase):
         return torch.sigmoid(self.head(self.features(question, solutions))).tolist()
 
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
-        # level by level, as self-judge: step k's prefix extends step k-1's in the prefix store
-        out = [[0.0] * len(steps) for steps in solutions]
-        for k in range(max((len(s) for s in solutions), default=0)):
-            rows = [i for i, steps in enumerate(solutions) if len(steps) > k]
-            for i, p in zip(rows, self.score_last(question, [solutions[i][: k + 1] for i in rows])):
-                out[i][k] = p
-        return out
+        return self.score_level_by_level(question, solutions)

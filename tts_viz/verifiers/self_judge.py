@@ -56,15 +56,7 @@ class SelfJudgeVerifier(VerifierBase):
         return torch.sigmoid(yes - no).tolist()  # = P(yes) / (P(yes) + P(no))
 
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
-        # One prompt per step prefix, scored level by level (every solution's step 1, then step 2,
-        # ...): a step's prompt finds the previous step's prompt in the backend's prefix store and
-        # runs only the new step and the question, so a solution costs linear, not quadratic, tokens.
-        out = [[0.0] * len(steps) for steps in solutions]
-        for k in range(max((len(s) for s in solutions), default=0)):
-            rows = [i for i, steps in enumerate(solutions) if len(steps) > k]
-            for i, p in zip(rows, self._p_yes([self.judge_prompt(question, solutions[i][: k + 1]) for i in rows])):
-                out[i][k] = p
-        return out
+        return self.score_level_by_level(question, solutions)
 
     def score_last(self, question: str, solutions: Sequence[Sequence[str]]) -> list[float]:
         return self._p_yes([self.judge_prompt(question, steps) for steps in solutions])
