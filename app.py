@@ -34,6 +34,7 @@ from tts_viz.trace import Trace, TraceFormatError
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note
 from tts_viz.verifiers import VERIFIERS, make_verifier
+from tts_viz.viz.scaling import SCALING_RESULTS, load_results_file, scaling_view
 from tts_viz.viz.figures import esc
 from tts_viz.viz import (
     decision_html,
@@ -340,6 +341,11 @@ def load_prm_report() -> dict | None:
         return None
 
 
+def scaling_views(split: str, binning_kind: str):
+    """The Scaling tab from the shipped sweep results (assets/scaling/results.jsonl)."""
+    return scaling_view(load_results_file(SCALING_RESULTS), split, binning_kind, POLICY)
+
+
 def prm_from_node(trace, nid):
     if trace is None or nid is None:
         return gr.update(), gr.update(), _err("No node: run a search (or open a trace) and click a node first.")
@@ -535,6 +541,17 @@ def build_app() -> gr.Blocks:
                 with gr.Accordion("How good is each verifier? (prm-eval report)", open=False):
                     gr.HTML(prm_report_html(load_prm_report()), elem_id="tts-prm-report")
 
+            with gr.Tab("Scaling", id="scaling"):
+                gr.Markdown(VIEW_NOTES["scaling"])
+                with gr.Row():
+                    scaling_split = gr.Radio([("held-out", "test"), ("validation", "val")], value="test", label="Split")
+                    scaling_bins = gr.Radio([("absolute (Liu)", "absolute"), ("quantile (Snell)", "quantile")],
+                                            value="absolute", label="Difficulty bins")
+                _fig_n, _fig_f, _md = scaling_views("test", "absolute")
+                scaling_plot = gr.Plot(_fig_n, label="Accuracy vs budget", elem_id="tts-scaling")
+                scaling_md = gr.Markdown(_md, elem_id="tts-scaling-table")
+                flops_plot = gr.Plot(_fig_f, label="FLOPs-matched", elem_id="tts-flops")
+
             with gr.Tab("Compare", id="compare"):
                 gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab.")
                 with gr.Row():
@@ -591,6 +608,8 @@ def build_app() -> gr.Blocks:
                       [tree, summary, revisions, decision, upload_msg, trace_state, node_num, inspector])
 
         prm_node_btn.click(prm_from_node, [trace_state, node_num], [prm_question, prm_solution, prm_msg])
+        for ctl in (scaling_split, scaling_bins):
+            ctl.change(scaling_views, [scaling_split, scaling_bins], [scaling_plot, flops_plot, scaling_md])
         prm_btn.click(prm_score_ui, [prm_question, prm_solution, prm_verifiers, prm_judge, threshold], prm_table,
                       concurrency_limit=1)
 

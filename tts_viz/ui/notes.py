@@ -67,6 +67,14 @@ VIEW_NOTES = {
         "Two strategies on the same problem, budget and seed. Try beam vs best-of-N at a small N: "
         "Snell et al. 2024 and Liu et al. 2025 both find step-level search helps small policies most."
     ),
+    "scaling": (
+        "Results of the calibration sweep shipped with the app (`python -m tts_viz sweep`): every "
+        "strategy at every budget on generated problems. Left panel: all problems of the split; the "
+        "others: one per difficulty bin of the problems' oracle pass@1 (absolute: Liu et al.'s "
+        "easy > 0.5 > medium > 0.1 > hard; quantile: Snell et al.'s 5 bins fitted on the validation "
+        "split). The thick black line is `auto`, the compute-optimal allocator. Below: accuracy against "
+        "total FLOPs per problem, the small policy's search beside a bigger policy at matched compute."
+    ),
 }
 
 

@@ -1,0 +1,92 @@
+"""The Scaling tab's numbers and figures from synthetic sweep rows (no model)."""
+
+from __future__ import annotations
+
+import json
+
+from tts_viz.allocate import QuantileBins
+from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, binning_for, budget_ratio,
+                                 flops_figure, load_results_file, scaling_figure, scaling_view)
+
+
+def _row(pid, strategy, budget, correct, split="test", oracle=0.8, policy="p05", flops=1e9, params=None):
+    return {"problem_id": pid, "strategy": strategy, "params": params or {}, "budget": budget, "correct": correct,
+            "split": split, "oracle_difficulty": oracle, "policy": policy, "flops": flops * budget, "status": "done"}
+
+
+def _rows():
+    rows = []
+    # easy problems e0, e1 (oracle 0.8), hard h0, h1 (oracle 0.05)
+    for pid, oracle in (("e0", 0.8), ("e1", 0.8), ("h0", 0.05), ("h1", 0.05)):
+        rows.append({**_row(pid, "pool", 16, None, oracle=oracle), "correct": None})
+        for n in (1, 4, 16):
+            easy = oracle > 0.5
+            rows.append(_row(pid, "weighted-best-of-n", n, easy or (n == 16 and pid == "h0"), oracle=oracle))
+            rows.append(_row(pid, "auto", n, easy or (n >= 4 and pid == "h0"), oracle=oracle))
+    rows.append(_row("v0", "auto", 1, False, split="val"))  # other split: left out
+    rows.append({**_row("e0", "beam", 4, True), "status": "error"})  # failed run: left out
+    return rows
+
+
+def test_accuracy_by_bin_splits_easy_and_hard_problems():
+    data = accuracy_by_bin(_rows(), split="test")
+    assert set(data) == {ALL, "easy", "hard"}
+    assert data["easy"]["weighted-best-of-n"][1] == {"accuracy": 1.0, "n": 2, "flops": 1e9}
+    assert data["hard"]["weighted-best-of-n"][16]["accuracy"] == 0.5
+    assert data["hard"]["auto"][4]["accuracy"] == 0.5
+    assert data[ALL]["auto"][1]["accuracy"] == 0.5  # 2 easy right, 2 hard wrong; the val row is not counted
+    assert "beam" not in data[ALL]  # error rows are not results
+
+
+def test_budget_ratio_finds_smallest_budget_reaching_weighted_16():
+    r = budget_ratio(_rows(), split="test")
+    assert r["reference_accuracy"] == 0.75
+    assert r["auto_budget"] == 4 and r["ratio"] == 4.0
+    worse = [x for x in _rows() if not (x["strategy"] == "auto" and x["budget"] >= 4)]
+    r2 = budget_ratio(worse, split="test")
+    assert r2["ratio"] is None and "never reaches" in r2["note"]
+
+
+def test_quantile_binning_is_fitted_on_validation_problems():
+    rows = [_row(f"v{i}", "pool", 16, None, split="val", oracle=i / 10) for i in range(10)]
+    b = binning_for("quantile", rows, k=5)
+    assert isinstance(b, QuantileBins) and b.k == 5
+    assert b.label(0.95) == "1" and b.label(0.0) == "5"
+    assert binning_for("absolute", rows).labels == ["easy", "medium", "hard"]
+
+
+def test_scaling_figure_has_a_panel_per_bin_and_auto_drawn_last():
+    fig = scaling_figure(_rows(), split="test")
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[0].startswith("all problems") and any(t.startswith("easy") for t in titles)
+    assert fig.data[-1].name == "auto" and fig.data[-1].line.width == 4
+    assert fig.layout.xaxis.type == "log"
+    empty = scaling_figure([], split="test")
+    assert "No sweep results" in empty.layout.annotations[0].text
+
+
+def test_flops_figure_separates_policies():
+    rows = _rows() + [_row("e0", "majority", 1, True, policy="p15", flops=3e9),
+                      _row("h0", "majority", 1, False, policy="p15", flops=3e9)]
+    fig = flops_figure(rows, split="test")
+    names = {t.name for t in fig.data}
+    assert "p15: majority" in names and "p05: auto" in names
+    p15 = next(t for t in fig.data if t.name == "p15: majority")
+    assert list(p15.x) == [3e9] and list(p15.y) == [0.5]
+
+
+def test_markdown_table_and_loading_skip_bad_lines(tmp_path):
+    md = accuracy_table_markdown(_rows(), split="test")
+    assert "| auto | 0.500 (4) | 0.750 (4) | 0.750 (4) |" in md
+    path = tmp_path / "results.jsonl"
+    path.write_text(json.dumps(_rows()[1]) + "\n{\"truncated")
+    assert len(load_results_file(path)) == 1
+    assert load_results_file(tmp_path / "missing.jsonl") == []
+
+
+def test_scaling_view_reports_ratio_and_says_when_nothing_is_shipped():
+    fig, ffig, md = scaling_view(_rows(), "test", "absolute", policy="p05")
+    assert "4x less compute" in md and "| auto |" in md
+    assert len(fig.data) > 0 and len(ffig.data) > 0
+    _, _, empty = scaling_view([], "test", "absolute")
+    assert "No sweep results shipped yet" in empty

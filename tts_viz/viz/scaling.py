@@ -1,0 +1,240 @@
+"""The Scaling tab's figures and tables, from sweep result rows (tts_viz/sweep.py): pure functions.
+
+- accuracy vs budget per strategy, one panel per difficulty bin (bins of the held-out problems' oracle
+  pass@1, as Snell et al. plot them), `auto` drawn last and thickest;
+- accuracy vs total FLOPs per problem for every (policy, strategy) in the rows: the FLOPs-matched
+  comparison of a small model with test-time compute against a bigger one (Snell, Liu);
+- the budget ratio: the smallest budget at which auto reaches weighted-best-of-16's accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ..allocate import ASSETS_DIR, AbsoluteBins, QuantileBins, params_key
+from .figures import esc
+
+SCALING_RESULTS = ASSETS_DIR / "scaling" / "results.jsonl"
+ALL = "all"
+# Fixed colours: a strategy keeps its colour in every panel and every figure.
+STRATEGY_COLORS = {
+    "majority": "#1f77b4", "best-of-n": "#ff7f0e", "weighted-best-of-n": "#2ca02c", "beam": "#d62728",
+    "dvts": "#9467bd", "lookahead": "#8c564b", "revisions": "#e377c2", "auto": "#111111",
+}
+
+
+def load_results_file(path: str | Path = SCALING_RESULTS) -> list[dict[str, Any]]:
+    """Rows of a sweep results file; [] if there is none. A truncated last line is skipped."""
+    p = Path(path)
+    if not p.is_file():
+        return []
+    rows = []
+    for line in p.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def _usable(r: Mapping[str, Any]) -> bool:
+    return r.get("strategy") != "pool" and r.get("status") != "error" and r.get("correct") is not None
+
+
+def curve_label(r: Mapping[str, Any], with_policy: bool = False) -> str:
+    params = json.loads(params_key(r.get("params")))
+    label = r["strategy"] + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
+    return f"{r.get('policy', '?')}: {label}" if with_policy else label
+
+
+def oracle_bins(rows: Sequence[Mapping[str, Any]], binning=None) -> dict[str, str]:
+    """problem id -> bin label of its oracle pass@1 (from its pool row, else any row carrying it).
+    binning: an AbsoluteBins/QuantileBins; default Liu's absolute easy/medium/hard."""
+    binning = binning or AbsoluteBins()
+    oracle: dict[str, float] = {}
+    for r in rows:
+        v = r.get("oracle_difficulty")
+        if v is not None and (r.get("strategy") == "pool" or r["problem_id"] not in oracle):
+            oracle[r["problem_id"]] = float(v)
+    return {pid: str(binning.label(v)) for pid, v in oracle.items()}
+
+
+def accuracy_by_bin(rows: Iterable[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
+                    binning=None) -> dict[str, dict[str, dict[int, dict[str, float]]]]:
+    """bin -> curve label -> budget -> {accuracy, n, flops (mean per problem)}; bin ALL covers every
+    problem. Rows of other splits / policies are left out; problems without an oracle difficulty
+    only count in ALL."""
+    rows = [r for r in rows if (split is None or r.get("split") == split) and (policy is None or r.get("policy") == policy)]
+    bins = oracle_bins(rows, binning)
+    acc: dict[str, dict[str, dict[int, list]]] = {}
+    for r in rows:
+        if not _usable(r):
+            continue
+        for b in {ALL, bins.get(r["problem_id"], ALL)}:
+            cell = acc.setdefault(b, {}).setdefault(curve_label(r), {}).setdefault(int(r["budget"]), [])
+            cell.append(r)
+    out: dict[str, dict[str, dict[int, dict[str, float]]]] = {}
+    for b, curves in acc.items():
+        for label, by_n in curves.items():
+            for n, rs in by_n.items():
+                out.setdefault(b, {}).setdefault(label, {})[n] = {
+                    "accuracy": sum(bool(r["correct"]) for r in rs) / len(rs), "n": len(rs),
+                    "flops": sum(float(r.get("flops") or 0.0) for r in rs) / len(rs)}
+    return out
+
+
+def _bin_order(labels: Iterable[str], binning) -> list[str]:
+    known = list(getattr(binning or AbsoluteBins(), "labels", []))
+    labels = set(labels) - {ALL}
+    return [ALL] + [b for b in known if b in labels] + sorted(labels - set(known))
+
+
+def _color(label: str) -> str:
+    return STRATEGY_COLORS.get(label.split(" (")[0].split(": ")[-1], "#7f7f7f")
+
+
+def scaling_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
+                   binning=None) -> go.Figure:
+    """Accuracy vs budget (log2 axis), one line per strategy, one panel per difficulty bin."""
+    data = accuracy_by_bin(rows, split, policy, binning)
+    if not data:
+        fig = go.Figure()
+        fig.add_annotation(text="No sweep results for this split.", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+        fig.update_layout(xaxis_visible=False, yaxis_visible=False, height=300)
+        return fig
+    order = _bin_order(data, binning)
+    desc = getattr(binning or AbsoluteBins(), "describe", lambda b: b)
+    titles = []
+    for b in order:
+        problems = max((c["n"] for curve in data[b].values() for c in curve.values()), default=0)
+        titles.append(f"{'all problems' if b == ALL else desc(b)}: {problems} problems")
+    fig = make_subplots(rows=1, cols=len(order), shared_yaxes=True, subplot_titles=titles, horizontal_spacing=0.03)
+    labels = sorted({lab for b in order for lab in data[b]}, key=lambda s: (s.startswith("auto"), s))  # auto on top
+    for col, b in enumerate(order, start=1):
+        for label in labels:
+            curve = data[b].get(label)
+            if not curve:
+                continue
+            ns = sorted(curve)
+            is_auto = label.startswith("auto")
+            fig.add_trace(go.Scatter(
+                x=ns, y=[curve[n]["accuracy"] for n in ns], mode="lines+markers", name=label, legendgroup=label,
+                showlegend=col == 1, line=dict(color=_color(label), width=4 if is_auto else 2,
+                                               dash="solid" if is_auto else None),
+                marker=dict(size=9 if is_auto else 6),
+                customdata=[[curve[n]["n"], curve[n]["flops"]] for n in ns],
+                hovertemplate=f"{esc(label)}<br>budget %{{x}}<br>accuracy %{{y:.3f}}<br>%{{customdata[0]}} problems"
+                              "<br>%{customdata[1]:.3s} FLOPs per problem<extra></extra>"), row=1, col=col)
+        fig.update_xaxes(type="log", dtick=0.30102999566, title_text="budget (generations)", row=1, col=col)
+    fig.update_yaxes(range=[-0.02, 1.02], title_text="accuracy", row=1, col=1)
+    fig.update_layout(height=420, margin=dict(l=50, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.25),
+                      title=f"Accuracy vs test-time budget ({split or 'all'} split)")
+    return fig
+
+
+def flops_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test",
+                 strategies: Sequence[str] | None = None) -> go.Figure:
+    """Accuracy vs mean total FLOPs per problem (log axis), one line per (policy, strategy): a small
+    policy's search curves beside a bigger policy's greedy / majority points at matched FLOPs."""
+    rows = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)
+            and (strategies is None or r["strategy"] in strategies)]
+    curves: dict[str, dict[int, list]] = {}
+    for r in rows:
+        curves.setdefault(curve_label(r, with_policy=True), {}).setdefault(int(r["budget"]), []).append(r)
+    fig = go.Figure()
+    policies = sorted({r.get("policy", "?") for r in rows})
+    dashes = ["solid", "dash", "dot", "dashdot"]
+    for label in sorted(curves):
+        by_n = curves[label]
+        ns = sorted(by_n)
+        pol = label.split(": ")[0]
+        xs = [sum(float(r.get("flops") or 0) for r in by_n[n]) / len(by_n[n]) for n in ns]
+        ys = [sum(bool(r["correct"]) for r in by_n[n]) / len(by_n[n]) for n in ns]
+        fig.add_trace(go.Scatter(
+            x=xs, y=ys, mode="lines+markers", name=label,
+            line=dict(color=_color(label), dash=dashes[policies.index(pol) % len(dashes)]),
+            customdata=[[n, len(by_n[n])] for n in ns],
+            hovertemplate=f"{esc(label)}<br>budget %{{customdata[0]}}<br>%{{x:.3s}} FLOPs per problem"
+                          "<br>accuracy %{y:.3f} (%{customdata[1]} problems)<extra></extra>"))
+    fig.update_layout(height=420, margin=dict(l=50, r=20, t=50, b=50), title="FLOPs-matched: accuracy vs total FLOPs per problem",
+                      xaxis=dict(type="log", title="mean total FLOPs per problem (prompt + generated, policy + verifier)"),
+                      yaxis=dict(range=[-0.02, 1.02], title="accuracy"), legend=dict(orientation="h", y=-0.25))
+    if not rows:
+        fig.add_annotation(text="No sweep results for this split.", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper")
+    return fig
+
+
+def budget_ratio(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
+                 reference: str = "weighted-best-of-n", reference_budget: int = 16) -> dict[str, Any]:
+    """The smallest budget at which auto's accuracy reaches `reference` at `reference_budget` (all
+    problems of the split). ratio = reference_budget / that budget; None where auto never gets there
+    or a curve is missing."""
+    allbin = accuracy_by_bin(rows, split, policy).get(ALL, {})
+    ref = next((c for label, c in allbin.items() if label.split(" (")[0] == reference), {})
+    auto = next((c for label, c in allbin.items() if label.split(" (")[0] == "auto"), {})
+    target = ref.get(reference_budget, {}).get("accuracy")
+    out: dict[str, Any] = {"reference": f"{reference}@{reference_budget}", "reference_accuracy": target,
+                           "auto_budget": None, "ratio": None}
+    if target is None or not auto:
+        out["note"] = "missing " + ("the reference" if target is None else "auto") + " curve"
+        return out
+    for n in sorted(auto):
+        if auto[n]["accuracy"] >= target - 1e-12:
+            out.update(auto_budget=n, auto_accuracy=auto[n]["accuracy"], ratio=reference_budget / n)
+            return out
+    out["note"] = f"auto never reaches {target:.3f} (best {max(c['accuracy'] for c in auto.values()):.3f})"
+    return out
+
+
+def accuracy_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
+    """Strategies x budgets accuracy table (all problems of the split) as Markdown, for the README."""
+    allbin = accuracy_by_bin(rows, split, policy).get(ALL, {})
+    if not allbin:
+        return "_No results for this split._"
+    budgets = sorted({n for c in allbin.values() for n in c})
+    lines = ["| strategy | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
+    for label in sorted(allbin, key=lambda s: (s.startswith("auto"), s)):
+        c = allbin[label]
+        cells = [f"{c[n]['accuracy']:.3f} ({c[n]['n']})" if n in c else "-" for n in budgets]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def binning_for(kind: str, rows: Sequence[Mapping[str, Any]] = (), fit_split: str = "val", k: int = 5):
+    """'absolute': Liu's easy/medium/hard. 'quantile': Snell's k quantile bins of oracle pass@1, fitted
+    on the `fit_split` problems (so held-out problems are binned by validation edges)."""
+    if kind == "quantile":
+        vals = {r["problem_id"]: r["oracle_difficulty"] for r in rows
+                if r.get("split") == fit_split and r.get("oracle_difficulty") is not None}
+        if vals:
+            return QuantileBins.fit(vals.values(), k=k)
+    return AbsoluteBins()
+
+
+def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: str, policy: str | None = None):
+    """Everything the Scaling tab shows: (budget figure, FLOPs figure, Markdown with the budget ratio
+    and the accuracy table). `policy`: the curve set of the budget figure (default: the first in rows)."""
+    if not rows:
+        msg = ("**No sweep results shipped yet.** Produce them with `python -m tts_viz sweep` into "
+               "`assets/scaling/results.jsonl` (see the README's scaling study).")
+        return scaling_figure([], split), flops_figure([], split), msg
+    policies = sorted({r.get("policy") for r in rows if r.get("policy")})
+    policy = policy if policy in policies else (policies[0] if policies else None)
+    ratio = budget_ratio(rows, split, policy)
+    if ratio["ratio"] is not None:
+        line = (f"**Budget ratio:** auto reaches {ratio['reference']}'s accuracy ({ratio['reference_accuracy']:.3f}) "
+                f"at budget {ratio['auto_budget']}: {ratio['ratio']:g}x less compute.")
+    else:
+        line = f"**Budget ratio:** none ({ratio.get('note', '')})."
+    md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
+          + accuracy_table_markdown(rows, split, policy))
+    return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
