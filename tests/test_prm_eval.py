@@ -106,3 +106,26 @@ def test_probe_head_fit_separates_and_labels_follow_the_kind():
     xp, yp = _rows_xy(rows, feats, "process")
     assert yo.tolist() == [1.0, 1.0, 0.0] and xo[:, 0].tolist() == [0.0, 1.0, 2.0]
     assert yp.tolist() == [1.0, 0.0] and xp[:, 0].tolist() == [1.0, 2.0]
+
+
+def test_score_store_reads_back_and_combines_the_arith_veto(tmp_path):
+    from tts_viz.prm_eval import ScoreStore
+
+    def pool():
+        return [{"id": "p0", "question": "q", "samples": [
+            {"steps": ["2 + 3 = 5", "\\boxed{5}"]}, {"steps": ["2 + 3 = 6", "\\boxed{6}"]}]}]
+
+    first = pool()
+    for s, sc in zip(first[0]["samples"], ([0.4, 0.7], [0.9, 0.6])):
+        s["scores"] = {"probe": sc}
+    ScoreStore(tmp_path / "pool.jsonl").save(first, "probe", 12.5)
+    again = pool()
+    store = ScoreStore(tmp_path / "pool.jsonl")  # a later run: read from disk
+    assert store.attach(again, "probe") == 12.5
+    assert [s["scores"]["probe"] for s in again[0]["samples"]] == [[0.4, 0.7], [0.9, 0.6]]
+    assert store.attach_veto(again, "arith+probe") == 12.5
+    assert [s["scores"]["arith+probe"] for s in again[0]["samples"]] == [[0.4, 0.7], [0.0, 0.0]]
+    assert store.attach(again, "self-judge") is None  # never scored: the caller scores it
+    other = pool()
+    other[0]["samples"].append({"steps": ["x"]})  # a different pool shape is not read back
+    assert store.attach(other, "probe") is None

@@ -69,3 +69,28 @@ def test_sampler_draws_from_the_tempered_distribution():
     freq = torch.bincount(sample_tokens(logits, 1.0, top_p=0.7), minlength=4).float() / 20000
     assert freq[2] == freq[3] == 0 and abs(freq[0] - 0.6439 / (0.6439 + 0.2369)) < 0.01
     assert sample_tokens(logits[:2], 0.0).tolist() == [0, 0]  # temperature 0 is argmax
+
+
+class _ConstVerifier:
+    name = "const"
+
+    def __init__(self):
+        from tts_viz.trace import ModelCompute
+
+        self.compute = ModelCompute(params=0)
+
+    def score(self, question, solutions):
+        return [[0.8] * len(s) for s in solutions]
+
+    def score_last(self, question, solutions):
+        return [0.8 for _ in solutions]
+
+
+def test_arith_veto_zeroes_inner_scores_from_the_first_wrong_equation():
+    from tts_viz.verifiers.arith_veto import ArithVetoVerifier
+
+    v = ArithVetoVerifier(_ConstVerifier())
+    steps = ["She has 16 - 3 = 13 eggs.", "Then she thinks.", "She sells 13 * 2 = 27 dollars.", "\\boxed{27}"]
+    assert v.name == "arith+const"
+    assert v.score("q", [steps, ["No numbers."]]) == [[0.8, 0.8, 0.0, 0.0], [0.8]]
+    assert v.score_last("q", [steps[:2], steps[:3]]) == [0.8, 0.0]

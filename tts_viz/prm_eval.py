@@ -192,6 +192,64 @@ def score_pool(pool: list[dict], key: str, verifier) -> float:
     return time.perf_counter() - t0
 
 
+class ScoreStore:
+    """Every verifier's step scores on a pool, beside the pool file (<pool>.scores.json), so a later
+    prm-eval adds verifiers without rescoring the others, and `arith+X` combines stored scores."""
+
+    def __init__(self, pool_file: Path) -> None:
+        self.path = Path(pool_file).with_suffix(".scores.json")
+        try:
+            self.data: dict[str, Any] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.data = {}
+
+    def _complete(self, pool: list[dict], name: str) -> dict | None:
+        got = self.data.get(name)
+        if not isinstance(got, dict):
+            return None
+        by_id = got.get("scores", {})
+        for row in pool:
+            sc = by_id.get(row["id"])
+            if not isinstance(sc, list) or len(sc) != len(row["samples"]) or any(
+                    len(x) != len(s["steps"]) for x, s in zip(sc, row["samples"])):
+                return None
+        return got
+
+    def attach(self, pool: list[dict], name: str) -> float | None:
+        """Put the stored scores of `name` on the pool's samples; their scoring seconds, or None if
+        any problem lacks them."""
+        got = self._complete(pool, name)
+        if got is None:
+            return None
+        for row in pool:
+            for s, sc in zip(row["samples"], got["scores"][row["id"]]):
+                s.setdefault("scores", {})[name] = sc
+        return float(got.get("seconds", 0.0))
+
+    def attach_veto(self, pool: list[dict], name: str) -> float | None:
+        """`arith+X` from stored arith and X scores (the same numbers ArithVetoVerifier computes)."""
+        from .verifiers.arith_veto import veto
+
+        inner = name[len("arith+"):]
+        if self._complete(pool, inner) is None:
+            return None
+        from .verifiers.arith import ArithVerifier
+
+        arith = ArithVerifier()
+        for row in pool:
+            a = arith.score(row["question"], [s["steps"] for s in row["samples"]])
+            for s, sc, ar in zip(row["samples"], self.data[inner]["scores"][row["id"]], a):
+                s.setdefault("scores", {})[name] = veto([ar], [sc])[0]
+        return float(self.data[inner].get("seconds", 0.0))
+
+    def save(self, pool: list[dict], name: str, seconds: float) -> None:
+        self.data[name] = {"seconds": seconds, "scores": {row["id"]: [s["scores"][name] for s in row["samples"]]
+                                                          for row in pool}}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data))
+        tmp.replace(self.path)
+
+
 # ------------------------------------------------------------------------------------------------
 # command
 
@@ -208,6 +266,7 @@ def add_prm_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gsm8k", default="../shared/data/gsm8k_test.jsonl", help="GSM8K JSONL for the slice (skipped if absent)")
     p.add_argument("--gsm8k-count", type=int, default=16)
     p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--rescore", action="store_true", help="score again even where the pool's .scores.json has them")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default="runs/prm-eval", help="folder for the cached pools")
     p.add_argument("--out", default="runs/prm-eval/report.json")
@@ -218,6 +277,10 @@ def _make_verifier(name: str, policy_backend, pool):
     from .verifiers import make_verifier
     from .verifiers.self_judge import SelfJudgeVerifier
 
+    if name.startswith("arith+"):
+        from .verifiers.arith_veto import ArithVetoVerifier
+
+        return ArithVetoVerifier(_make_verifier(name[len("arith+"):], policy_backend, pool))
     if name.startswith("self-judge@"):
         return SelfJudgeVerifier(TransformersBackend.from_loaded(pool.get(name.split("@", 1)[1])))
     return make_verifier(name, pool, policy_backend)
@@ -260,11 +323,20 @@ def cmd_prm_eval(args) -> int:
                                  "pool_file": str(cache), "verifiers": {}}
         if earlier.get(set_name, {}).get("pool_file") == str(cache):
             entry["verifiers"].update(earlier[set_name].get("verifiers", {}))
+        stored = ScoreStore(cache)
         for name in names:
-            backend.prefix_store.clear()
-            seconds = score_pool(pool, name, _make_verifier(name, backend, pool_models))
+            how = "read back"
+            seconds = None if args.rescore else stored.attach(pool, name)
+            if seconds is None and name.startswith("arith+") and not args.rescore:
+                seconds = stored.attach_veto(pool, name)
+                how = "combined from stored scores"
+            if seconds is None:
+                backend.prefix_store.clear()
+                seconds = score_pool(pool, name, _make_verifier(name, backend, pool_models))
+                stored.save(pool, name, seconds)
+                how = "scored"
             entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
-            print(f"{set_name}: scored with {name} in {seconds:.0f} s", file=sys.stderr)
+            print(f"{set_name}: {how} with {name} ({seconds:.0f} s of scoring)", file=sys.stderr)
         report["sets"][set_name] = entry
     _print_table(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

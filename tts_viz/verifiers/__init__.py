@@ -8,6 +8,7 @@ model (e.g. the 1.5B judging the 0.5B).
 from __future__ import annotations
 
 from .arith import ArithVerifier
+from .arith_veto import ArithVetoVerifier
 from .base import AGGREGATIONS, Verifier, VerifierBase, aggregate
 from .probe import probe_paths
 from .self_judge import SelfJudgeVerifier
@@ -26,6 +27,8 @@ VERIFIERS: dict[str, tuple[str, str | None]] = {
 # The on-policy probe is offered once a head is trained for the default policy (train-probe).
 if probe_paths(DEFAULT_POLICY)[0].is_file():
     VERIFIERS["probe"] = ("value head on the policy's own hidden states (trained on its rollouts)", None)
+    VERIFIERS["arith+probe"] = ("the probe's scores, set to 0 from the first wrong equation on", None)
+VERIFIERS["arith+self-judge"] = ("self-judge's scores, set to 0 from the first wrong equation on", None)
 
 
 def _hub_class(name: str):
@@ -43,6 +46,8 @@ def _hub_class(name: str):
 
 
 def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None = None):
+    if name.startswith("arith+"):  # any verifier with the arithmetic veto (arith_veto.py)
+        return ArithVetoVerifier(make_verifier(name[len("arith+"):], pool, policy_backend, judge))
     if name == "arith":
         return ArithVerifier()
     if name == "self-judge":
