@@ -94,3 +94,8 @@ def test_arith_veto_zeroes_inner_scores_from_the_first_wrong_equation():
     assert v.name == "arith+const"
     assert v.score("q", [steps, ["No numbers."]]) == [[0.8, 0.8, 0.0, 0.0], [0.8]]
     assert v.score_last("q", [steps[:2], steps[:3]]) == [0.8, 0.0]
+    from tts_viz.trace import ModelCompute
+
+    per_run = ModelCompute(params=7)
+    v.compute = per_run  # what the runner does: the inner verifier must count into it
+    assert v.inner.compute is per_run and v.compute is per_run

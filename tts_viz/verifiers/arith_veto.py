@@ -23,11 +23,18 @@ def veto(arith_scores: Sequence[Sequence[float]], inner_scores: Sequence[Sequenc
 
 class ArithVetoVerifier(VerifierBase):
     def __init__(self, inner) -> None:
-        super().__init__()
         self.inner = inner
         self.arith = ArithVerifier()
         self.name = f"arith+{inner.name}"
-        self.compute = inner.compute  # all model work is the inner verifier's
+
+    # All model work is the inner verifier's, so its accounting object is the one the runner swaps in.
+    @property
+    def compute(self):
+        return self.inner.compute
+
+    @compute.setter
+    def compute(self, value) -> None:
+        self.inner.compute = value
 
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         return veto(self.arith.score(question, solutions), self.inner.score(question, solutions))
