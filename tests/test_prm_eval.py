@@ -118,14 +118,32 @@ def test_score_store_reads_back_and_combines_the_arith_veto(tmp_path):
     first = pool()
     for s, sc in zip(first[0]["samples"], ([0.4, 0.7], [0.9, 0.6])):
         s["scores"] = {"probe": sc}
-    ScoreStore(tmp_path / "pool.jsonl").save(first, "probe", 12.5)
+    ScoreStore(tmp_path / "pool.jsonl").save(first, "probe", 12.5, fingerprint="w1")
     again = pool()
     store = ScoreStore(tmp_path / "pool.jsonl")  # a later run: read from disk
-    assert store.attach(again, "probe") == 12.5
+    assert store.attach(again, "probe", "w2") is None  # a retrained probe scores again
+    assert store.attach(again, "probe", "w1") == 12.5
     assert [s["scores"]["probe"] for s in again[0]["samples"]] == [[0.4, 0.7], [0.9, 0.6]]
-    assert store.attach_veto(again, "arith+probe") == 12.5
+    assert store.attach_veto(again, "arith+probe", "w1") == 12.5
     assert [s["scores"]["arith+probe"] for s in again[0]["samples"]] == [[0.4, 0.7], [0.0, 0.0]]
     assert store.attach(again, "self-judge") is None  # never scored: the caller scores it
     other = pool()
     other[0]["samples"].append({"steps": ["x"]})  # a different pool shape is not read back
-    assert store.attach(other, "probe") is None
+    assert store.attach(other, "probe", "w1") is None
+
+
+def test_cross_validation_scores_every_problem_out_of_fold():
+    import torch
+
+    from tts_viz.train_probe import cross_validate
+
+    torch.manual_seed(0)
+    rows, feats = [], {}
+    for i in range(10):  # feature 0 says whether the sample is right
+        samples = [{"steps": ["a", "b"], "answer": str(k), "correct": k == 0, "labels": [None, k == 0]} for k in range(3)]
+        rows.append({"id": f"p{i}", "samples": samples})
+        feats[f"p{i}"] = torch.cat([torch.tensor([[float(k == 0)] * 2 + [0.0] * 2] * 2) for k in range(3)]) + 0.1 * torch.randn(6, 4)
+    res = cross_validate(rows, feats, hidden=0, seed=0, folds=5, weight_decays=(1e-3,))
+    assert set(res) == {"outcome-wd0.001", "process-wd0.001"}
+    assert res["outcome-wd0.001"]["cv"]["selection"]["weighted"] == 1.0
+    assert all("scores" not in s for r in rows for s in r["samples"])  # out-of-fold scores cleaned up

@@ -192,6 +192,18 @@ def score_pool(pool: list[dict], key: str, verifier) -> float:
     return time.perf_counter() - t0
 
 
+def verifier_fingerprint(name: str, policy: str) -> str:
+    """What identifies a verifier's version beyond its name: the probe's weights (retrained = new)."""
+    if "probe" not in name:
+        return ""
+    import hashlib
+
+    from .verifiers.probe import probe_paths
+
+    weights = probe_paths(policy)[0]
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else "missing"
+
+
 class ScoreStore:
     """Every verifier's step scores on a pool, beside the pool file (<pool>.scores.json), so a later
     prm-eval adds verifiers without rescoring the others, and `arith+X` combines stored scores."""
@@ -203,10 +215,10 @@ class ScoreStore:
         except (OSError, ValueError):
             self.data = {}
 
-    def _complete(self, pool: list[dict], name: str) -> dict | None:
+    def _complete(self, pool: list[dict], name: str, fingerprint: str = "") -> dict | None:
         got = self.data.get(name)
-        if not isinstance(got, dict):
-            return None
+        if not isinstance(got, dict) or got.get("fingerprint", "") != fingerprint:
+            return None  # never scored, or by another version of the verifier (a retrained probe)
         by_id = got.get("scores", {})
         for row in pool:
             sc = by_id.get(row["id"])
@@ -215,10 +227,10 @@ class ScoreStore:
                 return None
         return got
 
-    def attach(self, pool: list[dict], name: str) -> float | None:
+    def attach(self, pool: list[dict], name: str, fingerprint: str = "") -> float | None:
         """Put the stored scores of `name` on the pool's samples; their scoring seconds, or None if
-        any problem lacks them."""
-        got = self._complete(pool, name)
+        any problem lacks them or they came from another version (`fingerprint`) of the verifier."""
+        got = self._complete(pool, name, fingerprint)
         if got is None:
             return None
         for row in pool:
@@ -226,12 +238,12 @@ class ScoreStore:
                 s.setdefault("scores", {})[name] = sc
         return float(got.get("seconds", 0.0))
 
-    def attach_veto(self, pool: list[dict], name: str) -> float | None:
+    def attach_veto(self, pool: list[dict], name: str, fingerprint: str = "") -> float | None:
         """`arith+X` from stored arith and X scores (the same numbers ArithVetoVerifier computes)."""
         from .verifiers.arith_veto import veto
 
         inner = name[len("arith+"):]
-        if self._complete(pool, inner) is None:
+        if self._complete(pool, inner, fingerprint) is None:
             return None
         from .verifiers.arith import ArithVerifier
 
@@ -242,8 +254,8 @@ class ScoreStore:
                 s.setdefault("scores", {})[name] = veto([ar], [sc])[0]
         return float(self.data[inner].get("seconds", 0.0))
 
-    def save(self, pool: list[dict], name: str, seconds: float) -> None:
-        self.data[name] = {"seconds": seconds, "scores": {row["id"]: [s["scores"][name] for s in row["samples"]]
+    def save(self, pool: list[dict], name: str, seconds: float, fingerprint: str = "") -> None:
+        self.data[name] = {"seconds": seconds, "fingerprint": fingerprint, "scores": {row["id"]: [s["scores"][name] for s in row["samples"]]
                                                           for row in pool}}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data))
@@ -326,14 +338,15 @@ def cmd_prm_eval(args) -> int:
         stored = ScoreStore(cache)
         for name in names:
             how = "read back"
-            seconds = None if args.rescore else stored.attach(pool, name)
+            fp = verifier_fingerprint(name, args.policy)
+            seconds = None if args.rescore else stored.attach(pool, name, fp)
             if seconds is None and name.startswith("arith+") and not args.rescore:
-                seconds = stored.attach_veto(pool, name)
+                seconds = stored.attach_veto(pool, name, fp)
                 how = "combined from stored scores"
             if seconds is None:
                 backend.prefix_store.clear()
                 seconds = score_pool(pool, name, _make_verifier(name, backend, pool_models))
-                stored.save(pool, name, seconds)
+                stored.save(pool, name, seconds, fp)
                 how = "scored"
             entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
             print(f"{set_name}: {how} with {name} ({seconds:.0f} s of scoring)", file=sys.stderr)

@@ -7,8 +7,8 @@
    prefix store makes it nearly free; cached per problem.
 3. Two label kinds: outcome (every step of a solution gets its final correctness) and process
    (the exact step label from the problem's known intermediate values; unlabelled steps skipped).
-   Each trains a head on 80% of the training problems; the kind with the better weighted-best-of-N
-   accuracy on the other 20% (then solution AUROC) wins and is refitted on all of them.
+   Each kind, with each of a few weight decays, is scored out-of-fold (5-fold cross-validation by
+   problem); the best weighted-best-of-N (then solution AUROC) wins and is refitted on all of them.
 4. The head and a card (policy SHA-256, labels, data, validation figures) go to assets/.
 """
 
@@ -19,7 +19,7 @@ import json
 import random
 import sys
 from pathlib import Path
-from typing import Any
+
 
 import torch
 
@@ -38,6 +38,7 @@ def add_train_probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=8)
     p.add_argument("--hidden", type=int, default=0, help="0: linear head; else one tanh layer of this width")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--folds", type=int, default=5, help="cross-validation folds (by problem) for choosing labels and weight decay")
     p.add_argument("--cache", default="runs/probe")
     p.add_argument("--assets", default=None, help="where to write the head (default: the package's assets/)")
 
@@ -95,6 +96,37 @@ def _score_rows(head, rows: list[dict], feats: dict[str, torch.Tensor], key: str
                 i += len(s["steps"])
 
 
+WEIGHT_DECAYS = (1e-3, 1e-2, 1e-1)
+
+
+def cross_validate(rows: list[dict], feats: dict[str, torch.Tensor], hidden: int, seed: int, folds: int = 5,
+                   kinds=("outcome", "process"), weight_decays=WEIGHT_DECAYS) -> dict[str, dict]:
+    """Every (label kind, weight decay) scored out-of-fold on every training problem (folds by
+    problem, seeded), then evaluated on all of them at once: 20 problems' selections are a steadier
+    signal than one 20% split's 4. Returns {candidate: {labels, weight_decay, cv: evaluate()}}."""
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    folds = max(2, min(folds, len(rows)))
+    fold_of = {rows[i]["id"]: j % folds for j, i in enumerate(order)}
+    out: dict[str, dict] = {}
+    for kind in kinds:
+        for wd in weight_decays:
+            key = f"{kind}-wd{wd:g}"
+            for f in range(folds):
+                fit = [r for r in rows if fold_of[r["id"]] != f]
+                held = [r for r in rows if fold_of[r["id"]] == f]
+                x, y = _rows_xy(fit, feats, kind)
+                _score_rows(fit_head(x, y, hidden, seed, weight_decay=wd), held, feats, key)
+            m = evaluate(rows, key)
+            out[key] = {"labels": kind, "weight_decay": wd, "cv": {k: v for k, v in m.items() if k != "per_problem"}}
+            print(f"{key}: weighted-best {m['selection']['weighted']:.3f}, solution AUROC {m['solution_auroc']}, "
+                  f"step AUROC {m['step_auroc']}", file=sys.stderr)
+    for r in rows:  # the out-of-fold scores are not part of the training rows
+        for s in r["samples"]:
+            s.pop("scores", None)
+    return out
+
+
 def cmd_train_probe(args) -> int:
     from .backends.transformers_backend import TransformersBackend
     from .models import ModelPool
@@ -123,28 +155,18 @@ def cmd_train_probe(args) -> int:
             torch.save(feats[prob.id], fpath)
         rows.append(row)
         print(f"features {k + 1}/{len(problems)}", file=sys.stderr)
-    rng = random.Random(args.seed)
-    order = list(range(len(rows)))
-    rng.shuffle(order)
-    n_val = max(1, len(rows) // 5)
-    val = [rows[i] for i in order[:n_val]]
-    fit = [rows[i] for i in order[n_val:]]
-    results: dict[str, Any] = {}
-    for kind in ("outcome", "process"):
-        x, y = _rows_xy(fit, feats, kind)
-        head = fit_head(x, y, args.hidden, args.seed)
-        _score_rows(head, val, feats, kind)
-        m = evaluate(val, kind)
-        results[kind] = {"train_steps": len(y), "val": m}
-        print(f"{kind}: weighted-best {m['selection']['weighted']:.3f}, solution AUROC {m['solution_auroc']}", file=sys.stderr)
-    best = max(results, key=lambda k: (results[k]["val"]["selection"]["weighted"], results[k]["val"]["solution_auroc"] or 0))
-    x, y = _rows_xy(rows, feats, best)
-    head = fit_head(x, y, args.hidden, args.seed)
+    results = cross_validate(rows, feats, args.hidden, args.seed, folds=args.folds)
+    best = max(results, key=lambda k: (results[k]["cv"]["selection"]["weighted"], results[k]["cv"]["solution_auroc"] or 0,
+                                       results[k]["cv"]["step_auroc"] or 0))
+    kind, wd = results[best]["labels"], results[best]["weight_decay"]
+    x, y = _rows_xy(rows, feats, kind)
+    head = fit_head(x, y, args.hidden, args.seed, weight_decay=wd)
     card = {
-        "policy": args.policy, "policy_sha256": sha, "labels": best, "train_problems": len(rows),
+        "policy": args.policy, "policy_sha256": sha, "labels": kind, "weight_decay": wd, "selected_by":
+        f"{args.folds}-fold cross-validation over training problems: weighted-best-of-N, then solution AUROC", "train_problems": len(rows),
         "train_generator_seed": TRAIN_SEED, "levels": list(levels), "samples": args.samples, "seed": args.seed,
-        "validation": results, "features": "final normed hidden state after each step's blank line",
+        "cross_validation": results, "features": "final normed hidden state after each step's blank line",
     }
     path = save_probe(head, card, args.policy, Path(args.assets) if args.assets else ASSETS)
-    print(json.dumps({"probe": str(path), "labels": best, "train_steps": len(y)}))
+    print(json.dumps({"probe": str(path), "labels": kind, "weight_decay": wd, "train_steps": len(y)}))
     return 0
