@@ -217,6 +217,15 @@ def sweep_cfg(tmp_path, **kw):
     return SweepConfig(**base)
 
 
+def test_run_budgets_limit_the_per_budget_strategies_only(tmp_path):
+    cfg = sweep_cfg(tmp_path, limit=1, run_budgets=(1, 4))
+    calls = []
+    run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
+    assert [(s, n) for _, s, n in calls] == [("best-of-n", 4), ("beam", 1), ("beam", 4)]
+    rows = load_results(cfg.results)
+    assert sorted(r["budget"] for r in rows if r["strategy"] == "majority") == [1, 2, 4]  # pool-based: every budget
+
+
 def test_pool_rows_come_from_one_pool_by_subsampling(tmp_path):
     cfg = sweep_cfg(tmp_path, limit=1)
     calls = []

@@ -233,6 +233,9 @@ class SweepConfig:
     split_seed: int = 0
     strategies: list[StrategySpec] = field(default_factory=lambda: parse_strategies(DEFAULT_STRATEGIES))
     budgets: tuple[int, ...] = DEFAULT_BUDGETS
+    # budgets of the strategies that run once per budget (beam, dvts, revisions, auto); None = budgets.
+    # Pool-based budgets are nearly free (subsamples), these are not.
+    run_budgets: tuple[int, ...] | None = None
     policy: str = "qwen2.5-coder-0.5b"
     verifier: str = "self-judge"
     judge: str | None = None
@@ -361,6 +364,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
     pool_specs = [s for s in cfg.strategies if s.name in POOL_STRATEGIES]
     run_specs = [s for s in cfg.strategies if s.name not in POOL_STRATEGIES]
     pool_size = max(budgets)
+    run_budgets = sorted(set(cfg.run_budgets or budgets))
 
     existing = load_results(cfg.results)
     done = {row_key(r) for r in existing if r.get("status") != "error"}
@@ -380,7 +384,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
         pool_keys = [key(p, split, "pool", {}, pool_size)] + [
             key(p, split, s.name, s.param_dict, n) for s in pool_specs for n in budgets]
         need_pool = any(k not in done for k in pool_keys)
-        run_keys = [(s, n, key(p, split, s.name, s.param_dict, n)) for s in run_specs for n in budgets]
+        run_keys = [(s, n, key(p, split, s.name, s.param_dict, n)) for s in run_specs for n in run_budgets]
         runs = [(s, n) for s, n, k in run_keys if k not in done]
         skipped += sum(k in done for k in pool_keys) + len(run_keys) - len(runs)
         plan.append((p, split, need_pool, runs))
@@ -458,6 +462,8 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategies", default=DEFAULT_STRATEGIES,
                    help="comma-separated; parameters as name:key=value, e.g. beam:width=2,beam:width=4")
     p.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)))
+    p.add_argument("--run-budgets", help="budgets of beam / dvts / lookahead / revisions / auto (default: --budgets), "
+                                         "e.g. 1,4,16 while the pool-based ones take 1,2,4,8,16")
     add_generation_args(p)
     p.add_argument("--limit", type=int, help="at most this many problems (quick checks)")
     p.add_argument("--results", default="runs/sweep.jsonl")
@@ -468,7 +474,8 @@ def sweep_config_from_args(args) -> SweepConfig:
         results=args.results, problem_set=args.problem_set, levels=tuple(parse_int_list(args.levels, "--levels")),
         per_level=args.per_level, problem_seed=args.problem_seed, data=args.data, split=args.split,
         split_seed=args.split_seed, strategies=parse_strategies(args.strategies),
-        budgets=tuple(parse_int_list(args.budgets, "--budgets")), policy=args.policy, verifier=args.verifier,
+        budgets=tuple(parse_int_list(args.budgets, "--budgets")),
+        run_budgets=tuple(parse_int_list(args.run_budgets, "--run-budgets")) if args.run_budgets else None, policy=args.policy, verifier=args.verifier,
         judge=args.judge, seed=args.seed, temperature=args.temperature, aggregation=args.aggregation,
         max_rounds=args.max_rounds, max_step_tokens=args.max_step_tokens,
         max_solution_tokens=args.max_solution_tokens, limit=args.limit,
