@@ -226,6 +226,21 @@ def test_run_budgets_limit_the_per_budget_strategies_only(tmp_path):
     assert sorted(r["budget"] for r in rows if r["strategy"] == "majority") == [1, 2, 4]  # pool-based: every budget
 
 
+def test_greedy_is_majority_at_temperature_zero_run_on_its_own(tmp_path):
+    seen = []
+
+    def run_fn(cfg):
+        seen.append((cfg.strategy, cfg.search.n, cfg.search.temperature))
+        return run_search(cfg, policy=GoldPolicy(), verifier=TaggedVerifier())
+
+    cfg = sweep_cfg(tmp_path, limit=1, budgets=(1, 2), run_budgets=(1,),
+                    strategies=parse_strategies("majority,majority:temperature=0"))
+    run_sweep(cfg, run_fn=run_fn, progress=False)
+    assert seen == [("best-of-n", 2, 0.8), ("majority", 1, 0.0)]
+    greedy = [r for r in load_results(cfg.results) if r["params"] == {"temperature": 0.0}]
+    assert len(greedy) == 1 and greedy[0]["budget"] == 1 and greedy[0]["effective_params"] == {"temperature": 0.0}
+
+
 def test_pool_rows_come_from_one_pool_by_subsampling(tmp_path):
     cfg = sweep_cfg(tmp_path, limit=1)
     calls = []

@@ -96,11 +96,15 @@ def parse_strategies(text: str) -> list[StrategySpec]:
                 raise ValueError(f"Strategy parameter '{kv}' in '{item}' must look like key=value.")
             k, v = kv.split("=", 1)
             k = k.strip().replace("-", "_")
-            if k not in ("width", "lookahead", "revision_length", "aggregation"):
-                raise ValueError(f"Unknown strategy parameter '{k}' in '{item}' (width, lookahead, revision_length, aggregation).")
-            params[k] = v if k == "aggregation" else int(v)
-        if name in POOL_STRATEGIES and params:
-            raise ValueError(f"'{name}' takes no parameters: it is a selection rule over the sample pool.")
+            if k not in ("width", "lookahead", "revision_length", "aggregation", "temperature"):
+                raise ValueError(f"Unknown strategy parameter '{k}' in '{item}' "
+                                 "(width, lookahead, revision_length, aggregation, temperature).")
+            try:
+                params[k] = v if k == "aggregation" else float(v) if k == "temperature" else int(v)
+            except ValueError:
+                raise ValueError(f"Strategy parameter '{kv}' in '{item}' needs a number.") from None
+        if name in POOL_STRATEGIES and set(params) - {"temperature"}:
+            raise ValueError(f"'{name}' takes no parameters but temperature: it is a selection rule over the sample pool.")
         out.append(StrategySpec(name, tuple(sorted(params.items()))))
     if not out:
         raise ValueError("--strategies is empty.")
@@ -258,7 +262,8 @@ def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: in
     width = max(1, min(int(params.get("width", 4)), n))
     search = SearchConfig(
         n=n, width=width, lookahead=int(params.get("lookahead", 1)),
-        revision_length=int(params.get("revision_length", 4)), temperature=cfg.temperature, seed=cfg.seed,
+        revision_length=int(params.get("revision_length", 4)),
+        temperature=float(params.get("temperature", cfg.temperature)), seed=cfg.seed,
         aggregation=params.get("aggregation", cfg.aggregation), max_rounds=cfg.max_rounds,
     )
     return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
@@ -361,8 +366,9 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
         problems = [(p, s) for p, s in problems if s == cfg.split]
     if cfg.limit is not None:
         problems = problems[: cfg.limit]
-    pool_specs = [s for s in cfg.strategies if s.name in POOL_STRATEGIES]
-    run_specs = [s for s in cfg.strategies if s.name not in POOL_STRATEGIES]
+    # a pool-based rule at its own temperature (greedy = majority:temperature=0) cannot share the pool
+    pool_specs = [s for s in cfg.strategies if s.name in POOL_STRATEGIES and not s.params]
+    run_specs = [s for s in cfg.strategies if s not in pool_specs]
     pool_size = max(budgets)
     run_budgets = sorted(set(cfg.run_budgets or budgets))
 
@@ -460,7 +466,8 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="val", choices=["val", "test", "all"])
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--strategies", default=DEFAULT_STRATEGIES,
-                   help="comma-separated; parameters as name:key=value, e.g. beam:width=2,beam:width=4")
+                   help="comma-separated; parameters as name:key=value, e.g. beam:width=2,beam:width=4; "
+                        "majority:temperature=0 at budget 1 = greedy decoding (run on its own, not from the pool)")
     p.add_argument("--budgets", default=",".join(map(str, DEFAULT_BUDGETS)))
     p.add_argument("--run-budgets", help="budgets of beam / dvts / lookahead / revisions / auto (default: --budgets), "
                                          "e.g. 1,4,16 while the pool-based ones take 1,2,4,8,16")
