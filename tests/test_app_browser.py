@@ -186,6 +186,15 @@ def test_run_click_upload_screenshot(app_url, shots, tmp_path):
             expect(page.locator("#tts-summary")).to_contain_text("partial tree kept")
             assert page.locator("#tts-tree .scatterlayer .point").count() >= 3
             page.screenshot(path=str(shots / "tts_viz_stopped.png"), full_page=True)
+
+            # 5. the Scaling tab draws the shipped sweep (or says how to produce it)
+            page.get_by_role("tab", name="Scaling").click()
+            table = page.locator("#tts-scaling-table")
+            expect(table).to_contain_text(re.compile("Budget ratio|No sweep results shipped yet"), timeout=30_000)
+            if "Budget ratio" in table.inner_text():
+                page.wait_for_function(
+                    "document.querySelectorAll('#tts-scaling .scatterlayer .trace').length >= 2", timeout=30_000)
+            page.screenshot(path=str(shots / "tts_viz_scaling.png"), full_page=True)
             assert not errors, errors
         finally:
             browser.close()
