@@ -321,11 +321,13 @@ def cmd_prm_eval(args) -> int:
     else:
         why = "--gsm8k-count is 0" if args.gsm8k_count <= 0 else f"{args.gsm8k} not found"
         print(f"GSM8K slice skipped: {why}", file=sys.stderr)
-    report: dict[str, Any] = {"policy": args.policy, "policy_sha256": sha, "pool": spec.__dict__, "sets": {}}
-    try:  # an earlier report on the same pools keeps the verifiers this run does not redo
-        earlier = json.loads(Path(args.out).read_text()).get("sets", {})
-    except (OSError, ValueError):
+    try:  # an earlier report on the same pools keeps the verifiers (and sets) this run does not redo
+        earlier_report = json.loads(Path(args.out).read_text())
+        earlier = earlier_report.get("sets", {}) if earlier_report.get("policy_sha256") == sha else {}
+    except (OSError, ValueError, AttributeError):
         earlier = {}
+    report: dict[str, Any] = {"policy": args.policy, "policy_sha256": sha, "pool": spec.__dict__,
+                              "sets": {k: v for k, v in earlier.items() if k not in sets}}
     names = [v.strip() for v in args.verifiers.split(",") if v.strip()]
     for set_name, problems in sets.items():
         tag = f"{set_name}-{args.problem_seed if set_name == 'arith' else 'test'}-{len(problems)}"
