@@ -29,19 +29,10 @@ STRATEGY_COLORS = {
 
 
 def load_results_file(path: str | Path = SCALING_RESULTS) -> list[dict[str, Any]]:
-    """Rows of a sweep results file; [] if there is none. A truncated last line is skipped."""
-    p = Path(path)
-    if not p.is_file():
-        return []
-    rows = []
-    for line in p.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+    """Rows of a sweep results file; [] if there is none (a truncated last line is skipped)."""
+    from ..sweep import load_results  # lazy: the figures themselves need no engine
+
+    return load_results(path)
 
 
 def _usable(r: Mapping[str, Any]) -> bool:
