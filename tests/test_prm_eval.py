@@ -54,6 +54,9 @@ def test_selection_best_weighted_majority_and_pass_rates():
     assert m["pass@1"] == pytest.approx((2 / 5 + 0) / 2)
     assert m["pass@n"] == 0.5
     assert selection_metrics([p1], "v", n=3)["pass@n"] == 0.0  # only the first three samples
+    # a tied vote goes to the earlier sample whatever the verifier says: the same baseline for all
+    p3 = {"samples": [_sample("4", False, 0.1), _sample("9", True, 0.9)]}
+    assert selection_metrics([p3], "v")["majority"] == 0.0 and selection_metrics([p3], "v")["best"] == 1.0
 
 
 def test_evaluate_uses_only_labelled_steps():

@@ -99,8 +99,13 @@ def selection_metrics(problems: Sequence[dict], key: str, n: int | None = None) 
         samples = p["samples"][:n] if n else p["samples"]
         nodes = [Node(id=i + 1, parent=0, depth=1, text="", answer=s["answer"], correct=s["correct"],
                       agg_score=aggregate(s["scores"][key], "last")) for i, s in enumerate(samples)]
-        for method in ("majority", "best", "weighted"):
+        for method in ("best", "weighted"):
             out[method] += bool(pick(nodes, method)[0].correct)
+        # majority@N is the verifier-free baseline: a tied vote goes to the earlier sample, not the
+        # higher score, so it is the same number in every verifier's row
+        for node in nodes:
+            node.agg_score = None
+        out["majority"] += bool(pick(nodes, "majority")[0].correct)
         out["pass@1"] += sum(bool(s["correct"]) for s in samples) / len(samples)
         out["pass@n"] += any(s["correct"] for s in samples)
     return {k: v / len(problems) for k, v in out.items()} if problems else out
