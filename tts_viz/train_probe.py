@@ -39,7 +39,9 @@ def add_train_probe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hidden", type=int, default=0, help="0: linear head; else one tanh layer of this width")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds (by problem) for choosing labels and weight decay")
-    p.add_argument("--cache", default="runs/probe")
+    p.add_argument("--cache", default="runs/probe", help="folder for the per-problem features (recomputable)")
+    p.add_argument("--pools", default="assets/prm-eval-pools",
+                   help="folder for the training pool (sampled solutions; shipped so a rerun need not resample)")
     p.add_argument("--assets", default=None, help="where to write the head (default: the package's assets/)")
 
 
@@ -142,7 +144,7 @@ def cmd_train_probe(args) -> int:
     problems = [p for p in arith_problem_set(levels, args.per_level, TRAIN_SEED) if p.question not in held_out]
     spec = PoolSpec(policy=args.policy, samples=args.samples, seed=args.seed)
     cache = Path(args.cache)
-    pool_file = cache / f"pool-{spec.key(sha)}-arith-{TRAIN_SEED}.jsonl"
+    pool_file = Path(args.pools) / f"pool-{spec.key(sha)}-arith-{TRAIN_SEED}.jsonl"
     rows, feats = [], {}
     for k, prob in enumerate(problems):
         backend.prefix_store.clear()
