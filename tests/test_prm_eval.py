@@ -150,3 +150,19 @@ def test_cross_validation_scores_every_problem_out_of_fold():
     assert set(res) == {"outcome-wd0.001", "process-wd0.001"}
     assert res["outcome-wd0.001"]["cv"]["selection"]["weighted"] == 1.0
     assert all("scores" not in s for r in rows for s in r["samples"])  # out-of-fold scores cleaned up
+
+
+def test_shipped_probe_belongs_to_the_default_policy_and_is_offered():
+    from tts_viz.models import DEFAULT_POLICY, EMBEDDED
+    from tts_viz.verifiers import VERIFIERS
+    from tts_viz.verifiers.probe import load_probe, probe_paths
+
+    weights, card = probe_paths(DEFAULT_POLICY)
+    if not weights.is_file():
+        pytest.skip("no probe shipped in assets/ (python -m tts_viz train-probe makes one)")
+    head, meta = load_probe(DEFAULT_POLICY, EMBEDDED[DEFAULT_POLICY].sha256)  # the pinned GGUF's hash
+    assert meta["policy_sha256"] == EMBEDDED[DEFAULT_POLICY].sha256
+    assert head.dim == 896 and meta["labels"] in ("outcome", "process")
+    assert "probe" in VERIFIERS and "arith+probe" in VERIFIERS
+    with pytest.raises(ValueError):
+        load_probe(DEFAULT_POLICY, "0" * 64)  # another policy build is refused
