@@ -166,3 +166,34 @@ def test_shipped_probe_belongs_to_the_default_policy_and_is_offered():
     assert "probe" in VERIFIERS and "arith+probe" in VERIFIERS
     with pytest.raises(ValueError):
         load_probe(DEFAULT_POLICY, "0" * 64)  # another policy build is refused
+
+
+def test_scoring_resumes_after_the_problems_already_stored(tmp_path):
+    from tts_viz.prm_eval import ScoreStore, score_pool
+
+    def pool():
+        return [{"id": f"p{i}", "question": "q", "samples": [{"steps": ["a", "b"]}]} for i in range(3)]
+
+    class Judge:
+        calls = 0
+
+        def score(self, question, solutions):
+            Judge.calls += 1
+            if Judge.calls == 3:
+                raise KeyboardInterrupt  # killed while scoring the third problem
+            return [[0.5, 0.25] for _ in solutions]
+
+    store = ScoreStore(tmp_path / "pool.jsonl")
+    first = pool()
+    with pytest.raises(KeyboardInterrupt):
+        score_pool(first, "j", Judge(), after_each=lambda row, t: store.save([row], "j", 10.0 + t, "v1"))
+    prior, todo = ScoreStore(tmp_path / "pool.jsonl").resume(pool(), "j", "v1")
+    assert [r["id"] for r in todo] == ["p2"] and prior >= 10.0  # two problems were saved
+    assert ScoreStore(tmp_path / "pool.jsonl").resume(pool(), "j", "v2")[1] == pool()  # another version: all again
+    again = pool()
+    store2 = ScoreStore(tmp_path / "pool.jsonl")
+    _, todo = store2.resume(again, "j", "v1")
+    Judge.calls = 10
+    score_pool(todo, "j", Judge(), after_each=lambda row, t: store2.save([row], "j", t, "v1"))
+    assert all(r["samples"][0]["scores"]["j"] == [0.5, 0.25] for r in again)
+    assert ScoreStore(tmp_path / "pool.jsonl").attach(pool(), "j", "v1") is not None  # now complete

@@ -187,13 +187,17 @@ def build_pool(problems: Sequence[Problem], policy, spec: PoolSpec, cache: Path,
     return out
 
 
-def score_pool(pool: list[dict], key: str, verifier) -> float:
-    """Every sample's per-step scores under `key` (one verifier call per problem). Returns seconds."""
+def score_pool(pool: list[dict], key: str, verifier, after_each=None) -> float:
+    """Every sample's per-step scores under `key` (one verifier call per problem). Returns seconds.
+    after_each(row, seconds so far) runs after each problem (prm-eval saves there, so a killed
+    run resumes)."""
     t0 = time.perf_counter()
     for row in pool:
         scores = verifier.score(row["question"], [s["steps"] for s in row["samples"]])
         for s, sc in zip(row["samples"], scores):
             s.setdefault("scores", {})[key] = [float(x) for x in sc]
+        if after_each is not None:
+            after_each(row, time.perf_counter() - t0)
     return time.perf_counter() - t0
 
 
@@ -259,9 +263,32 @@ class ScoreStore:
                 s.setdefault("scores", {})[name] = veto([ar], [sc])[0]
         return float(self.data[inner].get("seconds", 0.0))
 
-    def save(self, pool: list[dict], name: str, seconds: float, fingerprint: str = "") -> None:
-        self.data[name] = {"seconds": seconds, "fingerprint": fingerprint, "scores": {row["id"]: [s["scores"][name] for s in row["samples"]]
-                                                          for row in pool}}
+    def resume(self, pool: list[dict], name: str, fingerprint: str = "") -> tuple[float, list[dict]]:
+        """Attach the stored scores of the problems that have them; (their seconds, the rows still
+        to score). A slow verifier (the 1.5B judge) then continues where a killed run stopped."""
+        got = self.data.get(name)
+        if not isinstance(got, dict) or got.get("fingerprint", "") != fingerprint:
+            return 0.0, list(pool)
+        todo = []
+        for row in pool:
+            sc = got.get("scores", {}).get(row["id"])
+            if not isinstance(sc, list) or len(sc) != len(row["samples"]) or any(
+                    len(x) != len(s["steps"]) for x, s in zip(sc, row["samples"])):
+                todo.append(row)
+                continue
+            for s, x in zip(row["samples"], sc):
+                s.setdefault("scores", {})[name] = x
+        return (float(got.get("seconds", 0.0)) if len(todo) < len(pool) else 0.0), todo
+
+    def save(self, rows: list[dict], name: str, seconds: float, fingerprint: str = "") -> None:
+        """Store these rows' scores (merged with the others stored for the same verifier version);
+        `seconds` = all scoring time so far."""
+        got = self.data.get(name)
+        if not isinstance(got, dict) or got.get("fingerprint", "") != fingerprint:
+            got = {"scores": {}}
+        got.update(seconds=seconds, fingerprint=fingerprint)
+        got["scores"].update({row["id"]: [s["scores"][name] for s in row["samples"]] for row in rows})
+        self.data[name] = got
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.data))
         tmp.replace(self.path)
@@ -351,10 +378,11 @@ def cmd_prm_eval(args) -> int:
                 seconds = stored.attach_veto(pool, name, fp)
                 how = "combined from stored scores"
             if seconds is None:
+                prior, todo = (0.0, pool) if args.rescore else stored.resume(pool, name, fp)
                 backend.prefix_store.clear()
-                seconds = score_pool(pool, name, _make_verifier(name, backend, pool_models))
-                stored.save(pool, name, seconds, fp)
-                how = "scored"
+                save = lambda row, t, name=name, prior=prior, fp=fp: stored.save([row], name, prior + t, fp)  # noqa: E731
+                seconds = prior + score_pool(todo, name, _make_verifier(name, backend, pool_models), after_each=save)
+                how = f"scored {len(todo)} problems" + (f" (the other {len(pool) - len(todo)} read back)" if len(todo) < len(pool) else "")
             entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
             print(f"{set_name}: {how} with {name} ({seconds:.0f} s of scoring)", file=sys.stderr)
         report["sets"][set_name] = entry
