@@ -224,17 +224,24 @@ class ScoreStore:
         except (OSError, ValueError):
             self.data = {}
 
-    def _complete(self, pool: list[dict], name: str, fingerprint: str = "") -> dict | None:
+    def _valid(self, pool: list[dict], name: str, fingerprint: str = "") -> dict[str, list] | None:
+        """Stored scores of the pool's problems that have them, shaped like their samples; None if
+        never scored or scored by another version of the verifier (a retrained probe)."""
         got = self.data.get(name)
         if not isinstance(got, dict) or got.get("fingerprint", "") != fingerprint:
-            return None  # never scored, or by another version of the verifier (a retrained probe)
+            return None
         by_id = got.get("scores", {})
+        out = {}
         for row in pool:
             sc = by_id.get(row["id"])
-            if not isinstance(sc, list) or len(sc) != len(row["samples"]) or any(
-                    len(x) != len(s["steps"]) for x, s in zip(sc, row["samples"])):
-                return None
-        return got
+            if isinstance(sc, list) and len(sc) == len(row["samples"]) and all(
+                    len(x) == len(s["steps"]) for x, s in zip(sc, row["samples"])):
+                out[row["id"]] = sc
+        return out
+
+    def _complete(self, pool: list[dict], name: str, fingerprint: str = "") -> dict | None:
+        valid = self._valid(pool, name, fingerprint)
+        return self.data[name] if valid is not None and len(valid) == len(pool) else None
 
     def attach(self, pool: list[dict], name: str, fingerprint: str = "") -> float | None:
         """Put the stored scores of `name` on the pool's samples; their scoring seconds, or None if
@@ -266,19 +273,14 @@ class ScoreStore:
     def resume(self, pool: list[dict], name: str, fingerprint: str = "") -> tuple[float, list[dict]]:
         """Attach the stored scores of the problems that have them; (their seconds, the rows still
         to score). A slow verifier (the 1.5B judge) then continues where a killed run stopped."""
-        got = self.data.get(name)
-        if not isinstance(got, dict) or got.get("fingerprint", "") != fingerprint:
+        valid = self._valid(pool, name, fingerprint)
+        if not valid:
             return 0.0, list(pool)
-        todo = []
+        todo = [row for row in pool if row["id"] not in valid]
         for row in pool:
-            sc = got.get("scores", {}).get(row["id"])
-            if not isinstance(sc, list) or len(sc) != len(row["samples"]) or any(
-                    len(x) != len(s["steps"]) for x, s in zip(sc, row["samples"])):
-                todo.append(row)
-                continue
-            for s, x in zip(row["samples"], sc):
+            for s, x in zip(row["samples"], valid.get(row["id"], ())):
                 s.setdefault("scores", {})[name] = x
-        return (float(got.get("seconds", 0.0)) if len(todo) < len(pool) else 0.0), todo
+        return float(self.data[name].get("seconds", 0.0)), todo
 
     def save(self, rows: list[dict], name: str, seconds: float, fingerprint: str = "") -> None:
         """Store these rows' scores (merged with the others stored for the same verifier version);
