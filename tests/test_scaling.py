@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from tts_viz.allocate import QuantileBins
-from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, binning_for, budget_ratio,
-                                 flops_figure, load_results_file, scaling_figure, scaling_view)
+from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
+                                 flops_figure, flops_matched, load_results_file, scaling_figure, scaling_report,
+                                 scaling_view)
 
 
 def _row(pid, strategy, budget, correct, split="test", oracle=0.8, policy="p05", flops=1e9, params=None):
@@ -90,3 +91,27 @@ def test_scaling_view_reports_ratio_and_says_when_nothing_is_shipped():
     assert len(fig.data) > 0 and len(ffig.data) > 0
     _, _, empty = scaling_view([], "test", "absolute")
     assert "No sweep results shipped yet" in empty
+
+
+def test_bin_winners_name_the_best_strategy_per_bin_with_ties():
+    rows = _rows() + [_row(pid, "beam", 16, pid != "h1", oracle=o) for pid, o in
+                      (("e0", 0.8), ("e1", 0.8), ("h0", 0.05), ("h1", 0.05))]
+    wins = bin_winners(rows, "test")
+    assert wins["easy"][1] == {"best": ["weighted-best-of-n"], "accuracy": 1.0, "n": 2}  # auto is no candidate
+    assert wins["easy"][16]["best"] == ["beam", "weighted-best-of-n"]  # a tie lists both
+    assert wins["hard"][16]["best"] == ["beam", "weighted-best-of-n"] and wins["hard"][16]["accuracy"] == 0.5
+    assert wins[ALL][16]["accuracy"] == 0.75
+
+
+def test_flops_matched_finds_the_small_models_best_point_within_the_big_ones_flops():
+    rows = []
+    for pid in ("a", "b"):
+        rows.append(_row(pid, "majority", 1, pid == "a", policy="big", flops=3e9))  # 3e9 FLOPs, accuracy 0.5
+        for n, ok in ((1, False), (2, True), (4, True)):  # small: 1e9 * n FLOPs
+            rows.append(_row(pid, "weighted-best-of-n", n, ok, policy="small"))
+    rows.append(_row("c", "weighted-best-of-n", 1, True, policy="small"))  # no big row for c: not compared
+    [m] = flops_matched(rows, "small", "big")
+    assert m["big"] == "majority@1" and m["big_accuracy"] == 0.5 and m["n"] == 2
+    assert m["small"] == "weighted-best-of-n@2" and m["small_accuracy"] == 1.0 and m["small_flops"] == 2e9  # @4 costs more
+    md = scaling_report(rows + [{**_row("a", "pool", 4, None, policy="small"), "seconds": 7200}], "small", "big")
+    assert "| small | test | 3 |" in md and "2.00 CPU-hours" in md and "| majority@1 | 0.500 (2)" in md

@@ -99,3 +99,42 @@ def test_arith_veto_zeroes_inner_scores_from_the_first_wrong_equation():
     per_run = ModelCompute(params=7)
     v.compute = per_run  # what the runner does: the inner verifier must count into it
     assert v.inner.compute is per_run and v.compute is per_run
+
+
+def _tiny_loaded(name: str):
+    """A LoadedModel with a 2-layer random Llama and a word-level tokenizer that has Yes / No."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from tts_viz.models import LoadedModel
+
+    tk = Tokenizer(models.WordLevel({"[UNK]": 0, "Yes": 1, "No": 2, "</s>": 3}, unk_token="[UNK]"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=tk, eos_token="</s>", unk_token="[UNK]")
+    cfg = LlamaConfig(vocab_size=4, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                      num_attention_heads=2, num_key_value_heads=1)
+    return LoadedModel(name=name, model=LlamaForCausalLM(cfg).eval(), tokenizer=tok, params=1,
+                       device="cpu", load_seconds=0.0, source="test")
+
+
+def test_make_verifier_reads_the_judge_model_from_the_name():
+    """'self-judge@M' (the prm-eval form) judges with model M, not with the policy; arith+ wraps it."""
+    from tts_viz.backends.transformers_backend import TransformersBackend
+    from tts_viz.verifiers import make_verifier
+    from tts_viz.verifiers.arith_veto import ArithVetoVerifier
+
+    class Pool:
+        def __init__(self):
+            self.asked = []
+
+        def get(self, name):
+            self.asked.append(name)
+            return _tiny_loaded(name)
+
+    pool = Pool()
+    policy = TransformersBackend.from_loaded(_tiny_loaded("policy-0.5b"))
+    assert make_verifier("self-judge", pool, policy).backend is policy and pool.asked == []
+    judged = make_verifier("self-judge@judge-1.5b", pool, policy)
+    assert judged.backend.name == "judge-1.5b" and pool.asked == ["judge-1.5b"]
+    vetoed = make_verifier("arith+self-judge@judge-1.5b", pool, policy)
+    assert isinstance(vetoed, ArithVetoVerifier) and vetoed.inner.backend.name == "judge-1.5b"

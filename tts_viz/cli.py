@@ -137,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, add_args, command, what in [
         ("sweep", sweep.add_sweep_args, sweep.cmd_sweep, "run strategies x budgets on a problem split; append results to JSONL"),
         ("fit-table", sweep.add_fit_args, sweep.cmd_fit_table, "fit the compute-optimal strategy table from sweep results"),
+        ("scaling-report", sweep.add_report_args, sweep.cmd_scaling_report, "the scaling study's tables as Markdown (README)"),
         ("bench", bench.add_bench_args, bench.cmd_bench, "measure harness throughput, prefix reuse, batched scoring, start time, memory"),
         ("prm-eval", prm_eval.add_prm_eval_args, prm_eval.cmd_prm_eval, "evaluate verifiers on a cached pool of sampled solutions"),
         ("train-probe", train_probe.add_train_probe_args, train_probe.cmd_train_probe, "train the on-policy value probe verifier from a seed"),

@@ -318,20 +318,6 @@ def add_prm_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/prm-eval/report.json")
 
 
-def _make_verifier(name: str, policy_backend, pool):
-    from .backends.transformers_backend import TransformersBackend
-    from .verifiers import make_verifier
-    from .verifiers.self_judge import SelfJudgeVerifier
-
-    if name.startswith("arith+"):
-        from .verifiers.arith_veto import ArithVetoVerifier
-
-        return ArithVetoVerifier(_make_verifier(name[len("arith+"):], policy_backend, pool))
-    if name.startswith("self-judge@"):
-        return SelfJudgeVerifier(TransformersBackend.from_loaded(pool.get(name.split("@", 1)[1])))
-    return make_verifier(name, pool, policy_backend)
-
-
 def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
 
@@ -340,6 +326,7 @@ def cmd_prm_eval(args) -> int:
     from .backends.transformers_backend import TransformersBackend
     from .models import ModelPool
     from .policy import StepPolicy
+    from .verifiers import make_verifier
 
     pool_models = ModelPool()
     lm = pool_models.get(args.policy)
@@ -383,7 +370,7 @@ def cmd_prm_eval(args) -> int:
                 prior, todo = (0.0, pool) if args.rescore else stored.resume(pool, name, fp)
                 backend.prefix_store.clear()
                 save = lambda row, t, name=name, prior=prior, fp=fp: stored.save([row], name, prior + t, fp)  # noqa: E731
-                seconds = prior + score_pool(todo, name, _make_verifier(name, backend, pool_models), after_each=save)
+                seconds = prior + score_pool(todo, name, make_verifier(name, pool_models, backend), after_each=save)
                 how = f"scored {len(todo)} problems" + (f" (the other {len(pool) - len(todo)} read back)" if len(todo) < len(pool) else "")
             entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
             print(f"{set_name}: {how} with {name} ({seconds:.0f} s of scoring)", file=sys.stderr)

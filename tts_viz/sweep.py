@@ -532,3 +532,19 @@ def cmd_fit_table(args) -> int:
         "fallback_cells": sum(c["fallback"] is not None for c in table.cells), "notes": table.notes,
     }))
     return 0
+
+
+def add_report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", default="assets/scaling/results.jsonl")
+    p.add_argument("--small", default="qwen2.5-coder-0.5b", help="the policy that searches")
+    p.add_argument("--big", default="qwen2.5-coder-1.5b", help="the bigger policy of the FLOPs-matched comparison")
+
+
+def cmd_scaling_report(args) -> int:
+    from .viz.scaling import scaling_report
+
+    rows = load_results(args.results)
+    if not rows:
+        raise ValueError(f"No results in {args.results}: run `python -m tts_viz sweep` first.")
+    print(scaling_report(rows, args.small, args.big))
+    return 0

@@ -50,6 +50,8 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         return ArithVetoVerifier(make_verifier(name[len("arith+"):], pool, policy_backend, judge))
     if name == "arith":
         return ArithVerifier()
+    if name.startswith("self-judge@"):  # "self-judge@qwen2.5-coder-1.5b": another model judges the policy
+        name, judge = "self-judge", name.split("@", 1)[1]
     if name == "self-judge":
         backend = policy_backend
         if judge and (policy_backend is None or judge != policy_backend.name):

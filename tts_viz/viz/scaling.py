@@ -229,3 +229,102 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
           + accuracy_table_markdown(rows, split, policy))
     return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
+
+
+def bin_winners(rows: Sequence[Mapping[str, Any]], split: str | None, policy: str | None = None,
+                binning=None) -> dict[str, dict[int, dict[str, Any]]]:
+    """bin -> budget -> {best: [curve labels tied at the top], accuracy, n}: which strategy wins
+    where (auto left out: it is the allocator, not a candidate)."""
+    data = accuracy_by_bin(rows, split, policy, binning)
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for b, curves in data.items():
+        for n in sorted({n for c in curves.values() for n in c}):
+            cells = {lab: c[n] for lab, c in curves.items() if n in c and not lab.startswith("auto")}
+            if not cells:
+                continue
+            top = max(c["accuracy"] for c in cells.values())
+            out.setdefault(b, {})[n] = {"best": sorted(lab for lab, c in cells.items() if c["accuracy"] >= top - 1e-12),
+                                        "accuracy": top, "n": max(c["n"] for c in cells.values())}
+    return out
+
+
+def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split: str | None = "test") -> list[dict[str, Any]]:
+    """For every point of the big policy (strategy @ budget): its accuracy and mean FLOPs, and the
+    small policy's best curve point that spends no more FLOPs (on the problems both ran)."""
+    rows = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)]
+    shared = {r["problem_id"] for r in rows if r.get("policy") == big} & {r["problem_id"] for r in rows if r.get("policy") == small}
+
+    def points(policy: str) -> dict[tuple[str, int], dict[str, float]]:
+        groups: dict[tuple[str, int], list] = {}
+        for r in rows:
+            if r.get("policy") == policy and r["problem_id"] in shared:
+                groups.setdefault((curve_label(r), int(r["budget"])), []).append(r)
+        return {k: {"accuracy": sum(bool(r["correct"]) for r in rs) / len(rs), "n": len(rs),
+                    "flops": sum(float(r.get("flops") or 0) for r in rs) / len(rs)} for k, rs in groups.items()}
+
+    small_pts, out = points(small), []
+    for (label, n), p in sorted(points(big).items()):
+        cheaper = [(k, q) for k, q in small_pts.items() if q["flops"] <= p["flops"] and k[0] != "auto"]
+        best = max(cheaper, key=lambda kq: (kq[1]["accuracy"], -kq[1]["flops"]), default=None)
+        out.append({"big": f"{label}@{n}", "big_accuracy": p["accuracy"], "big_flops": p["flops"], "n": p["n"],
+                    "small": f"{best[0][0]}@{best[0][1]}" if best else None,
+                    "small_accuracy": best[1]["accuracy"] if best else None,
+                    "small_flops": best[1]["flops"] if best else None})
+    return out
+
+
+def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-coder-0.5b",
+                   big: str = "qwen2.5-coder-1.5b") -> str:
+    """The study's figures as Markdown (README / closing note): what ran, the held-out table, the
+    budget ratio, per-bin winners on both splits, auto's choices and the FLOPs-matched comparison."""
+    if not rows:
+        return "_No sweep results._"
+    lines = ["### What ran", "", "| policy | split | problems | levels | search seconds |", "|---|---|---|---|---|"]
+    for (pol, split) in sorted({(r.get("policy"), r.get("split")) for r in rows}):
+        mine = [r for r in rows if r.get("policy") == pol and r.get("split") == split]
+        pids = {r["problem_id"] for r in mine}
+        levels = sorted({r.get("level") for r in mine if r.get("level") is not None})
+        # pool subsamples share the pool's seconds: count the pool row and the runs, not the subsamples
+        secs = sum(float(r.get("seconds") or 0) for r in mine if "subsampled_from" not in r)
+        lines.append(f"| {pol} | {split} | {len(pids)} | {', '.join(map(str, levels))} | {secs:,.0f} |")
+    total = sum(float(r.get("seconds") or 0) for r in rows if "subsampled_from" not in r)
+    lines += ["", f"Search time in all: {total / 3600:.2f} CPU-hours (2 cores).", ""]
+    for split in ("val", "test"):
+        if not any(r.get("split") == split and r.get("policy") == small for r in rows):
+            continue
+        lines += [f"### Accuracy of {small}, {split} split (problems per cell in brackets)", "",
+                  accuracy_table_markdown(rows, split, small), ""]
+    ratio = budget_ratio(rows, "test", small)
+    if ratio["ratio"] is not None:
+        lines.append(f"**Budget ratio (test):** auto reaches {ratio['reference']} ({ratio['reference_accuracy']:.3f}) "
+                     f"at budget {ratio['auto_budget']}: {ratio['ratio']:g}x less.")
+    else:
+        lines.append(f"**Budget ratio (test):** none: {ratio.get('note', '')}.")
+    for split in ("val", "test"):
+        wins = bin_winners(rows, split, small)
+        if not wins:
+            continue
+        lines += ["", f"### Best strategy per oracle bin (Liu's absolute bins), {split} split", "",
+                  "| bin | " + " | ".join(f"N={n}" for n in sorted({n for w in wins.values() for n in w})) + " |"]
+        budgets = sorted({n for w in wins.values() for n in w})
+        lines.append("|---" * (len(budgets) + 1) + "|")
+        for b in _bin_order(wins, AbsoluteBins()):
+            cells = [f"{', '.join(wins[b][n]['best'])} ({wins[b][n]['accuracy']:.2f}, {wins[b][n]['n']})"
+                     if n in wins[b] else "-" for n in budgets]
+            lines.append(f"| {b} | " + " | ".join(cells) + " |")
+    choices: dict[str, int] = {}
+    for r in rows:
+        if r.get("strategy") == "auto" and r.get("decision") and r.get("status") != "error":
+            c = r["decision"].get("choice") or {}
+            key = c.get("strategy", "?") if isinstance(c, dict) else str(c)
+            choices[f"N={r['budget']}: {key}"] = choices.get(f"N={r['budget']}: {key}", 0) + 1
+    if choices:
+        lines += ["", "**auto's choices:** " + "; ".join(f"{k} x{v}" for k, v in sorted(choices.items()))]
+    matched = flops_matched(rows, small, big)
+    if matched:
+        lines += ["", f"### FLOPs-matched: {big} against {small} with search (test split, shared problems)", "",
+                  f"| {big} | accuracy | FLOPs | best {small} at no more FLOPs | accuracy | FLOPs |", "|---|---|---|---|---|---|"]
+        for m in matched:
+            lines.append(f"| {m['big']} | {m['big_accuracy']:.3f} ({m['n']}) | {m['big_flops']:.3g} | {m['small'] or '-'} | "
+                         + (f"{m['small_accuracy']:.3f} | {m['small_flops']:.3g} |" if m["small"] else "- | - |"))
+    return "\n".join(lines)
