@@ -227,7 +227,7 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     else:
         line = f"**Budget ratio:** none ({ratio.get('note', '')})."
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
-          + accuracy_table_markdown(rows, split, policy))
+          + accuracy_table_markdown(rows, split, policy) + "\n\n**What ran:**\n\n" + what_ran_markdown(rows))
     return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
 
 
@@ -273,22 +273,27 @@ def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split
     return out
 
 
+def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Problems, levels and search seconds per (policy, split), and the CPU-hours in all."""
+    lines = ["| policy | split | problems | levels | search seconds |", "|---|---|---|---|---|"]
+    for (pol, split) in sorted({(str(r.get("policy")), str(r.get("split"))) for r in rows}):
+        mine = [r for r in rows if str(r.get("policy")) == pol and str(r.get("split")) == split]
+        pids = {r.get("problem_id") for r in mine}
+        levels = sorted({r.get("level") for r in mine if isinstance(r.get("level"), int)})
+        # pool subsamples share the pool's seconds: count the pool row and the runs, not the subsamples
+        secs = sum(float(r.get("seconds") or 0) for r in mine if "subsampled_from" not in r)
+        lines.append(f"| {pol} | {split} | {len(pids)} | {', '.join(map(str, levels))} | {secs:,.0f} |")
+    total = sum(float(r.get("seconds") or 0) for r in rows if "subsampled_from" not in r)
+    return "\n".join(lines) + f"\n\nSearch time in all: {total / 3600:.2f} CPU-hours (2 cores)."
+
+
 def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-coder-0.5b",
                    big: str = "qwen2.5-coder-1.5b") -> str:
     """The study's figures as Markdown (README / closing note): what ran, the held-out table, the
     budget ratio, per-bin winners on both splits, auto's choices and the FLOPs-matched comparison."""
     if not rows:
         return "_No sweep results._"
-    lines = ["### What ran", "", "| policy | split | problems | levels | search seconds |", "|---|---|---|---|---|"]
-    for (pol, split) in sorted({(r.get("policy"), r.get("split")) for r in rows}):
-        mine = [r for r in rows if r.get("policy") == pol and r.get("split") == split]
-        pids = {r["problem_id"] for r in mine}
-        levels = sorted({r.get("level") for r in mine if r.get("level") is not None})
-        # pool subsamples share the pool's seconds: count the pool row and the runs, not the subsamples
-        secs = sum(float(r.get("seconds") or 0) for r in mine if "subsampled_from" not in r)
-        lines.append(f"| {pol} | {split} | {len(pids)} | {', '.join(map(str, levels))} | {secs:,.0f} |")
-    total = sum(float(r.get("seconds") or 0) for r in rows if "subsampled_from" not in r)
-    lines += ["", f"Search time in all: {total / 3600:.2f} CPU-hours (2 cores).", ""]
+    lines = ["### What ran", "", what_ran_markdown(rows), ""]
     for split in ("val", "test"):
         if not any(r.get("split") == split and r.get("policy") == small for r in rows):
             continue
