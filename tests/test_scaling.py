@@ -101,6 +101,7 @@ def test_bin_winners_name_the_best_strategy_per_bin_with_ties():
     assert wins["easy"][16]["best"] == ["beam", "weighted-best-of-n"]  # a tie lists both
     assert wins["hard"][16]["best"] == ["beam", "weighted-best-of-n"] and wins["hard"][16]["accuracy"] == 0.5
     assert wins[ALL][16]["accuracy"] == 0.75
+    assert wins["hard"][1] == {"best": [], "accuracy": 0.0, "n": 2}  # nothing solves them: no winner, not a tie of all
 
 
 def test_flops_matched_finds_the_small_models_best_point_within_the_big_ones_flops():

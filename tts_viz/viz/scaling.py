@@ -223,7 +223,8 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     ratio = budget_ratio(rows, split, policy)
     if ratio["ratio"] is not None:
         line = (f"**Budget ratio:** auto reaches {ratio['reference']}'s accuracy ({ratio['reference_accuracy']:.3f}) "
-                f"at budget {ratio['auto_budget']}: {ratio['ratio']:g}x less compute.")
+                f"at budget {ratio['auto_budget']}: " + (f"{ratio['ratio']:g}x less compute." if ratio["ratio"] > 1
+                                                         else "no saving."))
     else:
         line = f"**Budget ratio:** none ({ratio.get('note', '')})."
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
@@ -243,7 +244,9 @@ def bin_winners(rows: Sequence[Mapping[str, Any]], split: str | None, policy: st
             if not cells:
                 continue
             top = max(c["accuracy"] for c in cells.values())
-            out.setdefault(b, {})[n] = {"best": sorted(lab for lab, c in cells.items() if c["accuracy"] >= top - 1e-12),
+            # where nothing solves a problem there is no winner (not a tie of every strategy)
+            best = sorted(lab for lab, c in cells.items() if c["accuracy"] >= top - 1e-12) if top > 0 else []
+            out.setdefault(b, {})[n] = {"best": best,
                                         "accuracy": top, "n": max(c["n"] for c in cells.values())}
     return out
 
@@ -302,7 +305,8 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
     ratio = budget_ratio(rows, "test", small)
     if ratio["ratio"] is not None:
         lines.append(f"**Budget ratio (test):** auto reaches {ratio['reference']} ({ratio['reference_accuracy']:.3f}) "
-                     f"at budget {ratio['auto_budget']}: {ratio['ratio']:g}x less.")
+                     f"at budget {ratio['auto_budget']}: " + (f"{ratio['ratio']:g}x less compute." if ratio["ratio"] > 1
+                                                             else "no saving."))
     else:
         lines.append(f"**Budget ratio (test):** none: {ratio.get('note', '')}.")
     for split in ("val", "test"):
@@ -314,17 +318,17 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
         budgets = sorted({n for w in wins.values() for n in w})
         lines.append("|---" * (len(budgets) + 1) + "|")
         for b in _bin_order(wins, AbsoluteBins()):
-            cells = [f"{', '.join(wins[b][n]['best'])} ({wins[b][n]['accuracy']:.2f}, {wins[b][n]['n']})"
+            cells = [f"{', '.join(wins[b][n]['best']) or 'none solves any'} ({wins[b][n]['accuracy']:.2f}, {wins[b][n]['n']})"
                      if n in wins[b] else "-" for n in budgets]
             lines.append(f"| {b} | " + " | ".join(cells) + " |")
-    choices: dict[str, int] = {}
+    choices: dict[tuple[int, str], int] = {}
     for r in rows:
         if r.get("strategy") == "auto" and r.get("decision") and r.get("status") != "error":
             c = r["decision"].get("choice") or {}
-            key = c.get("strategy", "?") if isinstance(c, dict) else str(c)
-            choices[f"N={r['budget']}: {key}"] = choices.get(f"N={r['budget']}: {key}", 0) + 1
+            key = (int(r["budget"]), c.get("strategy", "?") if isinstance(c, dict) else str(c))
+            choices[key] = choices.get(key, 0) + 1
     if choices:
-        lines += ["", "**auto's choices:** " + "; ".join(f"{k} x{v}" for k, v in sorted(choices.items()))]
+        lines += ["", "**auto's choices:** " + "; ".join(f"N={n}: {s} x{v}" for (n, s), v in sorted(choices.items()))]
     matched = flops_matched(rows, small, big)
     if matched:
         lines += ["", f"### FLOPs-matched: {big} against {small} with search (test split, shared problems)", "",
