@@ -224,11 +224,17 @@ class ScoreStore:
         except (OSError, ValueError):
             self.data = {}
 
+    def _entry(self, name: str, fingerprint: str = "") -> dict | None:
+        """The stored entry of `name`; None if never scored or scored by another version of the
+        verifier (a retrained probe)."""
+        got = self.data.get(name)
+        return got if isinstance(got, dict) and got.get("fingerprint", "") == fingerprint else None
+
     def _valid(self, pool: list[dict], name: str, fingerprint: str = "") -> dict[str, list] | None:
         """Stored scores of the pool's problems that have them, shaped like their samples; None if
-        never scored or scored by another version of the verifier (a retrained probe)."""
-        got = self.data.get(name)
-        if not isinstance(got, dict) or got.get("fingerprint", "") != fingerprint:
+        there is no entry for this verifier version."""
+        got = self._entry(name, fingerprint)
+        if got is None:
             return None
         by_id = got.get("scores", {})
         out = {}
@@ -285,9 +291,7 @@ class ScoreStore:
     def save(self, rows: list[dict], name: str, seconds: float, fingerprint: str = "") -> None:
         """Store these rows' scores (merged with the others stored for the same verifier version);
         `seconds` = all scoring time so far."""
-        got = self.data.get(name)
-        if not isinstance(got, dict) or got.get("fingerprint", "") != fingerprint:
-            got = {"scores": {}}
+        got = self._entry(name, fingerprint) or {"scores": {}}
         got.update(seconds=seconds, fingerprint=fingerprint)
         got["scores"].update({row["id"]: [s["scores"][name] for s in row["samples"]] for row in rows})
         self.data[name] = got

@@ -186,6 +186,16 @@ def budget_ratio(rows: Sequence[Mapping[str, Any]], split: str | None = "test", 
     return out
 
 
+def budget_ratio_line(ratio: Mapping[str, Any], split: str | None = None) -> str:
+    """budget_ratio's result as one Markdown sentence (the Scaling tab and scaling-report)."""
+    head = f"**Budget ratio{f' ({split})' if split else ''}:**"
+    if ratio["ratio"] is None:
+        return f"{head} none ({ratio.get('note', '')})."
+    saving = f"{ratio['ratio']:g}x less compute." if ratio["ratio"] > 1 else "no saving."
+    return (f"{head} auto reaches {ratio['reference']}'s accuracy ({ratio['reference_accuracy']:.3f}) "
+            f"at budget {ratio['auto_budget']}: {saving}")
+
+
 def accuracy_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
     """Strategies x budgets accuracy table (all problems of the split) as Markdown, for the README."""
     allbin = accuracy_by_bin(rows, split, policy).get(ALL, {})
@@ -220,13 +230,7 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
         return scaling_figure([], split), flops_figure([], split), msg
     policies = sorted({r.get("policy") for r in rows if r.get("policy")})
     policy = policy if policy in policies else (policies[0] if policies else None)
-    ratio = budget_ratio(rows, split, policy)
-    if ratio["ratio"] is not None:
-        line = (f"**Budget ratio:** auto reaches {ratio['reference']}'s accuracy ({ratio['reference_accuracy']:.3f}) "
-                f"at budget {ratio['auto_budget']}: " + (f"{ratio['ratio']:g}x less compute." if ratio["ratio"] > 1
-                                                         else "no saving."))
-    else:
-        line = f"**Budget ratio:** none ({ratio.get('note', '')})."
+    line = budget_ratio_line(budget_ratio(rows, split, policy))
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
           + accuracy_table_markdown(rows, split, policy) + "\n\n**What ran:**\n\n" + what_ran_markdown(rows))
     return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
@@ -256,14 +260,11 @@ def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split
     small policy's best curve point that spends no more FLOPs (on the problems both ran)."""
     rows = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)]
     shared = {r["problem_id"] for r in rows if r.get("policy") == big} & {r["problem_id"] for r in rows if r.get("policy") == small}
+    rows = [r for r in rows if r["problem_id"] in shared]
 
     def points(policy: str) -> dict[tuple[str, int], dict[str, float]]:
-        groups: dict[tuple[str, int], list] = {}
-        for r in rows:
-            if r.get("policy") == policy and r["problem_id"] in shared:
-                groups.setdefault((curve_label(r), int(r["budget"])), []).append(r)
-        return {k: {"accuracy": sum(bool(r["correct"]) for r in rs) / len(rs), "n": len(rs),
-                    "flops": sum(float(r.get("flops") or 0) for r in rs) / len(rs)} for k, rs in groups.items()}
+        curves = accuracy_by_bin(rows, split, policy).get(ALL, {})
+        return {(label, n): cell for label, by_n in curves.items() for n, cell in by_n.items()}
 
     small_pts, out = points(small), []
     for (label, n), p in sorted(points(big).items()):
@@ -302,21 +303,14 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
             continue
         lines += [f"### Accuracy of {small}, {split} split (problems per cell in brackets)", "",
                   accuracy_table_markdown(rows, split, small), ""]
-    ratio = budget_ratio(rows, "test", small)
-    if ratio["ratio"] is not None:
-        lines.append(f"**Budget ratio (test):** auto reaches {ratio['reference']} ({ratio['reference_accuracy']:.3f}) "
-                     f"at budget {ratio['auto_budget']}: " + (f"{ratio['ratio']:g}x less compute." if ratio["ratio"] > 1
-                                                             else "no saving."))
-    else:
-        lines.append(f"**Budget ratio (test):** none: {ratio.get('note', '')}.")
+    lines.append(budget_ratio_line(budget_ratio(rows, "test", small), "test"))
     for split in ("val", "test"):
         wins = bin_winners(rows, split, small)
         if not wins:
             continue
-        lines += ["", f"### Best strategy per oracle bin (Liu's absolute bins), {split} split", "",
-                  "| bin | " + " | ".join(f"N={n}" for n in sorted({n for w in wins.values() for n in w})) + " |"]
         budgets = sorted({n for w in wins.values() for n in w})
-        lines.append("|---" * (len(budgets) + 1) + "|")
+        lines += ["", f"### Best strategy per oracle bin (Liu's absolute bins), {split} split", "",
+                  "| bin | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
         for b in _bin_order(wins, AbsoluteBins()):
             cells = [f"{', '.join(wins[b][n]['best']) or 'none solves any'} ({wins[b][n]['accuracy']:.2f}, {wins[b][n]['n']})"
                      if n in wins[b] else "-" for n in budgets]
