@@ -18,6 +18,7 @@ from tts_viz.runner import RunConfig, run_search
 from tts_viz.strategies.base import SearchConfig
 from tts_viz.sweep import SweepConfig, load_results, parse_strategies, run_sweep, split_of
 from tts_viz.trace import FINISHED, SELECTED, Trace
+from tts_viz.viz.scaling import scaling_report
 
 Q = "What is one half?"
 
@@ -315,6 +316,26 @@ def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
         {r["problem_id"] for r in load_results(results) if r["split"] == "val"})
     assert all(r["decision"]["source"] == "table" and r["decision"]["choice"]["strategy"] for r in auto_rows)
     assert all(r["status"] == "done" for r in auto_rows)
+    assert {r["table"] for r in auto_rows} == {table.fingerprint}
+
+    # A refitted table makes auto's rows stale: the rerun runs auto again (only auto), and the
+    # report counts the new rows; the old ones are kept in the file and named as superseded.
+    assert main(["fit-table", "--results", str(results), "--binning", "absolute", "--difficulty", "predicted"]) == 0
+    refit = StrategyTable.load(json.loads(capsys.readouterr().out.strip().splitlines()[-1])["table"])
+    assert refit.fingerprint != table.fingerprint
+    calls.clear()
+    assert main(["sweep", "--split", "test", *args]) == 0
+    assert len(calls) == 4 * 3 and {s for _, s, _ in calls} == {"auto"}
+    rows = load_results(results)
+    current = allocate.current_rows(rows)
+    assert len(rows) - len(current) == 12
+    assert {r["table"] for r in current if r["strategy"] == "auto"} == {refit.fingerprint}
+    report = scaling_report(rows)
+    assert "12 superseded row(s)" in report
+    choices = report.split("**auto's choices:** ")[1].splitlines()[0]
+    assert sum(int(c.rsplit(" x", 1)[1]) for c in choices.split("; ")) == 12  # the current table's rows only
+    calls.clear()
+    assert main(["sweep", "--split", "test", *args]) == 0 and calls == []
 
 
 def test_bad_sweep_arguments_get_clear_messages():

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as _dt
+import hashlib
 import json
 import math
 import re
@@ -199,6 +200,32 @@ def params_key(params: Mapping[str, Any] | None) -> str:
     return json.dumps(dict(params or {}), sort_keys=True)
 
 
+def run_key(row: Mapping[str, Any]) -> tuple:
+    """What a row measures: problem, strategy, params, budget, seed, policy, verifier."""
+    return (row.get("problem_id"), row.get("strategy"), params_key(row.get("params")), row.get("budget"),
+            row.get("seed"), row.get("policy"), row.get("verifier"))
+
+
+def row_key(row: Mapping[str, Any]) -> tuple:
+    """run_key plus, for `auto`, the strategy table that decided (its fingerprint): a refitted table
+    makes auto's earlier rows stale, so the sweep runs auto again instead of skipping it."""
+    return run_key(row) + (row.get("table"),)
+
+
+def current_rows(rows: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One row per run_key, the last one written (a finished row beats a failed one): after a refit,
+    auto's rows from the older table are superseded by the rerun. File order is kept."""
+    best: dict[tuple, int] = {}
+    rows = list(rows)
+    for i, r in enumerate(rows):
+        k = run_key(r)
+        j = best.get(k)
+        if j is None or r.get("status") != "error" or rows[j].get("status") == "error":
+            best[k] = i
+    keep = set(best.values())
+    return [r for i, r in enumerate(rows) if i in keep]
+
+
 def describe_choice(strategy: str, params: Mapping[str, Any] | None) -> str:
     if not params:
         return strategy
@@ -305,6 +332,13 @@ class StrategyTable:
             return None
         below = [b for b in self.budgets if b <= budget]
         return max(below) if below else min(self.budgets)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity of this fitted table (12 hex of the sha256 of its JSON). Sweep rows of `auto` carry it,
+        so a sweep reruns auto after a refit and the report counts only one table's decisions."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, allow_nan=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:12]
 
     # ----- JSON -------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -538,7 +572,7 @@ def _add_note(dec: Decision, text: str) -> None:
 def table_meta(table: StrategyTable, path: str | Path | None = None) -> dict[str, Any]:
     return {"policy": table.policy, "verifier": table.verifier, "problem_set": table.problem_set,
             "binning": table.binning.get("kind"), "difficulty": table.difficulty, "fitted_on": table.fitted_on,
-            "created": table.created, "n_problems": table.n_problems,
+            "created": table.created, "n_problems": table.n_problems, "fingerprint": table.fingerprint,
             "path": str(path) if path is not None else None}
 
 

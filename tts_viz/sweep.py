@@ -36,9 +36,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from .allocate import POOL_STRATEGIES, StrategyTable, default_table_path, fit_table, params_key, predicted_difficulty
+from .allocate import (POOL_STRATEGIES, StrategyTable, current_rows, default_table_path, fit_table, params_key,
+                       predicted_difficulty, row_key)
 from .grading import is_correct
 from .problems import Problem, arith_problem_set
 from .strategies.select import pick
@@ -189,9 +190,11 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def row_key(row: dict[str, Any]) -> tuple:
-    return (row.get("problem_id"), row.get("strategy"), params_key(row.get("params")), row.get("budget"),
-            row.get("seed"), row.get("policy"), row.get("verifier"))
+def table_fingerprint(cfg: "SweepConfig") -> str:
+    """The table `auto` will use in this sweep (the default path for the policy/verifier, as
+    AutoStrategy finds it), or 'built-in' where there is none."""
+    path = default_table_path(cfg.policy, cfg.verifier_label)
+    return StrategyTable.load(path).fingerprint if path.is_file() else "built-in"
 
 
 class ResultsWriter:
@@ -347,6 +350,7 @@ def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, 
     if trace.decision:
         d = trace.decision
         row["decision"] = {k: d.get(k) for k in ("source", "estimate", "bin", "choice", "run_budget", "probes", "note")}
+        row["table"] = (d.get("table") or {}).get("fingerprint") or "built-in"
     return row
 
 
@@ -380,8 +384,11 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                 and r.get("verifier") == cfg.verifier_label and r.get("seed") == cfg.seed:
             pool_diff[r["problem_id"]] = {k: r.get(k) for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
 
+    auto_table = table_fingerprint(cfg) if any(s.name == "auto" for s in run_specs) else None
+
     def key(problem: Problem, split: str, strategy: str, params: dict, n: int) -> tuple:
-        return row_key({**_base_row(cfg, problem, split), "strategy": strategy, "params": params, "budget": n})
+        return row_key({**_base_row(cfg, problem, split), "strategy": strategy, "params": params, "budget": n,
+                        "table": auto_table if strategy == "auto" else None})
 
     # Plan: per problem, does the pool need running, and which per-budget runs are pending.
     plan = []
@@ -492,7 +499,7 @@ def sweep_config_from_args(args) -> SweepConfig:
 def cmd_sweep(args, run_fn: RunFn | None = None) -> int:
     cfg = sweep_config_from_args(args)
     summary = run_sweep(cfg, run_fn=run_fn)
-    rows = [r for r in load_results(cfg.results) if r.get("policy") == cfg.policy
+    rows = [r for r in current_rows(load_results(cfg.results)) if r.get("policy") == cfg.policy
             and r.get("verifier") == cfg.verifier_label]
     summary["accuracy"] = {f"{s['strategy']}{'' if not s['params'] else ' ' + params_key(s['params'])} @{s['budget']}":
                            round(s["accuracy"], 3) for s in summarize(rows, None if cfg.split == "all" else cfg.split)}
@@ -513,7 +520,7 @@ def add_fit_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_fit_table(args) -> int:
-    rows = load_results(args.results)
+    rows = current_rows(load_results(args.results))
     if not rows:
         raise ValueError(f"No results in {args.results}: run `python -m tts_viz sweep` first.")
     rows = [r for r in rows if r.get("status") != "error"

@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..allocate import ASSETS_DIR, AbsoluteBins, QuantileBins, params_key
+from ..allocate import ASSETS_DIR, AbsoluteBins, QuantileBins, current_rows, params_key
 from .figures import esc
 
 SCALING_RESULTS = ASSETS_DIR / "scaling" / "results.jsonl"
@@ -228,11 +228,12 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
         msg = ("**No sweep results shipped yet.** Produce them with `python -m tts_viz sweep` into "
                "`assets/scaling/results.jsonl` (see the README's scaling study).")
         return scaling_figure([], split), flops_figure([], split), msg
+    all_rows, rows = rows, current_rows(rows)
     policies = sorted({r.get("policy") for r in rows if r.get("policy")})
     policy = policy if policy in policies else (policies[0] if policies else None)
     line = budget_ratio_line(budget_ratio(rows, split, policy))
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
-          + accuracy_table_markdown(rows, split, policy) + "\n\n**What ran:**\n\n" + what_ran_markdown(rows))
+          + accuracy_table_markdown(rows, split, policy) + "\n\n**What ran:**\n\n" + what_ran_markdown(all_rows))
     return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
 
 
@@ -288,7 +289,14 @@ def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         secs = sum(float(r.get("seconds") or 0) for r in mine if "subsampled_from" not in r)
         lines.append(f"| {pol} | {split} | {len(pids)} | {', '.join(map(str, levels))} | {secs:,.0f} |")
     total = sum(float(r.get("seconds") or 0) for r in rows if "subsampled_from" not in r)
-    return "\n".join(lines) + f"\n\nSearch time in all: {total / 3600:.2f} CPU-hours (2 cores)."
+    out = "\n".join(lines) + f"\n\nSearch time in all: {total / 3600:.2f} CPU-hours (2 cores)."
+    live = {id(r) for r in current_rows(rows)}
+    stale = [r for r in rows if id(r) not in live]
+    if stale:
+        secs = sum(float(r.get("seconds") or 0) for r in stale if "subsampled_from" not in r)
+        out += (f" That includes {len(stale)} superseded row(s) ({secs:,.0f} s), rerun later (auto after a "
+                "refitted strategy table, or a failed run); the figures use only the latest row of each run.")
+    return out
 
 
 def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-coder-0.5b",
@@ -298,6 +306,7 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
     if not rows:
         return "_No sweep results._"
     lines = ["### What ran", "", what_ran_markdown(rows), ""]
+    rows = current_rows(rows)
     for split in ("val", "test"):
         if not any(r.get("split") == split and r.get("policy") == small for r in rows):
             continue
