@@ -36,7 +36,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from .allocate import (POOL_STRATEGIES, StrategyTable, current_rows, default_table_path, fit_table, params_key,
                        predicted_difficulty, row_key)
