@@ -114,6 +114,20 @@ def test_fit_picks_best_per_cell_and_ties_to_the_cheaper():
     assert table.n_problems == 4  # the held-out problem is not in the fit
 
 
+def test_equal_cost_ties_go_to_the_better_rule_over_all_bins():
+    # One easy problem: all three pool rules right at the same cost. The hard problem shows that
+    # weighted-best-of-n is the better rule; the easy cell takes it, not the alphabet's best-of-n.
+    rows = [row("e1", 0.9, s, 4, True) for s in ("best-of-n", "majority", "weighted-best-of-n")]
+    rows += [row("h1", 0.05, s, 4, s == "weighted-best-of-n") for s in ("best-of-n", "majority", "weighted-best-of-n")]
+    table = fit_table(rows, "absolute", split="val")
+    easy = table.cell("easy", 4)
+    assert easy["choice"]["strategy"] == "weighted-best-of-n"
+    assert {c["strategy"]: c["pooled_accuracy"] for c in easy["candidates"]} == {
+        "weighted-best-of-n": 1.0, "best-of-n": 0.5, "majority": 0.5}
+    assert [c["strategy"] for c in easy["candidates"]][1:] == ["best-of-n", "majority"]  # then by name
+    assert table.cell("hard", 4)["choice"]["strategy"] == "weighted-best-of-n"
+
+
 def test_missing_cells_fall_back_and_say_so():
     table = fit_table(synthetic_rows(), "absolute", split="val")
     hard1 = table.cell("hard", 1)  # hard problems only ran at budget 4

@@ -243,13 +243,19 @@ def default_table_path(policy: str, verifier: str, assets: str | Path | None = N
 
 
 def _rank_key(c: Mapping[str, Any]):
-    """Best accuracy first; ties to fewer mean FLOPs, then fewer tokens; then a stable name order."""
+    """Best accuracy first; ties to fewer mean FLOPs, then fewer tokens; then to the better accuracy over
+    all bins at that budget (pool-based rules cost the same, and a bin of one or two problems ties
+    often: the pooled validation result breaks it, not the alphabet); then a stable name order."""
     acc = c.get("accuracy")
+    pooled = c.get("pooled_accuracy")
     return (-(round(acc, 9) if acc is not None else -1.0), c.get("mean_flops") or 0.0, c.get("mean_tokens") or 0.0,
-            c["strategy"], params_key(c.get("params")))
+            -(round(pooled, 9) if pooled is not None else -1.0), c["strategy"], params_key(c.get("params")))
 
 
-def _candidates(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def _candidates(rows: Sequence[Mapping[str, Any]], pooled: Mapping[tuple[str, str], float] | None = None
+                ) -> list[dict[str, Any]]:
+    """One candidate per (strategy, params) of these rows, best first (`_rank_key`). pooled:
+    (strategy, params_key) -> accuracy over all bins at the same budget, the tie-breaker."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["strategy"], params_key(r.get("params"))), []).append(r)
@@ -265,6 +271,8 @@ def _candidates(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "mean_tokens": sum(float(r.get("tokens") or 0.0) for r in rs) / n,
             "mean_seconds": sum(float(r.get("seconds") or 0.0) for r in rs) / n,
         })
+        if pooled is not None:
+            out[-1]["pooled_accuracy"] = pooled.get((strategy, pk))
     return sorted(out, key=_rank_key)
 
 
@@ -445,7 +453,7 @@ def fit_table(
     with status "error" and rows without a known `correct` are not candidates.
 
     For every bin x budget the choice is the candidate with the best accuracy; ties go to fewer mean
-    FLOPs, then fewer mean tokens. A cell with no rows falls back to the nearest budget of the same
+    FLOPs, then fewer mean tokens, then to the better accuracy over all bins at that budget. A cell with no rows falls back to the nearest budget of the same
     bin that has rows (the smaller one on a tie), else to the all-bins cell of that budget; the
     cell's `fallback` records which.
     """
@@ -488,18 +496,20 @@ def fit_table(
         by_cell.setdefault((str(binner.label(diff[r["problem_id"]])), int(r["budget"])), []).append(r)
 
     global_cells = [_cell(None, b, _candidates([r for r in usable if int(r["budget"]) == b])) for b in budgets]
+    pooled = {b: {(c["strategy"], params_key(c["params"])): c["accuracy"] for c in g["candidates"]}
+              for b, g in zip(budgets, global_cells)}
     cells = []
     for lab in labels:
         have = [b for b in budgets if (lab, b) in by_cell]
         for b in budgets:
             if (lab, b) in by_cell:
-                cells.append(_cell(lab, b, _candidates(by_cell[(lab, b)])))
+                cells.append(_cell(lab, b, _candidates(by_cell[(lab, b)], pooled[b])))
             elif have:
                 src = min(have, key=lambda x: (abs(x - b), x))
                 fb = {"kind": "nearest_budget", "from_bin": lab, "from_budget": src,
                       "reason": f"no validation results for bin {lab} at budget {b}; "
                                 f"using budget {src} of the same bin"}
-                cells.append(_cell(lab, b, _candidates(by_cell[(lab, src)]), fb))
+                cells.append(_cell(lab, b, _candidates(by_cell[(lab, src)], pooled[src]), fb))
             else:
                 fb = {"kind": "global", "from_bin": None, "from_budget": b,
                       "reason": f"no validation results in bin {lab} at all; using all bins together at budget {b}"}
