@@ -126,6 +126,8 @@ def test_equal_cost_ties_go_to_the_better_rule_over_all_bins():
         "weighted-best-of-n": 1.0, "best-of-n": 0.5, "majority": 0.5}
     assert [c["strategy"] for c in easy["candidates"]][1:] == ["best-of-n", "majority"]  # then by name
     assert table.cell("hard", 4)["choice"]["strategy"] == "weighted-best-of-n"
+    # The decision ranks its candidates the same way.
+    assert decide(table, 0.9, 4, POLICY, VERIFIER).choice["strategy"] == "weighted-best-of-n"
 
 
 def test_missing_cells_fall_back_and_say_so():

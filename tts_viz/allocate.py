@@ -658,6 +658,7 @@ def decide(
             "n_problems": found.get("n_problems") if found else None,
             "mean_flops": found.get("mean_flops") if found else None,
             "mean_tokens": found.get("mean_tokens") if found else None,
+            "pooled_accuracy": found.get("pooled_accuracy") if found else None,  # the fit's tie-breaker
             "reuses_probes": bool(probes) and strategy in reuses,
             "available": found is not None,
             "chosen": False,
