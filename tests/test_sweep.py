@@ -349,3 +349,17 @@ def test_bad_sweep_arguments_get_clear_messages():
     with pytest.raises(ValueError, match="--budgets"):
         sweep.parse_int_list("1,x", "--budgets")
     assert sweep.parse_int_list("1-3,8", "--levels") == [1, 2, 3, 8]
+
+
+def test_results_writer_follows_a_replaced_file(tmp_path):
+    # A git stash / checkout replaces the file (a new inode) while a sweep runs for hours; rows
+    # written afterwards must land in the file at the path, not in the deleted one.
+    path = tmp_path / "r.jsonl"
+    writer = sweep.ResultsWriter(path)
+    writer.write({"problem_id": "a"})
+    copy = tmp_path / "copy.jsonl"
+    copy.write_bytes(path.read_bytes())
+    copy.replace(path)
+    writer.write({"problem_id": "b"})
+    writer.close()
+    assert [r["problem_id"] for r in load_results(path)] == ["a", "b"]

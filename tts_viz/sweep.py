@@ -198,29 +198,31 @@ def table_fingerprint(cfg: "SweepConfig") -> str:
 
 
 class ResultsWriter:
-    """Append-only JSONL; every row is flushed and fsynced before the next run starts."""
+    """Append-only JSONL; every row is flushed and fsynced before the next run starts.
+
+    The file is opened per row, not held: a sweep runs for hours, and anything that replaces the
+    file meanwhile (a `git stash`, `git checkout`, an editor) must not leave later rows going to a
+    deleted inode."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        needs_newline = False
-        if self.path.exists() and self.path.stat().st_size:
-            with open(self.path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                needs_newline = f.read(1) != b"\n"
-        self.f = open(self.path, "a", encoding="utf-8")
-        if needs_newline:  # a line cut short by a kill: end it so the next row starts clean
-            self.f.write("\n")
         self.written = 0
 
     def write(self, row: dict[str, Any]) -> None:
-        self.f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self.f.flush()
-        os.fsync(self.f.fileno())
+        line = json.dumps(row, ensure_ascii=False, default=str) + "\n"
+        with open(self.path, "a+b") as f:
+            if f.tell():  # append mode: at the end; a line cut short by a kill is ended first
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    line = "\n" + line
+            f.write(line.encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
         self.written += 1
 
     def close(self) -> None:
-        self.f.close()
+        pass  # nothing is held open
 
 
 # ------------------------------------------------------------------------------------------------
