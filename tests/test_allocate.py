@@ -112,6 +112,8 @@ def test_fit_picks_best_per_cell_and_ties_to_the_cheaper():
     assert hard4["fallback"] is None and table.cell("easy", 1)["fallback"] is None
     assert table.cell("easy", 1)["choice"]["strategy"] == "majority"  # 1.0 vs beam 0.5
     assert table.n_problems == 4  # the held-out problem is not in the fit
+    assert decide(table, 0.9, 4, POLICY, VERIFIER).reason.endswith(
+        "It tied with majority and beam (width 2) and won on fewer tokens.")
 
 
 def test_equal_cost_ties_go_to_the_better_rule_over_all_bins():
@@ -126,8 +128,12 @@ def test_equal_cost_ties_go_to_the_better_rule_over_all_bins():
         "weighted-best-of-n": 1.0, "best-of-n": 0.5, "majority": 0.5}
     assert [c["strategy"] for c in easy["candidates"]][1:] == ["best-of-n", "majority"]  # then by name
     assert table.cell("hard", 4)["choice"]["strategy"] == "weighted-best-of-n"
-    # The decision ranks its candidates the same way.
-    assert decide(table, 0.9, 4, POLICY, VERIFIER).choice["strategy"] == "weighted-best-of-n"
+    # The decision ranks its candidates the same way, and its sentence says how the tie was broken.
+    dec = decide(table, 0.9, 4, POLICY, VERIFIER)
+    assert dec.choice["strategy"] == "weighted-best-of-n"
+    assert dec.reason.endswith("It tied with best-of-n and majority and won on its accuracy over all bins "
+                               "at that budget (100% against 50%).")
+    assert "tied" not in decide(table, 0.05, 4, POLICY, VERIFIER).reason  # a clear winner: no tie words
 
 
 def test_missing_cells_fall_back_and_say_so():

@@ -575,6 +575,28 @@ class Decision:
         return _json_safe(asdict(self))
 
 
+def _tie_words(best: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str:
+    """' It tied with X and Y and won on ...' where others match the choice's accuracy, else ''."""
+    acc = round(best["expected_accuracy"], 9)
+    tied = sorted((c for c in others if c.get("expected_accuracy") is not None
+                   and round(c["expected_accuracy"], 9) == acc),
+                  key=lambda c: _rank_key({**c, "accuracy": c["expected_accuracy"]}))
+    if not tied:
+        return ""
+    runner = tied[0]
+    if (best.get("mean_flops") or 0.0) < (runner.get("mean_flops") or 0.0):
+        why = "fewer FLOPs"
+    elif (best.get("mean_tokens") or 0.0) < (runner.get("mean_tokens") or 0.0):
+        why = "fewer tokens"
+    elif (best.get("pooled_accuracy") or 0.0) > (runner.get("pooled_accuracy") or 0.0):
+        why = f"its accuracy over all bins at that budget ({best['pooled_accuracy']:.0%} against {runner['pooled_accuracy'] or 0:.0%})"
+    else:
+        why = "name order (same accuracy and cost)"
+    names = [describe_choice(c["strategy"], c["params"]) for c in tied]
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f" It tied with {listed} and won on {why}."
+
+
 def _add_note(dec: Decision, text: str) -> None:
     dec.note = f"{dec.note} {text}" if dec.note else text
 
@@ -679,6 +701,7 @@ def decide(
         f"The {what} {est_words} puts this question in {bin_words}; at {at} "
         f"{describe_choice(best['strategy'], best['params'])} had the best validation accuracy there "
         f"({best['expected_accuracy']:.0%} over {best['n_problems']} problems) of {len(avail)} candidates."
+        + _tie_words(best, [c for c in avail if c is not best])
     )
     dec = Decision(
         estimate=estimate, bin=bin_label, budget=budget,
