@@ -453,9 +453,9 @@ def fit_table(
     with status "error" and rows without a known `correct` are not candidates.
 
     For every bin x budget the choice is the candidate with the best accuracy; ties go to fewer mean
-    FLOPs, then fewer mean tokens, then to the better accuracy over all bins at that budget. A cell with no rows falls back to the nearest budget of the same
-    bin that has rows (the smaller one on a tie), else to the all-bins cell of that budget; the
-    cell's `fallback` records which.
+    FLOPs, then fewer mean tokens, then to the better accuracy over all bins at that budget. A cell
+    with no rows falls back to the nearest budget of the same bin that has rows (the smaller one on a
+    tie), else to the all-bins cell of that budget; the cell's `fallback` records which.
     """
     rows = [r for r in results if split is None or r.get("split") == split]
     notes: list[str] = []
