@@ -257,3 +257,26 @@ def test_builtin_rule_follows_the_papers():
     one = builtin_decision(0.05, 1, probes=1)  # nothing left after the probe
     assert one.choice["strategy"] == "weighted-best-of-n"
     assert "built-in rule" in one.reason and sum(c["chosen"] for c in one.candidates) == 1
+
+
+def test_strategies_run_at_fewer_budgets_stay_available_after_the_probes():
+    # A sweep runs beam at 1, 4, 16 only. At N=16 with 4 probes, 12 are left: beam is read at 4
+    # (the largest budget <= 12 where it was measured), not dropped for lack of a column at 8.
+    rows = []
+    for pid, beam_right in (("m1", True), ("m2", True)):
+        rows += [row(pid, 0.3, "majority", n, False) for n in (1, 2, 4, 8, 16)]
+        rows += [row(pid, 0.3, "beam", n, beam_right and n >= 4, params={"width": 4}) for n in (1, 4, 16)]
+    table = fit_table(rows, "absolute", split="val")
+    dec = decide(table, 0.3, 16, POLICY, VERIFIER, probes=4)
+    beam = next(c for c in dec.candidates if c["strategy"] == "beam")
+    assert beam["available"] and beam["budget"] == 4 and beam["expected_accuracy"] == 1.0
+    assert dec.choice == {"strategy": "beam", "params": {"width": 4}} and dec.run_budget == 12
+    assert "measured at budget 4" in dec.reason
+    # At N=4 with 2 probes, 2 are left: beam is read at 1, where it was wrong; majority keeps the probes.
+    dec4 = decide(table, 0.3, 4, POLICY, VERIFIER, probes=2)
+    beam4 = next(c for c in dec4.candidates if c["strategy"] == "beam")
+    assert beam4["budget"] == 1 and beam4["expected_accuracy"] == 0.0
+    assert beam4["mean_flops"] == pytest.approx(2 * 100.0)  # it would run 2 generations, measured with 1
+    # All at 0: the tie goes to the cheaper as each would run (majority 100 FLOPs as measured at 4,
+    # beam 2 x 100), not to beam's one-generation measurement.
+    assert dec4.choice["strategy"] == "majority"

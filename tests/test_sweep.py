@@ -316,7 +316,7 @@ def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
         {r["problem_id"] for r in load_results(results) if r["split"] == "val"})
     assert all(r["decision"]["source"] == "table" and r["decision"]["choice"]["strategy"] for r in auto_rows)
     assert all(r["status"] == "done" for r in auto_rows)
-    assert {r["table"] for r in auto_rows} == {table.fingerprint}
+    assert {r["table"] for r in auto_rows} == {allocate.decider_id(table)}
 
     # A refitted table makes auto's rows stale: the rerun runs auto again (only auto), and the
     # report counts the new rows; the old ones are kept in the file and named as superseded.
@@ -329,13 +329,17 @@ def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
     rows = load_results(results)
     current = allocate.current_rows(rows)
     assert len(rows) - len(current) == 12
-    assert {r["table"] for r in current if r["strategy"] == "auto"} == {refit.fingerprint}
+    assert {r["table"] for r in current if r["strategy"] == "auto"} == {allocate.decider_id(refit)}
     report = scaling_report(rows)
     assert "12 superseded row(s)" in report
     choices = report.split("**auto's choices:** ")[1].splitlines()[0]
     assert sum(int(c.rsplit(" x", 1)[1]) for c in choices.split("; ")) == 12  # the current table's rows only
     calls.clear()
     assert main(["sweep", "--split", "test", *args]) == 0 and calls == []
+    # A new decision rule (same table) reruns auto too.
+    monkeypatch.setattr(allocate, "DECISION_RULE", allocate.DECISION_RULE + 1)
+    assert main(["sweep", "--split", "test", *args]) == 0
+    assert len(calls) == 12 and {s for _, s, _ in calls} == {"auto"}
 
 
 def test_bad_sweep_arguments_get_clear_messages():

@@ -37,6 +37,9 @@ from .trace import _json_safe
 
 TABLE_FORMAT = "tts-viz-strategy-table"
 TABLE_VERSION = 1
+# Bump when decide() changes how it chooses from the same table: a sweep's auto rows record it
+# with the table's fingerprint (`decider_id`), so rows decided the old way are rerun, not reused.
+DECISION_RULE = 2
 
 EASY_THRESHOLD = 0.5  # absolute bins: easy if p > 0.5
 HARD_THRESHOLD = 0.1  # absolute bins: hard if p < 0.1
@@ -601,10 +604,16 @@ def _add_note(dec: Decision, text: str) -> None:
     dec.note = f"{dec.note} {text}" if dec.note else text
 
 
+def decider_id(table: StrategyTable | None) -> str:
+    """What decided an auto run: the table's fingerprint and the decision rule, or 'built-in'."""
+    return f"{table.fingerprint}/rule{DECISION_RULE}" if table is not None else "built-in"
+
+
 def table_meta(table: StrategyTable, path: str | Path | None = None) -> dict[str, Any]:
     return {"policy": table.policy, "verifier": table.verifier, "problem_set": table.problem_set,
             "binning": table.binning.get("kind"), "difficulty": table.difficulty, "fitted_on": table.fitted_on,
             "created": table.created, "n_problems": table.n_problems, "fingerprint": table.fingerprint,
+            "decided_by": decider_id(table),
             "path": str(path) if path is not None else None}
 
 
@@ -625,8 +634,10 @@ def decide(
     strict=True: a table fitted for another policy/verifier pair raises ValueError naming both;
     strict=False: choose anyway, with `fallback["pair"]` and a `note` that says so.
     probes: samples already spent on the estimate. Strategies in `reuses` keep them in their pool
-    (looked up at budget N); the others run on N - probes (looked up at the largest fitted budget
-    <= N - probes), so their expected accuracy reflects what is left.
+    (looked up at budget N); the others run on N - probes and are looked up at the largest budget
+    <= N - probes at which they were measured (a sweep runs beam, DVTS and revisions at fewer budgets
+    than the pool rules; 12 left after 4 probes reads beam's accuracy at 4). That is what is left or
+    less, so their expected accuracy errs low, never high.
     """
     fallback: dict[str, Any] = {}
     note = None
@@ -663,23 +674,31 @@ def decide(
     for where, b in ((main_cell, tb), (cell_at(tb_left) if probes else None, tb_left)):
         for c in (where or {}).get("candidates", []):
             cands.setdefault((c["strategy"], params_key(c.get("params"))), c)
+
+    def measured(strategy: str, pk: str, b: int | None):
+        for c in (cell_at(b) or {}).get("candidates", []):
+            if c["strategy"] == strategy and params_key(c.get("params")) == pk:
+                return c
+        return None
+
+    below_left = sorted((b for b in table.budgets if b <= left), reverse=True)
     out = []
     for (strategy, pk), _ in cands.items():
         reuse = strategy in reuses or probes == 0
         b = tb if reuse else tb_left
-        src = cell_at(b)
-        found = None
-        for c in (src or {}).get("candidates", []):
-            if c["strategy"] == strategy and params_key(c.get("params")) == pk:
-                found = c
+        found = measured(strategy, pk, b)
+        if found is None and not reuse:
+            b, found = next(((x, c) for x in below_left if (c := measured(strategy, pk, x)) is not None), (b, None))
+        # cost as it will run: one measured at a smaller budget spends `left` generations, not b
+        scale = left / b if found is not None and not reuse and b and left > b else 1.0
         out.append({
             "strategy": strategy,
             "params": json.loads(pk),
             "expected_accuracy": found["accuracy"] if found else None,
             "budget": b,
             "n_problems": found.get("n_problems") if found else None,
-            "mean_flops": found.get("mean_flops") if found else None,
-            "mean_tokens": found.get("mean_tokens") if found else None,
+            "mean_flops": found["mean_flops"] * scale if found and found.get("mean_flops") is not None else None,
+            "mean_tokens": found["mean_tokens"] * scale if found and found.get("mean_tokens") is not None else None,
             "pooled_accuracy": found.get("pooled_accuracy") if found else None,  # the fit's tie-breaker
             "reuses_probes": bool(probes) and strategy in reuses,
             "available": found is not None,
@@ -700,8 +719,10 @@ def decide(
     reason = (
         f"The {what} {est_words} puts this question in {bin_words}; at {at} "
         f"{describe_choice(best['strategy'], best['params'])} had the best validation accuracy there "
-        f"({best['expected_accuracy']:.0%} over {best['n_problems']} problems) of {len(avail)} candidates."
-        + _tie_words(best, [c for c in avail if c is not best])
+        f"({best['expected_accuracy']:.0%} over {best['n_problems']} problems"
+        + (f", measured at budget {best['budget']}" if not best["reuses_probes"] and probes and best["budget"] != left
+           else "")
+        + f") of {len(avail)} candidates." + _tie_words(best, [c for c in avail if c is not best])
     )
     dec = Decision(
         estimate=estimate, bin=bin_label, budget=budget,

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .allocate import (POOL_STRATEGIES, StrategyTable, current_rows, default_table_path, fit_table, params_key,
-                       predicted_difficulty, row_key)
+from .allocate import (POOL_STRATEGIES, StrategyTable, current_rows, decider_id, default_table_path, fit_table,
+                       params_key, predicted_difficulty, row_key)
 from .grading import is_correct
 from .problems import Problem, arith_problem_set
 from .strategies.select import pick
@@ -191,10 +191,10 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
 
 
 def table_fingerprint(cfg: "SweepConfig") -> str:
-    """The table `auto` will use in this sweep (the default path for the policy/verifier, as
-    AutoStrategy finds it), or 'built-in' where there is none."""
+    """What will decide `auto` in this sweep: the table at the default path for the policy/verifier
+    (as AutoStrategy finds it) with the decision rule, or 'built-in' where there is none."""
     path = default_table_path(cfg.policy, cfg.verifier_label)
-    return StrategyTable.load(path).fingerprint if path.is_file() else "built-in"
+    return decider_id(StrategyTable.load(path) if path.is_file() else None)
 
 
 class ResultsWriter:
@@ -352,7 +352,7 @@ def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, 
     if trace.decision:
         d = trace.decision
         row["decision"] = {k: d.get(k) for k in ("source", "estimate", "bin", "choice", "run_budget", "probes", "note")}
-        row["table"] = (d.get("table") or {}).get("fingerprint") or "built-in"
+        row["table"] = (d.get("table") or {}).get("decided_by") or "built-in"
     return row
 
 
