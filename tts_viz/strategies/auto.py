@@ -11,7 +11,9 @@
      samples are drawn and the final selection runs over probes + new samples (N in all).
    - beam / dvts / revisions / lookahead: cannot start from whole samples; they run with the
      remaining budget N - probes, and the probes were spent on the estimate only (the decision
-     says so). Their final selection is the strategy's own, over its own nodes.
+     says so). The table is read for them at the largest budget <= N - probes where they were
+     measured (a sweep runs them at 1, 4, 16 only). Their final selection is the strategy's own,
+     over its own nodes.
 
 Which table: `AutoStrategy(table=..., table_path=...)`, else a `strategy_table` / `table_path`
 attribute set on the SearchContext, else the module-level `TABLE_PATH`, else
