@@ -115,19 +115,8 @@ class TransformersBackend:
             raise Cancelled()
         t0 = time.perf_counter()
         rows = self._ids(prompts)
-        if self.can_reuse and all(rows):
-            # Each distinct prompt runs only what the prefix store lacks, all in one forward pass;
-            # rows that share a prompt get a copy of its cache.
-            cache, hidden, mask, computed, reused, index = self._prefill_distinct(rows)
-            cache.reorder_cache(index)
-            logits, mask = self.model.get_output_embeddings()(hidden[index]), mask[index]
-        else:  # the plain path: every row prefilled in full
-            enc = self.encode(prompts)
-            mask = enc["attention_mask"]
-            pos = (mask.cumsum(-1) - 1).clamp(min=0)
-            out = self.model(**enc, position_ids=pos, use_cache=True, logits_to_keep=1)
-            cache, logits = out.past_key_values, out.logits[:, -1, :]
-            computed, reused = int(mask.sum()), 0
+        cache, hidden, mask, computed, reused = self._run_prompts(prompts, rows, keep_cache=True)
+        logits = self.model.get_output_embeddings()(hidden)
         torch.manual_seed(seed)
         new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens)
         gens = [self._cut(row, stop) for row in new]
@@ -141,6 +130,22 @@ class TransformersBackend:
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         return gens
+
+    def _run_prompts(self, prompts: Sequence[str], rows: Sequence[tuple[int, ...]], keep_cache: bool):
+        """Run every prompt through the decoder: (cache, last-token hidden state [B, d], mask, tokens
+        computed, tokens reused). With the prefix store, each distinct prompt runs only what the store
+        lacks, all in one forward pass, and rows that share a prompt get a copy of its cache; without
+        it (or for an empty prompt), one plain left-padded pass over every row in full."""
+        if self.can_reuse and all(rows):
+            cache, hidden, mask, computed, reused, index = self._prefill_distinct(rows)
+            if keep_cache:
+                cache.reorder_cache(index)
+            return cache, hidden[index], mask[index], computed, reused
+        enc = self.encode(prompts)
+        mask = enc["attention_mask"]
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        out = self.model.get_decoder()(**enc, position_ids=pos, use_cache=keep_cache)
+        return out.past_key_values, out.last_hidden_state[:, -1, :], mask, int(mask.sum()), 0
 
     def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel,
                 min_new_tokens: int = 0) -> list[list[int]]:
@@ -300,15 +305,7 @@ class TransformersBackend:
         for start in range(0, len(prompts), batch_size):
             chunk = prompts[start : start + batch_size]
             t0 = time.perf_counter()
-            ids = self._ids(chunk)
-            if self.can_reuse and all(ids):
-                _, last, _, computed, reused, index = self._prefill_distinct(ids)
-                hidden = last[index]
-            else:
-                enc = self.encode(chunk)
-                computed, reused = int(enc["attention_mask"].sum()), 0
-                pos = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)
-                hidden = self.model.get_decoder()(**enc, position_ids=pos).last_hidden_state[:, -1, :]
+            _, hidden, _, computed, reused = self._run_prompts(chunk, self._ids(chunk), keep_cache=False)
             rows.append(hidden.float().cpu())
             if compute is not None:
                 compute.add(prompt_tokens=computed, seconds=time.perf_counter() - t0, reused_tokens=reused)
