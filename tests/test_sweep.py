@@ -365,5 +365,4 @@ def test_results_writer_follows_a_replaced_file(tmp_path):
     copy.write_bytes(path.read_bytes())
     copy.replace(path)
     writer.write({"problem_id": "b"})
-    writer.close()
     assert [r["problem_id"] for r in load_results(path)] == ["a", "b"]

@@ -685,10 +685,11 @@ def decide(
     out = []
     for (strategy, pk), _ in cands.items():
         reuse = strategy in reuses or probes == 0
-        b = tb if reuse else tb_left
-        found = measured(strategy, pk, b)
-        if found is None and not reuse:
-            b, found = next(((x, c) for x in below_left if (c := measured(strategy, pk, x)) is not None), (b, None))
+        if reuse:
+            b, found = tb, measured(strategy, pk, tb)
+        else:  # below_left starts at tb_left
+            b, found = next(((x, c) for x in below_left if (c := measured(strategy, pk, x)) is not None),
+                            (tb_left, None))
         # cost as it will run: one measured at a smaller budget spends `left` generations, not b
         scale = left / b if found is not None and not reuse and b and left > b else 1.0
         out.append({

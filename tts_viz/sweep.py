@@ -221,9 +221,6 @@ class ResultsWriter:
             os.fsync(f.fileno())
         self.written += 1
 
-    def close(self) -> None:
-        pass  # nothing is held open
-
 
 # ------------------------------------------------------------------------------------------------
 # The sweep
@@ -437,7 +434,6 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                 bar.update(1)
     finally:
         bar.close()
-        writer.close()
     return {"results": str(cfg.results), "split": cfg.split, "problems": len(problems), "runs": runs_done,
             "rows_written": writer.written, "rows_skipped": skipped, "seconds": round(time.perf_counter() - t0, 1)}
 
