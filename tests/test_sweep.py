@@ -316,7 +316,7 @@ def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
         {r["problem_id"] for r in load_results(results) if r["split"] == "val"})
     assert all(r["decision"]["source"] == "table" and r["decision"]["choice"]["strategy"] for r in auto_rows)
     assert all(r["status"] == "done" for r in auto_rows)
-    assert {r["table"] for r in auto_rows} == {allocate.decider_id(table)}
+    assert {r["table"] for r in auto_rows} == {f"{allocate.decider_id(table)}/{sweep.AUTO_EVAL}"}
 
     # A refitted table makes auto's rows stale: the rerun runs auto again (only auto), and the
     # report counts the new rows; the old ones are kept in the file and named as superseded.
@@ -325,21 +325,73 @@ def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
     assert refit.fingerprint != table.fingerprint
     calls.clear()
     assert main(["sweep", "--split", "test", *args]) == 0
-    assert len(calls) == 4 * 3 and {s for _, s, _ in calls} == {"auto"}
+    # auto is evaluated on each problem's pool: only a chosen search strategy runs, on N - probes
+    live = [(r["decision"]["choice"]["strategy"], r["decision"]["run_budget"]) for r in
+            allocate.current_rows(load_results(results)) if r["strategy"] == "auto" and "sub_run" in r]
+    assert len(calls) <= len(live) and all((s, n) in live for _, s, n in calls)  # no pool, no auto run
     rows = load_results(results)
     current = allocate.current_rows(rows)
     assert len(rows) - len(current) == 12
-    assert {r["table"] for r in current if r["strategy"] == "auto"} == {allocate.decider_id(refit)}
+    assert {r["table"] for r in current if r["strategy"] == "auto"} == {f"{allocate.decider_id(refit)}/{sweep.AUTO_EVAL}"}
     report = scaling_report(rows)
     assert "12 superseded row(s)" in report
     choices = report.split("**auto's choices:** ")[1].splitlines()[0]
     assert sum(int(c.rsplit(" x", 1)[1]) for c in choices.split("; ")) == 12  # the current table's rows only
     calls.clear()
     assert main(["sweep", "--split", "test", *args]) == 0 and calls == []
-    # A new decision rule (same table) reruns auto too.
+    # A new decision rule (same table) re-evaluates auto too; the same choices reuse their live sub-runs.
     monkeypatch.setattr(allocate, "DECISION_RULE", allocate.DECISION_RULE + 1)
+    before = len(load_results(results))
     assert main(["sweep", "--split", "test", *args]) == 0
-    assert len(calls) == 12 and {s for _, s, _ in calls} == {"auto"}
+    assert calls == [] and len(load_results(results)) == before + 12
+
+
+def test_auto_is_evaluated_on_the_pool_the_pool_rules_share(tmp_path):
+    # The pool's first samples score 0.1 and 0.8: the probes' mean puts the question in "medium".
+    table_for({"easy": ("weighted-best-of-n", {}), "medium": ("majority", {}), "hard": ("beam", {"width": 2})},
+              budgets=(1, 2, 4)).save(allocate.default_table_path(DEFAULT_POLICY, "arith"))
+    cfg = sweep_cfg(tmp_path, limit=1, split="test", run_budgets=(1, 4),
+                    strategies=parse_strategies("majority,weighted-best-of-n,auto"))
+    calls = []
+    run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
+    assert [(s, n) for _, s, n in calls] == [("best-of-n", 4)]  # the pool; auto drew nothing of its own
+    rows = {(r["strategy"], r["budget"]): r for r in load_results(cfg.results)}
+    auto4, maj4 = rows[("auto", 4)], rows[("majority", 4)]
+    assert auto4["decision"]["choice"]["strategy"] == "majority" and auto4["decision"]["probes"] == 2
+    assert auto4["decision"]["estimate"] == pytest.approx((0.1 + 0.8) / 2) and auto4["decision"]["bin"] == "medium"
+    # the very samples majority@4 voted over: same answer (a 2-2 tie, won by the higher score), same cost
+    assert auto4["answer"] == maj4["answer"] == "-1" and auto4["correct"] is maj4["correct"] is False
+    assert auto4["flops"] == pytest.approx(maj4["flops"]) and auto4["evaluated"] == sweep.AUTO_EVAL
+    assert "pool's first 2 sample(s)" in auto4["decision"]["probe_use"]
+    assert rows[("auto", 1)]["answer"] == rows[("majority", 1)]["answer"] and rows[("auto", 1)]["correct"] is True
+
+
+def test_auto_runs_a_chosen_search_on_what_is_left_and_reuses_it_after_a_refit(tmp_path):
+    choices = {"easy": ("weighted-best-of-n", {}), "medium": ("beam", {"width": 2}), "hard": ("majority", {})}
+    table_for(choices, budgets=(1, 2, 4)).save(allocate.default_table_path(DEFAULT_POLICY, "arith"))
+    cfg = sweep_cfg(tmp_path, limit=1, split="test", run_budgets=(4,), strategies=parse_strategies("majority,auto"))
+    calls = []
+    run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
+    assert [(s, n) for _, s, n in calls] == [("best-of-n", 4), ("beam", 2)]  # beam on 4 - 2 probes
+    rows = {(r["strategy"], r["budget"]): r for r in load_results(cfg.results)}
+    auto4 = rows[("auto", 4)]
+    assert auto4["decision"]["choice"] == {"strategy": "beam", "params": {"width": 2}}
+    assert auto4["decision"]["run_budget"] == 2 and auto4["sub_run"]["budget"] == 2
+    assert auto4["correct"] is True  # beam's answer, not the pool's (majority@4 is wrong here)
+    assert rows[("majority", 4)]["correct"] is False
+    # cost: the 2 probes (majority@2's share of the pool) plus the beam run
+    assert auto4["flops"] == pytest.approx(rows[("majority", 2)]["flops"] + auto4["sub_run"]["flops"])
+    assert auto4["samples"] == 2 + auto4["sub_run"]["samples"]
+
+    # A refitted table that still picks beam: auto is re-evaluated, the beam run is reused.
+    refit = table_for(choices, budgets=(1, 2, 4, 8))
+    refit.save(allocate.default_table_path(DEFAULT_POLICY, "arith"))
+    calls.clear()
+    run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
+    assert calls == []
+    current = [r for r in allocate.current_rows(load_results(cfg.results)) if r["strategy"] == "auto"]
+    assert len(current) == 1 and current[0]["table"] == f"{allocate.decider_id(refit)}/{sweep.AUTO_EVAL}"
+    assert current[0]["answer"] == auto4["answer"] and current[0]["sub_run"] == auto4["sub_run"]
 
 
 def test_bad_sweep_arguments_get_clear_messages():

@@ -17,7 +17,15 @@ its first N samples (the selection rule applied to them), with pass@N recorded f
 pool also gives the problem's difficulty: oracle = pass@1 over the whole pool, predicted = mean
 aggregated verifier score of its first 4 samples (what `auto` probes). Tokens, FLOPs and seconds of
 a subsample are the pool's totals scaled by the subsample's share of generated tokens. Beam, DVTS,
-lookahead, revisions and auto run once per budget.
+lookahead and revisions run once per budget.
+
+`auto` is evaluated on the same pool (common random numbers, as Snell et al. evaluate compute-optimal
+scaling): its probes are the pool's first probe_count(N) samples, the decision is the live one
+(`allocate.decide`, or the built-in rule), and a pool rule chosen at N answers from the pool's first N
+samples, so auto and the rule it picked see the very same samples. A strategy that cannot start from
+whole samples (beam, DVTS, revisions) runs live on N - probes; that run is kept in the row
+(`sub_run`) and reused when a refitted table picks it again. Its row records `evaluated` =
+"pool-probes" and costs the probes (their share of the pool) plus the sub-run.
 
 Results file: append-only JSONL, one row per (problem, strategy, params, budget), flushed and
 fsynced as each finishes; plus one "pool" row per problem (difficulties, the pool's answers and
@@ -55,6 +63,7 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "revisions": {"revision_length": 4},
 }
 PROBES = 4  # pool samples averaged for the predicted difficulty (auto's probe count at N >= 8)
+AUTO_EVAL = "pool-probes"  # how the sweep evaluates auto (part of its rows' `table` key: a change reruns auto)
 _METHOD = {"majority": "majority", "best-of-n": "best", "weighted-best-of-n": "weighted"}
 
 RunFn = Callable[[Any], Any]  # RunConfig -> Trace
@@ -190,11 +199,17 @@ def load_results(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def table_fingerprint(cfg: "SweepConfig") -> str:
-    """What will decide `auto` in this sweep: the table at the default path for the policy/verifier
-    (as AutoStrategy finds it) with the decision rule, or 'built-in' where there is none."""
+def auto_table(cfg: "SweepConfig") -> tuple[StrategyTable | None, Path | None]:
+    """The table that decides `auto` in this sweep: the one at the default path for the
+    policy/verifier (as AutoStrategy finds it), or (None, None) for the built-in rule."""
     path = default_table_path(cfg.policy, cfg.verifier_label)
-    return decider_id(StrategyTable.load(path) if path.is_file() else None)
+    return (StrategyTable.load(path), path) if path.is_file() else (None, None)
+
+
+def table_fingerprint(cfg: "SweepConfig") -> str:
+    """What will decide `auto` in this sweep, as its rows record it (`table`): the table's fingerprint
+    with the decision rule (or 'built-in'), and how auto is evaluated."""
+    return f"{decider_id(auto_table(cfg)[0])}/{AUTO_EVAL}"
 
 
 class ResultsWriter:
@@ -346,11 +361,99 @@ def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, 
         "flops": totals.flops, "seconds": round(trace.seconds, 3),
         "status": "error" if trace.status != "done" else "done", "error": trace.error, "time": _now(),
     }
-    if trace.decision:
-        d = trace.decision
-        row["decision"] = {k: d.get(k) for k in ("source", "estimate", "bin", "choice", "run_budget", "probes", "note")}
-        row["table"] = (d.get("table") or {}).get("decided_by") or "built-in"
     return row
+
+
+def _decision_record(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: d.get(k) for k in ("source", "estimate", "bin", "choice", "run_budget", "probes", "note", "reason")}
+
+
+def _pool_pick(pool: dict[str, Any], k: int, method: str) -> str | None:
+    """The answer a selection rule picks from the pool's first k samples (what pool_rows recorded)."""
+    from types import SimpleNamespace
+
+    leaves = [SimpleNamespace(id=i, answer=a, agg_score=s)
+              for i, (a, s) in enumerate(zip(pool["answers"][:k], pool["scores"][:k]))]
+    return pick(leaves, method)[0].answer if leaves else None
+
+
+_COST = ("tokens", "generated_tokens", "flops", "seconds")
+
+
+def _pool_cost(pool: dict[str, Any], k: int, subsample: dict[int, dict[str, Any]]) -> dict[str, float]:
+    """Tokens, FLOPs and seconds of the pool's first k samples: a pool rule's row at budget k where one
+    exists (its share of generated tokens), else the pool's totals pro rata."""
+    row = subsample.get(k)
+    if row is not None:
+        return {c: float(row.get(c) or 0) for c in _COST}
+    share = k / max(1, int(pool.get("samples") or len(pool.get("answers") or []) or 1))
+    return {c: float(pool.get(c) or 0) * share for c in _COST}
+
+
+def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, pool: dict[str, Any],
+                       subsample: dict[int, dict[str, Any]], table: StrategyTable | None, table_path: Path | None,
+                       sub_runs: dict[tuple, dict[str, Any]], run_fn: RunFn) -> dict[str, Any]:
+    """auto at budget N evaluated on the problem's sample pool (see the module docstring).
+
+    subsample: {budget: a pool rule's row} for this problem (their costs); sub_runs: earlier live
+    sub-runs by (problem, strategy, params, budget), reused and added to."""
+    from .allocate import builtin_decision, decide
+    from .strategies.auto import plan_run, probe_count, run_params
+
+    p = min(probe_count(n), len(pool["scores"]))
+    estimate = predicted_difficulty(pool["scores"][:p])
+    if table is None:
+        dec = builtin_decision(estimate, n, probes=p)
+    else:
+        dec = decide(table, estimate, n, cfg.policy, cfg.verifier_label, strict=False, probes=p,
+                     table_path=table_path)
+    plan_run(dec, n, p)
+    dec.probe_use += f" (Sweep: the probes are the pool's first {p} sample(s).)"
+    strategy, params = dec.choice["strategy"], run_params(dec.choice["params"])
+    status, error, sub = "done", None, None
+    if strategy in POOL_STRATEGIES or dec.run_budget == 0:
+        k = n if strategy in POOL_STRATEGIES else p
+        answer = _pool_pick(pool, k, _METHOD.get(strategy, "weighted"))
+        cost, samples = _pool_cost(pool, k, subsample), k
+    else:
+        left = dec.run_budget
+        skey = (problem.id, strategy, params_key(params), left)
+        sub = sub_runs.get(skey)
+        if sub is None:
+            trace = run_fn(_run_config(cfg, problem.question, problem.gold, strategy, left, params))
+            totals = trace.totals()
+            sub = {"strategy": strategy, "params": params, "budget": left, "answer": trace.final_answer,
+                   "samples": len(trace.finished()), "tokens": totals.prompt_tokens + totals.generated_tokens,
+                   "generated_tokens": totals.generated_tokens, "flops": totals.flops,
+                   "seconds": round(trace.seconds, 3), "status": "done" if trace.status == "done" else "error",
+                   "error": trace.error}
+            if sub["status"] == "done":
+                sub_runs[skey] = sub
+        probe_cost = _pool_cost(pool, p, subsample)
+        cost = {c: probe_cost[c] + float(sub.get(c) or 0) for c in _COST}
+        answer, samples = sub["answer"], p + int(sub.get("samples") or 0)
+        status, error = sub["status"], sub["error"]
+    row = {
+        **_base_row(cfg, problem, split), "strategy": "auto", "params": {}, "effective_params": {}, "budget": n,
+        **{k: pool.get(k) for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")},
+        "answer": answer, "correct": bool(is_correct(answer, problem.gold)), "samples": samples,
+        "tokens": round(cost["tokens"]), "generated_tokens": round(cost["generated_tokens"]), "flops": cost["flops"],
+        "seconds": round(cost["seconds"], 3), "status": status, "error": error, "time": _now(),
+        "decision": {**_decision_record(dec.to_dict()), "probe_use": dec.probe_use},
+        "table": f"{decider_id(table)}/{AUTO_EVAL}", "evaluated": AUTO_EVAL,
+    }
+    if sub is not None:
+        row["sub_run"] = sub
+    return row
+
+
+def _auto_row(cfg, problem, split, n, pool, subsample, table, table_path, sub_runs, run_fn, diff) -> dict[str, Any]:
+    if pool is None or not pool.get("scores"):
+        return {**_base_row(cfg, problem, split), "strategy": "auto", "params": {}, "budget": n, **diff,
+                "answer": None, "correct": None, "status": "error", "time": _now(),
+                "error": "auto is evaluated on the problem's sample pool, and this problem has none (it failed); "
+                         "rerun the sweep", "table": f"{decider_id(table)}/{AUTO_EVAL}", "evaluated": AUTO_EVAL}
+    return auto_row_from_pool(cfg, problem, split, n, pool, subsample, table, table_path, sub_runs, run_fn)
 
 
 def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = True) -> dict[str, Any]:
@@ -378,16 +481,33 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
     existing = load_results(cfg.results)
     done = {row_key(r) for r in existing if r.get("status") != "error"}
     pool_diff: dict[str, dict[str, Any]] = {}
-    for r in existing:
-        if r.get("strategy") == "pool" and r.get("status") != "error" and r.get("policy") == cfg.policy \
-                and r.get("verifier") == cfg.verifier_label and r.get("seed") == cfg.seed:
-            pool_diff[r["problem_id"]] = {k: r.get(k) for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
+    pools: dict[str, dict[str, Any]] = {}  # problem -> its pool row (auto probes it)
+    subsample: dict[str, dict[int, dict[str, Any]]] = {}  # problem -> budget -> a pool rule's row (costs)
+    sub_runs: dict[tuple, dict[str, Any]] = {}  # auto's live sub-runs, reused after a refit
 
-    auto_table = table_fingerprint(cfg) if any(s.name == "auto" for s in run_specs) else None
+    def remember(r: dict[str, Any]) -> None:
+        if r.get("status") == "error" or r.get("policy") != cfg.policy or r.get("verifier") != cfg.verifier_label \
+                or r.get("seed") != cfg.seed:
+            return
+        pid = r["problem_id"]
+        if r.get("strategy") == "pool":
+            pools[pid] = r
+            pool_diff[pid] = {k: r.get(k) for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
+        elif r.get("strategy") in POOL_STRATEGIES and not r.get("params") and r.get("subsampled_from"):
+            subsample.setdefault(pid, {})[int(r["budget"])] = r
+        elif r.get("strategy") == "auto" and (r.get("sub_run") or {}).get("status") == "done":
+            sr = r["sub_run"]
+            sub_runs[(pid, sr["strategy"], params_key(sr.get("params")), int(sr["budget"]))] = sr
+
+    for r in existing:
+        remember(r)
+
+    table, table_path = auto_table(cfg)
+    auto_key = f"{decider_id(table)}/{AUTO_EVAL}" if any(s.name == "auto" for s in run_specs) else None
 
     def key(problem: Problem, split: str, strategy: str, params: dict, n: int) -> tuple:
         return row_key({**_base_row(cfg, problem, split), "strategy": strategy, "params": params, "budget": n,
-                        "table": auto_table if strategy == "auto" else None})
+                        "table": auto_key if strategy == "auto" else None})
 
     # Plan: per problem, does the pool need running, and which per-budget runs are pending.
     plan = []
@@ -417,6 +537,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                 rows = pool_rows(cfg, p, split, trace, pool_specs, budgets)
                 pool_diff[p.id] = {k: rows[0][k] for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
                 for row in rows:
+                    remember(row)
                     if row_key(row) not in done:
                         writer.write(row)
                         if row["status"] != "error":
@@ -425,9 +546,14 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
             diff = pool_diff.get(p.id, {"difficulty": None, "predicted_difficulty": None, "oracle_difficulty": None})
             for spec, n in runs:
                 bar.set_postfix_str(f"{p.id} {spec.label} N={n}")
-                trace = run_fn(_run_config(cfg, p.question, p.gold, spec.name, n, spec.param_dict))
+                if spec.name == "auto":
+                    row = _auto_row(cfg, p, split, n, pools.get(p.id), subsample.get(p.id, {}), table, table_path,
+                                    sub_runs, run_fn, diff)
+                else:
+                    trace = run_fn(_run_config(cfg, p.question, p.gold, spec.name, n, spec.param_dict))
+                    row = run_row(cfg, p, split, spec, n, trace, diff)
                 runs_done += 1
-                row = run_row(cfg, p, split, spec, n, trace, diff)
+                remember(row)
                 writer.write(row)
                 if row["status"] != "error":
                     done.add(row_key(row))

@@ -51,6 +51,34 @@ def probe_count(n: int) -> int:
     return max(1, min(MAX_PROBES, n // 2)) if n >= 1 else 0
 
 
+def run_params(params: dict) -> dict:
+    """The chosen strategy's parameters that a run takes (a table may carry others)."""
+    return {k: v for k, v in (params or {}).items() if k in _TUNABLE}
+
+
+def plan_run(dec, n: int, p: int) -> None:
+    """Fill in what the chosen strategy runs with after p probes of budget n: `run_budget` (N for a
+    pool rule, which keeps the probes; N - p for a strategy that cannot start from whole samples;
+    0 when nothing is left, and the probes are the pool) and the sentence `probe_use`.
+    Shared by the live run below and the sweep's evaluation of auto on the sample pool."""
+    strategy = dec.choice["strategy"]
+    left = n - p
+    if strategy in POOL_STRATEGIES:
+        dec.run_budget = n
+        dec.probe_use = (f"The {p} probe sample(s) are part of the {strategy} pool: {max(0, left)} more "
+                         f"sample(s) were drawn, {n} in all.")
+    elif left >= 1:
+        dec.run_budget = left
+        dec.probe_use = (f"{describe_choice(strategy, dec.choice['params'])} cannot start from whole samples, "
+                         f"so the {p} probe sample(s) were spent on the estimate only; it runs with the "
+                         f"remaining budget {left} of {n}.")
+    else:
+        dec.run_budget = 0
+        dec.probe_use = (f"No budget is left after {p} probe(s) for {strategy}; the answer is a weighted vote "
+                         "over the probes.")
+        dec.note = (dec.note + " " if dec.note else "") + dec.probe_use
+
+
 def _verifier_name(ctx: SearchContext) -> str:
     return ctx.trace.verifier or getattr(ctx.verifier, "name", "") or "none"
 
@@ -98,22 +126,9 @@ class AutoStrategy:
         else:
             dec = decide(table, estimate, n, policy, verifier, strict=strict, probes=p, table_path=path)
         dec.probe_ids = probe_ids
+        plan_run(dec, n, p)
         strategy = dec.choice["strategy"]
         left = n - p
-        if strategy in POOL_STRATEGIES:
-            dec.run_budget = n
-            dec.probe_use = (f"The {p} probe sample(s) are part of the {strategy} pool: {max(0, left)} more "
-                             f"sample(s) were drawn, {n} in all.")
-        elif left >= 1:
-            dec.run_budget = left
-            dec.probe_use = (f"{describe_choice(strategy, dec.choice['params'])} cannot start from whole samples, "
-                             f"so the {p} probe sample(s) were spent on the estimate only; it runs with the "
-                             f"remaining budget {left} of {n}.")
-        else:
-            dec.run_budget = 0
-            dec.probe_use = (f"No budget is left after {p} probe(s) for {strategy}; the answer is a weighted vote "
-                             "over the probes.")
-            dec.note = (dec.note + " " if dec.note else "") + dec.probe_use
         ctx.trace.decision = dec.to_dict()
         ctx.report()
 
@@ -129,8 +144,7 @@ class AutoStrategy:
 
         from . import get_strategy  # late import: the registry imports this module
 
-        params = {k: v for k, v in dec.choice["params"].items() if k in _TUNABLE}
-        sub = dataclasses.replace(cfg, **params)
+        sub = dataclasses.replace(cfg, **run_params(dec.choice["params"]))
         sub = dataclasses.replace(sub, n=left, width=max(1, min(sub.width, left)))
         ctx.config = sub
         try:
