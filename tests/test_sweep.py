@@ -363,6 +363,7 @@ def test_auto_is_evaluated_on_the_pool_the_pool_rules_share(tmp_path):
     assert auto4["answer"] == maj4["answer"] == "-1" and auto4["correct"] is maj4["correct"] is False
     assert auto4["flops"] == pytest.approx(maj4["flops"]) and auto4["evaluated"] == sweep.AUTO_EVAL
     assert "pool's first 2 sample(s)" in auto4["decision"]["probe_use"]
+    assert auto4["spent_seconds"] == 0.0 and "sub_run" not in auto4  # the pool row paid for these samples
     assert rows[("auto", 1)]["answer"] == rows[("majority", 1)]["answer"] and rows[("auto", 1)]["correct"] is True
 
 
@@ -382,6 +383,7 @@ def test_auto_runs_a_chosen_search_on_what_is_left_and_reuses_it_after_a_refit(t
     # cost: the 2 probes (majority@2's share of the pool) plus the beam run
     assert auto4["flops"] == pytest.approx(rows[("majority", 2)]["flops"] + auto4["sub_run"]["flops"])
     assert auto4["samples"] == 2 + auto4["sub_run"]["samples"]
+    assert auto4["spent_seconds"] == auto4["sub_run"]["seconds"] and auto4["sub_run_reused"] is False
 
     # A refitted table that still picks beam: auto is re-evaluated, the beam run is reused.
     refit = table_for(choices, budgets=(1, 2, 4, 8))
@@ -392,6 +394,11 @@ def test_auto_runs_a_chosen_search_on_what_is_left_and_reuses_it_after_a_refit(t
     current = [r for r in allocate.current_rows(load_results(cfg.results)) if r["strategy"] == "auto"]
     assert len(current) == 1 and current[0]["table"] == f"{allocate.decider_id(refit)}/{sweep.AUTO_EVAL}"
     assert current[0]["answer"] == auto4["answer"] and current[0]["sub_run"] == auto4["sub_run"]
+    assert current[0]["sub_run_reused"] is True and current[0]["spent_seconds"] == 0.0
+    # the study's CPU time counts the beam run once, not again for the re-evaluated row
+    from tts_viz.viz.scaling import spent_seconds
+    assert sum(spent_seconds(r) for r in load_results(cfg.results)) == pytest.approx(
+        rows[("pool", 4)]["seconds"] + auto4["sub_run"]["seconds"])
 
 
 def test_bad_sweep_arguments_get_clear_messages():

@@ -419,6 +419,7 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
         left = dec.run_budget
         skey = (problem.id, strategy, params_key(params), left)
         sub = sub_runs.get(skey)
+        reused = sub is not None
         if sub is None:
             trace = run_fn(_run_config(cfg, problem.question, problem.gold, strategy, left, params))
             totals = trace.totals()
@@ -442,8 +443,12 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
         "decision": {**_decision_record(dec.to_dict()), "probe_use": dec.probe_use},
         "table": f"{decider_id(table)}/{AUTO_EVAL}", "evaluated": AUTO_EVAL,
     }
+    # wall seconds this row took in the sweep (its `seconds` are auto's cost as a method; the probes
+    # and a chosen pool rule were paid for by the pool row, a reused sub-run by an earlier row)
+    row["spent_seconds"] = float(sub["seconds"]) if sub is not None and not reused else 0.0
     if sub is not None:
         row["sub_run"] = sub
+        row["sub_run_reused"] = reused
     return row
 
 

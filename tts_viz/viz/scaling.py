@@ -278,6 +278,14 @@ def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split
     return out
 
 
+def spent_seconds(r: Mapping[str, Any]) -> float:
+    """Wall seconds a results row took to produce: 0 for a pool subsample (the pool row carries them);
+    `spent_seconds` where the row says (auto evaluated on the pool: only a live sub-run costs)."""
+    if "subsampled_from" in r:
+        return 0.0
+    return float(r["spent_seconds"] if r.get("spent_seconds") is not None else (r.get("seconds") or 0))
+
+
 def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """Problems, levels and search seconds per (policy, split), and the CPU-hours in all."""
     lines = ["| policy | split | problems | levels | search seconds |", "|---|---|---|---|---|"]
@@ -285,17 +293,17 @@ def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         mine = [r for r in rows if str(r.get("policy")) == pol and str(r.get("split")) == split]
         pids = {r.get("problem_id") for r in mine}
         levels = sorted({r.get("level") for r in mine if isinstance(r.get("level"), int)})
-        # pool subsamples share the pool's seconds: count the pool row and the runs, not the subsamples
-        secs = sum(float(r.get("seconds") or 0) for r in mine if "subsampled_from" not in r)
+        secs = sum(spent_seconds(r) for r in mine)
         lines.append(f"| {pol} | {split} | {len(pids)} | {', '.join(map(str, levels))} | {secs:,.0f} |")
-    total = sum(float(r.get("seconds") or 0) for r in rows if "subsampled_from" not in r)
+    total = sum(spent_seconds(r) for r in rows)
     out = "\n".join(lines) + f"\n\nSearch time in all: {total / 3600:.2f} CPU-hours (2 cores)."
     live = {id(r) for r in current_rows(rows)}
     stale = [r for r in rows if id(r) not in live]
     if stale:
-        secs = sum(float(r.get("seconds") or 0) for r in stale if "subsampled_from" not in r)
+        secs = sum(spent_seconds(r) for r in stale)
         out += (f" That includes {len(stale)} superseded row(s) ({secs:,.0f} s), rerun later (auto after a "
-                "refitted strategy table, or a failed run); the figures use only the latest row of each run.")
+                "refitted strategy table or a new way of evaluating it, or a failed run); the figures use only "
+                "the latest row of each run.")
     return out
 
 
