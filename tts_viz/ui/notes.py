@@ -72,7 +72,9 @@ VIEW_NOTES = {
         "strategy at every budget on generated problems. Left panel: all problems of the split; the "
         "others: one per difficulty bin of the problems' oracle pass@1 (absolute: Liu et al.'s "
         "easy > 0.5 > medium > 0.1 > hard; quantile: Snell et al.'s 5 bins fitted on the validation "
-        "split). The thick black line is `auto`, the compute-optimal allocator. Below: accuracy against "
+        "split). The thick black line is `auto`, the compute-optimal allocator, evaluated on the same "
+        "samples as the pool rules (its probes are the pool's first samples; a search it chooses runs on "
+        "what is left of the budget). Below: accuracy against "
         "total FLOPs per problem, the small policy's search beside a bigger policy at matched compute."
     ),
 }
