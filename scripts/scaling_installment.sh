@@ -2,7 +2,8 @@
 # One installment of the scaling study (README "Scaling study"): grow the problem set to
 # PER_LEVEL problems per level (pairs per level split val/test, so an even number keeps the halves
 # equal), then: validation sweep -> strategy table -> 1.5B baseline -> held-out sweep with auto ->
-# report. Every stage resumes; a refitted table makes the held-out auto rows rerun (only those).
+# report. Every stage resumes; a refitted table makes the held-out auto rows re-evaluated (only those:
+# auto reads the pool, and only a search it newly chooses runs).
 # Run it alone: two torch jobs on 2 cores slow each other down many times over.
 # Usage: scripts/scaling_installment.sh PER_LEVEL   (e.g. 4, then 6, ... up to 30)
 set -eu
