@@ -316,7 +316,7 @@ def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
         {r["problem_id"] for r in load_results(results) if r["split"] == "val"})
     assert all(r["decision"]["source"] == "table" and r["decision"]["choice"]["strategy"] for r in auto_rows)
     assert all(r["status"] == "done" for r in auto_rows)
-    assert {r["table"] for r in auto_rows} == {f"{allocate.decider_id(table)}/{sweep.AUTO_EVAL}"}
+    assert {r["table"] for r in auto_rows} == {sweep.auto_decider(table)}
 
     # A refitted table makes auto's rows stale: the rerun runs auto again (only auto), and the
     # report counts the new rows; the old ones are kept in the file and named as superseded.
@@ -332,7 +332,7 @@ def test_sweep_and_fit_table_commands(tmp_path, monkeypatch, capsys):
     rows = load_results(results)
     current = allocate.current_rows(rows)
     assert len(rows) - len(current) == 12
-    assert {r["table"] for r in current if r["strategy"] == "auto"} == {f"{allocate.decider_id(refit)}/{sweep.AUTO_EVAL}"}
+    assert {r["table"] for r in current if r["strategy"] == "auto"} == {sweep.auto_decider(refit)}
     report = scaling_report(rows)
     assert "12 superseded row(s)" in report
     choices = report.split("**auto's choices:** ")[1].splitlines()[0]
@@ -392,7 +392,7 @@ def test_auto_runs_a_chosen_search_on_what_is_left_and_reuses_it_after_a_refit(t
     run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
     assert calls == []
     current = [r for r in allocate.current_rows(load_results(cfg.results)) if r["strategy"] == "auto"]
-    assert len(current) == 1 and current[0]["table"] == f"{allocate.decider_id(refit)}/{sweep.AUTO_EVAL}"
+    assert len(current) == 1 and current[0]["table"] == sweep.auto_decider(refit)
     assert current[0]["answer"] == auto4["answer"] and current[0]["sub_run"] == auto4["sub_run"]
     assert current[0]["sub_run_reused"] is True and current[0]["spent_seconds"] == 0.0
     # the study's CPU time counts the beam run once, not again for the re-evaluated row

@@ -206,10 +206,10 @@ def auto_table(cfg: "SweepConfig") -> tuple[StrategyTable | None, Path | None]:
     return (StrategyTable.load(path), path) if path.is_file() else (None, None)
 
 
-def table_fingerprint(cfg: "SweepConfig") -> str:
-    """What will decide `auto` in this sweep, as its rows record it (`table`): the table's fingerprint
-    with the decision rule (or 'built-in'), and how auto is evaluated."""
-    return f"{decider_id(auto_table(cfg)[0])}/{AUTO_EVAL}"
+def auto_decider(table: StrategyTable | None) -> str:
+    """What decides `auto` in a sweep, as its rows record it (`table`, part of their key): the table's
+    fingerprint with the decision rule (or 'built-in'), and how auto is evaluated."""
+    return f"{decider_id(table)}/{AUTO_EVAL}"
 
 
 class ResultsWriter:
@@ -441,7 +441,7 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
         "tokens": round(cost["tokens"]), "generated_tokens": round(cost["generated_tokens"]), "flops": cost["flops"],
         "seconds": round(cost["seconds"], 3), "status": status, "error": error, "time": _now(),
         "decision": {**_decision_record(dec.to_dict()), "probe_use": dec.probe_use},
-        "table": f"{decider_id(table)}/{AUTO_EVAL}", "evaluated": AUTO_EVAL,
+        "table": auto_decider(table), "evaluated": AUTO_EVAL,
     }
     # wall seconds this row took in the sweep (its `seconds` are auto's cost as a method; the probes
     # and a chosen pool rule were paid for by the pool row, a reused sub-run by an earlier row)
@@ -457,7 +457,7 @@ def _auto_row(cfg, problem, split, n, pool, subsample, table, table_path, sub_ru
         return {**_base_row(cfg, problem, split), "strategy": "auto", "params": {}, "budget": n, **diff,
                 "answer": None, "correct": None, "status": "error", "time": _now(),
                 "error": "auto is evaluated on the problem's sample pool, and this problem has none (it failed); "
-                         "rerun the sweep", "table": f"{decider_id(table)}/{AUTO_EVAL}", "evaluated": AUTO_EVAL}
+                         "rerun the sweep", "table": auto_decider(table), "evaluated": AUTO_EVAL}
     return auto_row_from_pool(cfg, problem, split, n, pool, subsample, table, table_path, sub_runs, run_fn)
 
 
@@ -508,7 +508,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
         remember(r)
 
     table, table_path = auto_table(cfg)
-    auto_key = f"{decider_id(table)}/{AUTO_EVAL}" if any(s.name == "auto" for s in run_specs) else None
+    auto_key = auto_decider(table) if any(s.name == "auto" for s in run_specs) else None
 
     def key(problem: Problem, split: str, strategy: str, params: dict, n: int) -> tuple:
         return row_key({**_base_row(cfg, problem, split), "strategy": strategy, "params": params, "budget": n,
