@@ -50,6 +50,7 @@ from .allocate import (POOL_STRATEGIES, StrategyTable, current_rows, decider_id,
                        params_key, predicted_difficulty, row_key)
 from .grading import is_correct
 from .problems import Problem, arith_problem_set
+from .strategies.auto import SELECTION_METHOD
 from .strategies.select import pick
 from .runner import RunConfig
 from .strategies.base import SearchConfig
@@ -64,7 +65,6 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
 }
 PROBES = 4  # pool samples averaged for the predicted difficulty (auto's probe count at N >= 8)
 AUTO_EVAL = "pool-probes"  # how the sweep evaluates auto (part of its rows' `table` key: a change reruns auto)
-_METHOD = {"majority": "majority", "best-of-n": "best", "weighted-best-of-n": "weighted"}
 
 RunFn = Callable[[Any], Any]  # RunConfig -> Trace
 
@@ -334,7 +334,7 @@ def pool_rows(cfg: SweepConfig, problem: Problem, split: str, trace, pool_specs:
         gen = sum(_path_tokens(trace, n.id) for n in first)
         share = gen / gen_total if leaves else 0.0
         for spec in pool_specs:
-            answer = pick(first, _METHOD[spec.name])[0].answer if first else None
+            answer = pick(first, SELECTION_METHOD[spec.name])[0].answer if first else None
             rows.append({
                 **base, "strategy": spec.name, "params": spec.param_dict, "effective_params": {},
                 "budget": n_budget, **diff, "answer": answer, "correct": bool(is_correct(answer, problem.gold)),
@@ -413,7 +413,7 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
     status, error, sub = "done", None, None
     if strategy in POOL_STRATEGIES or dec.run_budget == 0:
         k = n if strategy in POOL_STRATEGIES else p
-        answer = _pool_pick(pool, k, _METHOD.get(strategy, "weighted"))
+        answer = _pool_pick(pool, k, SELECTION_METHOD.get(strategy, "weighted"))
         cost, samples = _pool_cost(pool, k, subsample), k
     else:
         left = dec.run_budget

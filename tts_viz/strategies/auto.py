@@ -42,7 +42,8 @@ from .parallel import sample_and_score
 TABLE_PATH: str | Path | None = None  # module-level override of the table location
 STRICT = False  # True: refuse a table fitted for another policy/verifier pair
 MAX_PROBES = 4
-_METHOD = {"majority": "majority", "best-of-n": "best", "weighted-best-of-n": "weighted"}
+# the selection rule (strategies/select.py) of each pool strategy; the sweep replays auto with it too
+SELECTION_METHOD = {"majority": "majority", "best-of-n": "best", "weighted-best-of-n": "weighted"}
 _TUNABLE = {"width", "lookahead", "revision_length", "aggregation", "temperature", "max_rounds"}
 
 
@@ -133,7 +134,7 @@ class AutoStrategy:
         ctx.report()
 
         if strategy in POOL_STRATEGIES or left < 1:
-            method = _METHOD.get(strategy, "weighted")
+            method = SELECTION_METHOD.get(strategy, "weighted")
             leaves = list(probes)
             if left >= 1 and strategy in POOL_STRATEGIES:
                 ctx.check_cancel()
