@@ -401,6 +401,82 @@ def test_auto_runs_a_chosen_search_on_what_is_left_and_reuses_it_after_a_refit(t
         rows[("pool", 4)]["seconds"] + auto4["sub_run"]["seconds"])
 
 
+class NestPolicy(GoldPolicy):
+    """Parts of a run answer differently from the whole, so reading the wrong part shows.
+
+    DVTS (width 2): subtree 0 keeps "go1" and ends right (score 0.5); subtree 1 keeps "go3" and ends
+    wrong (0.9). Revisions: chain 0 is right at attempt 0 (0.5), wrong at attempt 1 (0.8); chain 1 is
+    wrong (0.9) at every attempt.
+    """
+
+    def _step(self, path, i, call_no):
+        if not path:
+            return f"go{i} [0.{i + 1}]"
+        return f"\\boxed{{{self.golds[self.q]}}} [0.5]" if path[0].startswith("go1") else "\\boxed{-1} [0.9]"
+
+    def _solution(self, i, call_no, prev):
+        if i == 0:
+            return [f"\\boxed{{{self.golds[self.q]}}} [0.5]"] if not prev else ["\\boxed{-2} [0.8]"]
+        return ["\\boxed{-1} [0.9]"]
+
+
+def test_dvts_and_revisions_read_smaller_budgets_off_their_largest_run(tmp_path):
+    calls = []
+
+    def run_fn(cfg):
+        calls.append((cfg.strategy, cfg.search.n))
+        return run_search(cfg, policy=NestPolicy(), verifier=TaggedVerifier())
+
+    cfg = sweep_cfg(tmp_path, limit=1, budgets=(1, 2, 4),
+                    strategies=parse_strategies("majority,dvts:width=2,revisions:revision_length=2"))
+    summary = run_sweep(cfg, run_fn=run_fn, progress=False)
+    # DVTS@2 is subtree 0 of DVTS@4; DVTS@1 has width 1, no part of it, so it runs. Revisions@4 is
+    # 2 chains x 2 attempts: @2 is chain 0, @1 is chain 0's first attempt.
+    assert calls == [("best-of-n", 4), ("dvts", 4), ("dvts", 1), ("revisions", 4)] and summary["runs"] == 4
+    rows = {(r["strategy"], r["budget"]): r for r in load_results(cfg.results)}
+    assert rows[("dvts", 4)]["correct"] is False and "derived_from" not in rows[("dvts", 4)]
+    assert rows[("dvts", 2)]["correct"] is True and rows[("dvts", 2)]["derived_from"] == 4
+    assert "derived_from" not in rows[("dvts", 1)]
+    assert [rows[("revisions", n)]["correct"] for n in (1, 2, 4)] == [True, False, False]
+    assert rows[("revisions", 1)]["derived_from"] == rows[("revisions", 2)]["derived_from"] == 4
+    # each part is what a run of its own at that budget gives: same answer, samples, tokens generated
+    problem = next(p for p, i, g in sweep.load_problems("arith", (1, 2), 4) if sweep.split_of(i, g) == "val")
+    for strategy, n in [("dvts", 2), ("revisions", 1), ("revisions", 2)]:
+        spec = next(s for s in cfg.strategies if s.name == strategy)
+        own = run_search(sweep._run_config(cfg, problem.question, problem.gold, strategy, n, spec.param_dict),
+                         policy=NestPolicy(), verifier=TaggedVerifier())
+        row = rows[(strategy, n)]
+        assert (row["answer"], row["samples"]) == (own.final_answer, len(own.finished())), (strategy, n)
+        assert row["generated_tokens"] == own.totals().generated_tokens, (strategy, n)
+    assert rows[("dvts", 2)]["flops"] == pytest.approx(rows[("dvts", 4)]["flops"] / 2)  # half the nodes' tokens
+    assert rows[("revisions", 1)]["flops"] == pytest.approx(rows[("revisions", 4)]["flops"] / 4)
+    # the study's CPU time counts the four runs, not the parts again
+    from tts_viz.viz.scaling import spent_seconds
+    ran = [("pool", 4), ("dvts", 4), ("dvts", 1), ("revisions", 4)]
+    assert sum(spent_seconds(r) for r in rows.values()) == pytest.approx(sum(rows[k]["seconds"] for k in ran))
+    # a rerun finds every row and runs nothing
+    calls.clear()
+    assert run_sweep(cfg, run_fn=run_fn, progress=False)["runs"] == 0 and calls == []
+
+
+def test_auto_reads_a_chosen_dvts_off_the_problems_own_bigger_run(tmp_path):
+    choices = {"easy": ("weighted-best-of-n", {}), "medium": ("dvts", {"width": 2}), "hard": ("majority", {})}
+    table_for(choices, budgets=(1, 2, 4)).save(allocate.default_table_path(DEFAULT_POLICY, "arith"))
+    cfg = sweep_cfg(tmp_path, limit=1, split="test", run_budgets=(4,),
+                    strategies=parse_strategies("majority,dvts:width=2,auto"))
+    calls = []
+    run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
+    assert [(s, n) for _, s, n in calls] == [("best-of-n", 4), ("dvts", 4)]  # no DVTS@2 run for auto
+    rows = {(r["strategy"], r["budget"]): r for r in load_results(cfg.results)}
+    auto4, dvts4 = rows[("auto", 4)], rows[("dvts", 4)]
+    assert auto4["decision"]["choice"] == {"strategy": "dvts", "params": {"width": 2}}
+    sub = auto4["sub_run"]
+    assert sub["budget"] == 2 and sub["derived_from"] == 4 and sub["samples"] == 1  # subtree 0 of DVTS@4
+    assert sub["flops"] == pytest.approx(dvts4["flops"] / 2)
+    assert auto4["spent_seconds"] == 0.0  # DVTS@4's row paid for it
+    assert auto4["flops"] == pytest.approx(rows[("majority", 2)]["flops"] + sub["flops"])
+
+
 def test_bad_sweep_arguments_get_clear_messages():
     with pytest.raises(ValueError, match="Unknown strategy 'nope'"):
         parse_strategies("majority,nope")

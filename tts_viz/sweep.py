@@ -16,8 +16,13 @@ best-of-n run at N = max(budgets)); majority / best-of-n / weighted-best-of-n at
 its first N samples (the selection rule applied to them), with pass@N recorded for reference. The
 pool also gives the problem's difficulty: oracle = pass@1 over the whole pool, predicted = mean
 aggregated verifier score of its first 4 samples (what `auto` probes). Tokens, FLOPs and seconds of
-a subsample are the pool's totals scaled by the subsample's share of generated tokens. Beam, DVTS,
-lookahead and revisions run once per budget.
+a subsample are the pool's totals scaled by the subsample's share of generated tokens. Beam and
+lookahead run once per budget. DVTS and revisions nest: a run at budget N holds runs at smaller budgets
+(DVTS's first k/M subtrees at the same width; revisions' first k/L chains, or chain 0's first k
+attempts), so each runs once at its largest pending budget and the smaller ones are read off that
+run (`Strategy.part_of`), the selection rule applied to the part. Such a row records `derived_from`
+(the budget it came from) and costs the part's share of generated tokens. A budget that is no part
+(DVTS@1 has width 1) runs on its own.
 
 `auto` is evaluated on the same pool (common random numbers, as Snell et al. evaluate compute-optimal
 scaling): its probes are the pool's first probe_count(N) samples, the decision is the live one
@@ -53,7 +58,9 @@ from .problems import Problem, arith_problem_set
 from .strategies.auto import SELECTION_METHOD
 from .strategies.select import pick
 from .runner import RunConfig
+from .strategies import STRATEGIES
 from .strategies.base import SearchConfig
+from .trace import FINISHED, SELECTED
 
 DEFAULT_BUDGETS = (1, 2, 4, 8, 16)
 DEFAULT_STRATEGIES = "majority,best-of-n,weighted-best-of-n,beam,dvts,revisions"
@@ -364,6 +371,38 @@ def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, 
     return row
 
 
+Nests = dict  # (strategy, params_key) -> (budget, Trace) of its largest live run on the current problem
+
+
+def nested_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, n: int, nests: Nests,
+               difficulty: dict[str, Any]) -> dict[str, Any] | None:
+    """spec at budget n read off a finished bigger run of it on this problem, or None when n is no part of one."""
+    strategy = STRATEGIES[spec.name]
+    big_n, big_trace = nests.get((spec.name, params_key(spec.param_dict)), (None, None))
+    if big_trace is None or not hasattr(strategy, "part_of") or big_trace.status != "done":
+        return None
+    big = _run_config(cfg, "q", "g", spec.name, big_n, spec.param_dict).search
+    small = _run_config(cfg, "q", "g", spec.name, n, spec.param_dict).search
+    part = strategy.part_of(big_trace, big, small)
+    leaves = [x for x in part or () if x.status in (FINISHED, SELECTED)]
+    if not leaves:
+        return None
+    answer = pick(leaves, strategy.selection_method(cfg.verifier != "none"))[0].answer
+    generated = sum(x.tokens for x in part)
+    share = generated / (sum(x.tokens for x in big_trace.nodes[1:]) or 1)
+    row = run_row(cfg, problem, split, spec, n, big_trace, difficulty)
+    row.update(answer=answer, correct=bool(is_correct(answer, problem.gold)), samples=len(leaves),
+               tokens=round(row["tokens"] * share), generated_tokens=generated, flops=row["flops"] * share,
+               seconds=round(row["seconds"] * share, 3), derived_from=big_n,
+               spent_seconds=0.0)  # the big run's row carries the seconds spent
+    return row
+
+
+def remember_nest(nests: Nests, spec: StrategySpec, n: int, trace) -> None:
+    if hasattr(STRATEGIES[spec.name], "part_of") and trace.status == "done":
+        nests.setdefault((spec.name, params_key(spec.param_dict)), (n, trace))  # the first run is the largest
+
+
 def _decision_record(d: dict[str, Any]) -> dict[str, Any]:
     return {k: d.get(k) for k in ("source", "estimate", "bin", "choice", "run_budget", "probes", "note", "reason")}
 
@@ -392,11 +431,13 @@ def _pool_cost(pool: dict[str, Any], k: int, subsample: dict[int, dict[str, Any]
 
 def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, pool: dict[str, Any],
                        subsample: dict[int, dict[str, Any]], table: StrategyTable | None, table_path: Path | None,
-                       sub_runs: dict[tuple, dict[str, Any]], run_fn: RunFn) -> dict[str, Any]:
+                       sub_runs: dict[tuple, dict[str, Any]], run_fn: RunFn,
+                       nests: Nests | None = None) -> dict[str, Any]:
     """auto at budget N evaluated on the problem's sample pool (see the module docstring).
 
     subsample: {budget: a pool rule's row} for this problem (their costs); sub_runs: earlier live
-    sub-runs by (problem, strategy, params, budget), reused and added to."""
+    sub-runs by (problem, strategy, params, budget), reused and added to; nests: this problem's
+    bigger runs that a chosen DVTS / revisions sub-run can be read off (as their own smaller budgets are)."""
     from .allocate import builtin_decision, decide
     from .strategies.auto import plan_run, probe_count, run_params
 
@@ -410,7 +451,7 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
     plan_run(dec, n, p)
     dec.probe_use += f" (Sweep: the probes are the pool's first {p} sample(s).)"
     strategy, params = dec.choice["strategy"], run_params(dec.choice["params"])
-    status, error, sub = "done", None, None
+    status, error, sub, part = "done", None, None, None
     if strategy in POOL_STRATEGIES or dec.run_budget == 0:
         k = n if strategy in POOL_STRATEGIES else p
         answer = _pool_pick(pool, k, SELECTION_METHOD.get(strategy, "weighted"))
@@ -420,6 +461,13 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
         skey = (problem.id, strategy, params_key(params), left)
         sub = sub_runs.get(skey)
         reused = sub is not None
+        spec = StrategySpec(strategy, tuple(sorted(params.items())))
+        part = None if reused else nested_row(cfg, problem, split, spec, left, nests or {}, {})
+        if part is not None:
+            sub = {"strategy": strategy, "params": params, "budget": left,
+                   **{k: part[k] for k in ("answer", "samples", "tokens", "generated_tokens", "flops", "seconds",
+                                           "status", "error", "derived_from")}}
+            sub_runs[skey] = sub
         if sub is None:
             trace = run_fn(_run_config(cfg, problem.question, problem.gold, strategy, left, params))
             totals = trace.totals()
@@ -445,20 +493,21 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
     }
     # wall seconds this row took in the sweep (its `seconds` are auto's cost as a method; the probes
     # and a chosen pool rule were paid for by the pool row, a reused sub-run by an earlier row)
-    row["spent_seconds"] = float(sub["seconds"]) if sub is not None and not reused else 0.0
+    # (a sub-run read off a bigger run of this problem was paid for by that run's row)
+    row["spent_seconds"] = float(sub["seconds"]) if sub is not None and not reused and part is None else 0.0
     if sub is not None:
         row["sub_run"] = sub
         row["sub_run_reused"] = reused
     return row
 
 
-def _auto_row(cfg, problem, split, n, pool, subsample, table, table_path, sub_runs, run_fn, diff) -> dict[str, Any]:
+def _auto_row(cfg, problem, split, n, pool, subsample, table, table_path, sub_runs, run_fn, diff, nests) -> dict[str, Any]:
     if pool is None or not pool.get("scores"):
         return {**_base_row(cfg, problem, split), "strategy": "auto", "params": {}, "budget": n, **diff,
                 "answer": None, "correct": None, "status": "error", "time": _now(),
                 "error": "auto is evaluated on the problem's sample pool, and this problem has none (it failed); "
                          "rerun the sweep", "table": auto_decider(table), "evaluated": AUTO_EVAL}
-    return auto_row_from_pool(cfg, problem, split, n, pool, subsample, table, table_path, sub_runs, run_fn)
+    return auto_row_from_pool(cfg, problem, split, n, pool, subsample, table, table_path, sub_runs, run_fn, nests)
 
 
 def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = True) -> dict[str, Any]:
@@ -522,7 +571,9 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
             key(p, split, s.name, s.param_dict, n) for s in pool_specs for n in budgets]
         need_pool = any(k not in done for k in pool_keys)
         run_keys = [(s, n, key(p, split, s.name, s.param_dict, n)) for s in run_specs for n in run_budgets]
-        runs = [(s, n) for s, n, k in run_keys if k not in done]
+        # nesting strategies largest budget first, so the smaller budgets can be read off that run
+        runs = [(s, n) for s, n, k in sorted(run_keys, key=lambda t: (run_specs.index(t[0]),
+                -t[1] if hasattr(STRATEGIES[t[0].name], "part_of") else t[1])) if k not in done]
         skipped += sum(k in done for k in pool_keys) + len(run_keys) - len(runs)
         plan.append((p, split, need_pool, runs))
     total_units = sum(int(need) + len(runs) for _, _, need, runs in plan)
@@ -549,15 +600,20 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                             done.add(row_key(row))
                 bar.update(1)
             diff = pool_diff.get(p.id, {"difficulty": None, "predicted_difficulty": None, "oracle_difficulty": None})
+            nests: Nests = {}
             for spec, n in runs:
                 bar.set_postfix_str(f"{p.id} {spec.label} N={n}")
                 if spec.name == "auto":
                     row = _auto_row(cfg, p, split, n, pools.get(p.id), subsample.get(p.id, {}), table, table_path,
-                                    sub_runs, run_fn, diff)
+                                    sub_runs, run_fn, diff, nests)
+                    runs_done += 1
                 else:
-                    trace = run_fn(_run_config(cfg, p.question, p.gold, spec.name, n, spec.param_dict))
-                    row = run_row(cfg, p, split, spec, n, trace, diff)
-                runs_done += 1
+                    row = nested_row(cfg, p, split, spec, n, nests, diff)
+                    if row is None:
+                        trace = run_fn(_run_config(cfg, p.question, p.gold, spec.name, n, spec.param_dict))
+                        row = run_row(cfg, p, split, spec, n, trace, diff)
+                        runs_done += 1
+                        remember_nest(nests, spec, n, trace)
                 remember(row)
                 writer.write(row)
                 if row["status"] != "error":

@@ -42,6 +42,11 @@ class SearchConfig:
         return asdict(self)
 
 
+def same_sampling(a: SearchConfig, b: SearchConfig) -> bool:
+    """Runs that sample, score and stop alike (budget and seed aside): a part of one can stand for the other."""
+    return (a.temperature, a.aggregation, a.max_rounds) == (b.temperature, b.aggregation, b.max_rounds)
+
+
 class Strategy(Protocol):
     name: str
     needs_verifier: bool

@@ -4,12 +4,15 @@ The budget N is split into N/M independent subtrees. Each subtree is a greedy be
 active node proposes M next steps and only the best-scored survives. Subtrees never compete
 with each other, which keeps the final pool diverse. All subtrees' proposals of a round go
 through ONE batched generate call. The answer is a weighted vote over the subtrees' results.
+
+Because subtrees never interact, the first k/M subtrees of a run at budget N are a run at budget k
+with the same width: `part_of` names them, and the sweep reads DVTS@k off DVTS@N (nested budgets).
 """
 
 from __future__ import annotations
 
-from ..trace import FINISHED, Node
-from .base import SearchContext, close_unfinished
+from ..trace import FINISHED, Node, Trace
+from .base import SearchConfig, SearchContext, close_unfinished, same_sampling
 
 
 class DVTS:
@@ -42,4 +45,20 @@ class DVTS:
                 break
         leftover = list(active.values())
         close_unfinished(ctx, leftover)
-        ctx.select(list(results.values()) + leftover, "weighted")
+        ctx.select(list(results.values()) + leftover, self.selection_method(True))
+
+    @staticmethod
+    def selection_method(has_verifier: bool) -> str:
+        return "weighted"
+
+    @staticmethod
+    def part_of(trace: Trace, big: SearchConfig, small: SearchConfig) -> list[Node] | None:
+        """The nodes of a run at budget big.n that form a run at small.n (its first subtrees), or None.
+
+        Only when both runs have the same width: at a smaller width the subtrees differ in kind.
+        """
+        m_big, m_small = max(1, big.width), max(1, small.width)
+        if not same_sampling(big, small) or small.n >= big.n or m_small != m_big:
+            return None
+        subtrees = max(1, small.n // m_small)
+        return [n for n in trace.nodes[1:] if n.chain is not None and n.chain < subtrees]

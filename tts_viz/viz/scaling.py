@@ -280,7 +280,8 @@ def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split
 
 def spent_seconds(r: Mapping[str, Any]) -> float:
     """Wall seconds a results row took to produce: 0 for a pool subsample (the pool row carries them);
-    `spent_seconds` where the row says (auto evaluated on the pool: only a live sub-run costs)."""
+    `spent_seconds` where the row says (auto evaluated on the pool: only a live sub-run costs; a budget
+    read off a bigger run of the same search: 0)."""
     if "subsampled_from" in r:
         return 0.0
     return float(r["spent_seconds"] if r.get("spent_seconds") is not None else (r.get("seconds") or 0))
