@@ -74,7 +74,9 @@ VIEW_NOTES = {
         "easy > 0.5 > medium > 0.1 > hard; quantile: Snell et al.'s 5 bins fitted on the validation "
         "split). The thick black line is `auto`, the compute-optimal allocator, evaluated on the same "
         "samples as the pool rules (its probes are the pool's first samples; a search it chooses runs on "
-        "what is left of the budget). Below: accuracy against "
+        "what is left of the budget). DVTS and revisions at a smaller budget are read off their run at "
+        "the largest (its first subtrees or chains: the same search, as the pool rules share one pool) "
+        "for the problems swept since that change. Below: accuracy against "
         "total FLOPs per problem, the small policy's search beside a bigger policy at matched compute."
     ),
 }
