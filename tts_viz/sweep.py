@@ -100,8 +100,6 @@ def parse_strategies(text: str) -> list[StrategySpec]:
 
     A strategy named without parameters gets DEFAULT_PARAMS (beam/dvts width 4, revisions length 4).
     """
-    from .strategies import STRATEGIES
-
     out = []
     for item in [t.strip() for t in text.split(",") if t.strip()]:
         name, *kvs = item.split(":")
