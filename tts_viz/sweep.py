@@ -372,12 +372,17 @@ def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, 
 Nests = dict  # (strategy, params_key) -> (budget, Trace) of its largest live run on the current problem
 
 
+def nests_budgets(strategy: str) -> bool:
+    """Whether a run of this strategy holds its runs at smaller budgets (it names them with part_of)."""
+    return hasattr(STRATEGIES[strategy], "part_of")
+
+
 def nested_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, n: int, nests: Nests,
                difficulty: dict[str, Any]) -> dict[str, Any] | None:
     """spec at budget n read off a finished bigger run of it on this problem, or None when n is no part of one."""
     strategy = STRATEGIES[spec.name]
     big_n, big_trace = nests.get((spec.name, params_key(spec.param_dict)), (None, None))
-    if big_trace is None or not hasattr(strategy, "part_of") or big_trace.status != "done":
+    if big_trace is None or not nests_budgets(spec.name) or big_trace.status != "done":
         return None
     big = _run_config(cfg, "q", "g", spec.name, big_n, spec.param_dict).search
     small = _run_config(cfg, "q", "g", spec.name, n, spec.param_dict).search
@@ -397,7 +402,7 @@ def nested_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpe
 
 
 def remember_nest(nests: Nests, spec: StrategySpec, n: int, trace) -> None:
-    if hasattr(STRATEGIES[spec.name], "part_of") and trace.status == "done":
+    if nests_budgets(spec.name) and trace.status == "done":
         nests.setdefault((spec.name, params_key(spec.param_dict)), (n, trace))  # the first run is the largest
 
 
@@ -415,6 +420,7 @@ def _pool_pick(pool: dict[str, Any], k: int, method: str) -> str | None:
 
 
 _COST = ("tokens", "generated_tokens", "flops", "seconds")
+_SUB_RUN_FIELDS = ("answer", "samples", *_COST, "status", "error", "derived_from")  # what an auto row keeps of its sub-run
 
 
 def _pool_cost(pool: dict[str, Any], k: int, subsample: dict[int, dict[str, Any]]) -> dict[str, float]:
@@ -461,19 +467,12 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
         reused = sub is not None
         spec = StrategySpec(strategy, tuple(sorted(params.items())))
         part = None if reused else nested_row(cfg, problem, split, spec, left, nests or {}, {})
-        if part is not None:
-            sub = {"strategy": strategy, "params": params, "budget": left,
-                   **{k: part[k] for k in ("answer", "samples", "tokens", "generated_tokens", "flops", "seconds",
-                                           "status", "error", "derived_from")}}
-            sub_runs[skey] = sub
         if sub is None:
-            trace = run_fn(_run_config(cfg, problem.question, problem.gold, strategy, left, params))
-            totals = trace.totals()
-            sub = {"strategy": strategy, "params": params, "budget": left, "answer": trace.final_answer,
-                   "samples": len(trace.finished()), "tokens": totals.prompt_tokens + totals.generated_tokens,
-                   "generated_tokens": totals.generated_tokens, "flops": totals.flops,
-                   "seconds": round(trace.seconds, 3), "status": "done" if trace.status == "done" else "error",
-                   "error": trace.error}
+            # a part of this problem's bigger run of the same search, else a run of its own
+            src = part or run_row(cfg, problem, split, spec, left, run_fn(
+                _run_config(cfg, problem.question, problem.gold, strategy, left, params)), {})
+            sub = {"strategy": strategy, "params": params, "budget": left,
+                   **{k: src[k] for k in _SUB_RUN_FIELDS if k in src}}
             if sub["status"] == "done":
                 sub_runs[skey] = sub
         probe_cost = _pool_cost(pool, p, subsample)
@@ -571,7 +570,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
         run_keys = [(s, n, key(p, split, s.name, s.param_dict, n)) for s in run_specs for n in run_budgets]
         # nesting strategies largest budget first, so the smaller budgets can be read off that run
         runs = [(s, n) for s, n, k in sorted(run_keys, key=lambda t: (run_specs.index(t[0]),
-                -t[1] if hasattr(STRATEGIES[t[0].name], "part_of") else t[1])) if k not in done]
+                -t[1] if nests_budgets(t[0].name) else t[1])) if k not in done]
         skipped += sum(k in done for k in pool_keys) + len(run_keys) - len(runs)
         plan.append((p, split, need_pool, runs))
     total_units = sum(int(need) + len(runs) for _, _, need, runs in plan)

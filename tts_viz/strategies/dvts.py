@@ -21,8 +21,7 @@ class DVTS:
 
     def run(self, ctx: SearchContext) -> None:
         cfg = ctx.config
-        m = max(1, cfg.width)
-        subtrees = max(1, cfg.n // m)
+        subtrees, m = self.shape(cfg)
         active: dict[int, Node] = {s: ctx.trace.root for s in range(subtrees)}
         results: dict[int, Node] = {}
         for round_no in range(cfg.max_rounds):
@@ -52,13 +51,18 @@ class DVTS:
         return "weighted"
 
     @staticmethod
-    def part_of(trace: Trace, big: SearchConfig, small: SearchConfig) -> list[Node] | None:
+    def shape(cfg: SearchConfig) -> tuple[int, int]:
+        """(subtrees, width) of a run, as run() lays it out."""
+        m = max(1, cfg.width)
+        return max(1, cfg.n // m), m
+
+    @classmethod
+    def part_of(cls, trace: Trace, big: SearchConfig, small: SearchConfig) -> list[Node] | None:
         """The nodes of a run at budget big.n that form a run at small.n (its first subtrees), or None.
 
         Only when both runs have the same width: at a smaller width the subtrees differ in kind.
         """
-        m_big, m_small = max(1, big.width), max(1, small.width)
+        (_, m_big), (subtrees, m_small) = cls.shape(big), cls.shape(small)
         if not same_sampling(big, small) or small.n >= big.n or m_small != m_big:
             return None
-        subtrees = max(1, small.n // m_small)
         return [n for n in trace.nodes[1:] if n.chain is not None and n.chain < subtrees]
