@@ -6,8 +6,8 @@ import json
 
 from tts_viz.allocate import QuantileBins
 from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
-                                 flops_figure, flops_matched, load_results_file, scaling_figure, scaling_report,
-                                 scaling_view)
+                                 flops_figure, flops_matched, load_results_file, paired_against_auto, scaling_figure,
+                                 scaling_report, scaling_view, sign_test_p)
 
 
 def _row(pid, strategy, budget, correct, split="test", oracle=0.8, policy="p05", flops=1e9, params=None):
@@ -37,6 +37,23 @@ def test_accuracy_by_bin_splits_easy_and_hard_problems():
     assert data["hard"]["auto"][4]["accuracy"] == 0.5
     assert data[ALL]["auto"][1]["accuracy"] == 0.5  # 2 easy right, 2 hard wrong; the val row is not counted
     assert "beam" not in data[ALL]  # error rows are not results
+
+
+def test_paired_comparison_counts_problems_auto_won_and_lost():
+    pairs = paired_against_auto(_rows(), split="test")
+    # at 4 auto also solves h0, which weighted-best-of-4 misses; at 16 both solve it
+    assert pairs["weighted-best-of-n"][4] == {"won": 1, "lost": 0, "tied": 3, "n": 4, "p": 1.0}
+    assert pairs["weighted-best-of-n"][16]["won"] == pairs["weighted-best-of-n"][16]["lost"] == 0
+    flipped = [{**x, "correct": not x["correct"]} if x["strategy"] == "auto" and x["problem_id"] == "e1" else x
+               for x in _rows()]
+    assert paired_against_auto(flipped, split="test")["weighted-best-of-n"][1]["lost"] == 1
+    assert "auto" not in pairs and "beam" not in pairs  # auto is not its own rival; failed runs are not results
+
+
+def test_sign_test_p_values():
+    assert sign_test_p(0, 0) == 1.0 and sign_test_p(3, 2) == 1.0
+    assert abs(sign_test_p(7, 1) - 18 / 256) < 1e-12  # 2 * (1 + 8) / 2**8
+    assert abs(sign_test_p(0, 6) - 2 / 64) < 1e-12
 
 
 def test_budget_ratio_finds_smallest_budget_reaching_weighted_16():
@@ -88,6 +105,7 @@ def test_markdown_table_and_loading_skip_bad_lines(tmp_path):
 def test_scaling_view_reports_ratio_and_says_when_nothing_is_shipped():
     fig, ffig, md = scaling_view(_rows(), "test", "absolute", policy="p05")
     assert "4x less compute" in md and "| auto |" in md
+    assert "| weighted-best-of-n | +0 −0 (p=1.00) | +1 −0 (p=1.00) | +0 −0 (p=1.00) |" in md  # paired table
     assert len(fig.data) > 0 and len(ffig.data) > 0
     _, _, empty = scaling_view([], "test", "absolute")
     assert "No sweep results shipped yet" in empty

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+from math import comb
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -196,6 +197,51 @@ def budget_ratio_line(ratio: Mapping[str, Any], split: str | None = None) -> str
             f"at budget {ratio['auto_budget']}: {saving}")
 
 
+def sign_test_p(wins: int, losses: int) -> float:
+    """Exact two-sided sign test on the discordant pairs: the chance of a split at least this uneven
+    if auto and the other strategy were equally good (ties carry no information)."""
+    n, k = wins + losses, min(wins, losses)
+    if n == 0:
+        return 1.0
+    return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
+
+
+def paired_against_auto(rows: Sequence[Mapping[str, Any]], split: str | None = "test",
+                        policy: str | None = None) -> dict[str, dict[int, dict[str, Any]]]:
+    """curve label -> budget -> {won, lost, tied, n, p}: auto against each single strategy at the same
+    budget, problem by problem (only problems both ran). won = auto right where the other was wrong.
+    With a few dozen problems an accuracy gap of one or two problems is noise; this says how much."""
+    rows = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)
+            and (policy is None or r.get("policy") == policy)]
+    correct: dict[tuple[str, int], dict[str, bool]] = {}
+    for r in rows:
+        correct.setdefault((curve_label(r), int(r["budget"])), {})[r["problem_id"]] = bool(r["correct"])
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for (label, n), mine in sorted(correct.items()):
+        auto = next((v for (lab, m), v in correct.items() if m == n and lab.split(" (")[0] == "auto"), None)
+        if label.startswith("auto") or auto is None:
+            continue
+        shared = sorted(set(mine) & set(auto))
+        won = sum(auto[p] and not mine[p] for p in shared)
+        lost = sum(mine[p] and not auto[p] for p in shared)
+        out.setdefault(label, {})[n] = {"won": won, "lost": lost, "tied": len(shared) - won - lost,
+                                        "n": len(shared), "p": sign_test_p(won, lost)}
+    return out
+
+
+def paired_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
+    """paired_against_auto as Markdown: one row per strategy, one column per budget auto ran."""
+    pairs = paired_against_auto(rows, split, policy)
+    if not pairs:
+        return "_No auto rows to compare._"
+    budgets = sorted({n for c in pairs.values() for n in c})
+    lines = ["| auto against | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
+    for label in sorted(pairs):
+        cells = [f"+{c['won']} −{c['lost']} (p={c['p']:.2f})" if (c := pairs[label].get(n)) else "-" for n in budgets]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def accuracy_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
     """Strategies x budgets accuracy table (all problems of the split) as Markdown, for the README."""
     allbin = accuracy_by_bin(rows, split, policy).get(ALL, {})
@@ -233,7 +279,11 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     policy = policy if policy in policies else (policies[0] if policies else None)
     line = budget_ratio_line(budget_ratio(rows, split, policy))
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
-          + accuracy_table_markdown(rows, split, policy) + "\n\n**What ran:**\n\n" + what_ran_markdown(all_rows))
+          + accuracy_table_markdown(rows, split, policy))
+    if any(r.get("strategy") == "auto" and r.get("split") == split and r.get("policy") == policy for r in rows):
+        md += ("\n\nauto against each strategy at the same budget, problem by problem (+won −lost, exact sign-test p; "
+               "a gap of a problem or two is noise):\n\n" + paired_table_markdown(rows, split, policy))
+    md += "\n\n**What ran:**\n\n" + what_ran_markdown(all_rows)
     return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
 
 
@@ -322,6 +372,10 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
         lines += [f"### Accuracy of {small}, {split} split (problems per cell in brackets)", "",
                   accuracy_table_markdown(rows, split, small), ""]
     lines.append(budget_ratio_line(budget_ratio(rows, "test", small), "test"))
+    if any(r.get("strategy") == "auto" and r.get("split") == "test" for r in rows):
+        lines += ["", f"### auto against each strategy at the same budget, problem by problem ({small}, test split)", "",
+                  "+won −lost: problems auto got right where the strategy was wrong, and the reverse; p: exact "
+                  "two-sided sign test on those (ties left out).", "", paired_table_markdown(rows, "test", small)]
     for split in ("val", "test"):
         wins = bin_winners(rows, split, small)
         if not wins:
