@@ -6,7 +6,7 @@ import json
 
 from tts_viz.allocate import QuantileBins
 from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
-                                 flops_figure, flops_matched, load_results_file, paired_against_auto, scaling_figure,
+                                 difficulty_predictors, flops_figure, flops_matched, load_results_file, paired_against_auto, scaling_figure,
                                  scaling_report, scaling_view, sign_test_p)
 
 
@@ -134,3 +134,20 @@ def test_flops_matched_finds_the_small_models_best_point_within_the_big_ones_flo
     assert m["small"] == "weighted-best-of-n@2" and m["small_accuracy"] == 1.0 and m["small_flops"] == 2e9  # @4 costs more
     md = scaling_report(rows + [{**_row("a", "pool", 4, None, policy="small"), "seconds": 7200}], "small", "big")
     assert "| small | test | 3 |" in md and "2.00 CPU-hours" in md and "| majority@1 | 0.500 (2)" in md
+
+
+def test_difficulty_predictors_rank_problems_against_pass_at_1_after_the_probes():
+    rows = []
+    # problem i: the probes agree more the easier it is (i of 4 share one answer), while the verifier
+    # scores the probes in reverse; its pass@1 on the 4 samples after the probes is i/4
+    for i in range(1, 5):
+        probes = ["7"] * i + [str(10 + j) for j in range(4 - i)]
+        rows.append({**_row(f"p{i}", "pool", 8, None), "answers": probes + ["7"] * 4,
+                     "scores": [1 - i / 10] * 4 + [0.5] * 4,
+                     "sample_correct": [False] * 4 + [True] * i + [False] * (4 - i)})
+    rows.append({**_row("no-scores", "pool", 8, None), "answers": ["1"] * 8, "scores": [None] * 8,
+                 "sample_correct": [True] * 8})  # unscored pool: left out
+    pred = difficulty_predictors(rows, probes=4)
+    assert pred["problems"] == 4
+    assert abs(pred["agreement"] - 1.0) < 1e-9 and abs(pred["mean score"] + 1.0) < 1e-9
+    assert "Difficulty estimates** (4 problems" in scaling_report(rows, small="p05")

@@ -328,6 +328,41 @@ def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split
     return out
 
 
+def probe_agreement(answers: Sequence[str | None]) -> float:
+    """Share of the probes that give the most common answer (no answer counts as disagreeing)."""
+    counts: dict[str, int] = {}
+    for a in answers:
+        if a is not None:
+            counts[a] = counts.get(a, 0) + 1
+    return max(counts.values(), default=0) / len(answers) if answers else 0.0
+
+
+def difficulty_predictors(rows: Sequence[Mapping[str, Any]], policy: str | None = None, probes: int = 4) -> dict[str, Any]:
+    """How well two gold-free estimates from the first `probes` pool samples rank problems by their
+    oracle pass@1 on the pool's other samples (so a probe is never scored against itself): the mean
+    verifier score of the probes (what auto uses, as the issue defines it) and the probes' answer
+    agreement. Spearman rank correlation over every problem with a scored pool, both splits."""
+    import pandas as pd  # gradio's own dependency; only this diagnostic needs it
+
+    pts = []
+    for r in rows:
+        if r.get("strategy") != "pool" or (policy and r.get("policy") != policy):
+            continue
+        scores, answers, right = r.get("scores") or [], r.get("answers") or [], r.get("sample_correct") or []
+        if len(right) <= probes or len(scores) < probes or any(s is None for s in scores[:probes]):
+            continue
+        rest = right[probes:]
+        pts.append({"mean score": sum(scores[:probes]) / probes, "agreement": probe_agreement(answers[:probes]),
+                     "oracle": sum(map(bool, rest)) / len(rest)})
+    out: dict[str, Any] = {"problems": len(pts), "probes": probes}
+    if len(pts) >= 3:
+        df = pd.DataFrame(pts).rank()  # Spearman = Pearson on average ranks (no scipy needed)
+        for k in ("mean score", "agreement"):
+            rho = df[k].corr(df["oracle"])
+            out[k] = None if pd.isna(rho) else float(rho)
+    return out
+
+
 def spent_seconds(r: Mapping[str, Any]) -> float:
     """Wall seconds a results row took to produce: 0 for a pool subsample (the pool row carries them);
     `spent_seconds` where the row says (auto evaluated on the pool: only a live sub-run costs; a budget
@@ -395,6 +430,12 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
             choices[key] = choices.get(key, 0) + 1
     if choices:
         lines += ["", "**auto's choices:** " + "; ".join(f"N={n}: {s} x{v}" for (n, s), v in sorted(choices.items()))]
+    pred = difficulty_predictors(rows, small)
+    if pred.get("mean score") is not None:
+        lines += ["", f"**Difficulty estimates** ({pred['problems']} problems, both splits): Spearman rank correlation with "
+                  f"the oracle pass@1 of the pool's samples after the first {pred['probes']}: mean verifier score of those "
+                  f"{pred['probes']} probes (what auto uses) {pred['mean score']:.2f}; the probes' answer agreement "
+                  + (f"{pred['agreement']:.2f}." if pred.get("agreement") is not None else "undefined (all equal).")]
     matched = flops_matched(rows, small, big)
     if matched:
         lines += ["", f"### FLOPs-matched: {big} against {small} with search (test split, shared problems)", "",
