@@ -4,7 +4,9 @@
   pass@1, as Snell et al. plot them), `auto` drawn last and thickest;
 - accuracy vs total FLOPs per problem for every (policy, strategy) in the rows: the FLOPs-matched
   comparison of a small model with test-time compute against a bigger one (Snell, Liu);
-- the budget ratio: the smallest budget at which auto reaches weighted-best-of-16's accuracy.
+- the budget ratio: the smallest budget at which auto reaches weighted-best-of-16's accuracy;
+- auto against each strategy problem by problem (wins, losses, exact sign test), and how well the
+  probes' gold-free difficulty estimates rank problems by pass@1 (for scaling-report).
 """
 
 from __future__ import annotations
