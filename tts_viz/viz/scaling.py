@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..allocate import ASSETS_DIR, AbsoluteBins, QuantileBins, current_rows, params_key
+from ..allocate import ASSETS_DIR, AbsoluteBins, QuantileBins, current_rows, params_key, predicted_difficulty
 from .figures import esc
 
 SCALING_RESULTS = ASSETS_DIR / "scaling" / "results.jsonl"
@@ -215,27 +215,30 @@ def paired_against_auto(rows: Sequence[Mapping[str, Any]], split: str | None = "
     With a few dozen problems an accuracy gap of one or two problems is noise; this says how much."""
     rows = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)
             and (policy is None or r.get("policy") == policy)]
-    correct: dict[tuple[str, int], dict[str, bool]] = {}
+    auto: dict[int, dict[str, bool]] = {}  # budget -> problem -> auto right
+    correct: dict[tuple[str, int], dict[str, bool]] = {}  # (curve label, budget) -> problem -> right
     for r in rows:
-        correct.setdefault((curve_label(r), int(r["budget"])), {})[r["problem_id"]] = bool(r["correct"])
+        cell = auto.setdefault(int(r["budget"]), {}) if r["strategy"] == "auto" else \
+            correct.setdefault((curve_label(r), int(r["budget"])), {})
+        cell[r["problem_id"]] = bool(r["correct"])
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for (label, n), mine in sorted(correct.items()):
-        auto = next((v for (lab, m), v in correct.items() if m == n and lab.split(" (")[0] == "auto"), None)
-        if label.startswith("auto") or auto is None:
+        if n not in auto:
             continue
-        shared = sorted(set(mine) & set(auto))
-        won = sum(auto[p] and not mine[p] for p in shared)
-        lost = sum(mine[p] and not auto[p] for p in shared)
+        shared = sorted(set(mine) & set(auto[n]))
+        won = sum(auto[n][p] and not mine[p] for p in shared)
+        lost = sum(mine[p] and not auto[n][p] for p in shared)
         out.setdefault(label, {})[n] = {"won": won, "lost": lost, "tied": len(shared) - won - lost,
                                         "n": len(shared), "p": sign_test_p(won, lost)}
     return out
 
 
 def paired_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
-    """paired_against_auto as Markdown: one row per strategy, one column per budget auto ran."""
+    """paired_against_auto as Markdown: one row per strategy, one column per budget auto ran; "" when
+    there is nothing to compare (no auto rows, or none at a budget another strategy ran)."""
     pairs = paired_against_auto(rows, split, policy)
     if not pairs:
-        return "_No auto rows to compare._"
+        return ""
     budgets = sorted({n for c in pairs.values() for n in c})
     lines = ["| auto against | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
     for label in sorted(pairs):
@@ -282,9 +285,9 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     line = budget_ratio_line(budget_ratio(rows, split, policy))
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
           + accuracy_table_markdown(rows, split, policy))
-    if any(r.get("strategy") == "auto" and r.get("split") == split and r.get("policy") == policy for r in rows):
+    if paired := paired_table_markdown(rows, split, policy):
         md += ("\n\nauto against each strategy at the same budget, problem by problem (+won −lost, exact sign-test p; "
-               "a gap of a problem or two is noise):\n\n" + paired_table_markdown(rows, split, policy))
+               "a gap of a problem or two is noise):\n\n" + paired)
     md += "\n\n**What ran:**\n\n" + what_ran_markdown(all_rows)
     return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
 
@@ -351,10 +354,11 @@ def difficulty_predictors(rows: Sequence[Mapping[str, Any]], policy: str | None 
         if r.get("strategy") != "pool" or (policy and r.get("policy") != policy):
             continue
         scores, answers, right = r.get("scores") or [], r.get("answers") or [], r.get("sample_correct") or []
-        if len(right) <= probes or len(scores) < probes or any(s is None for s in scores[:probes]):
+        estimate = predicted_difficulty(scores[:probes])  # auto's own estimate from these probes
+        if len(right) <= probes or len(scores) < probes or estimate is None:
             continue
         rest = right[probes:]
-        pts.append({"mean score": sum(scores[:probes]) / probes, "agreement": probe_agreement(answers[:probes]),
+        pts.append({"mean score": estimate, "agreement": probe_agreement(answers[:probes]),
                      "oracle": sum(map(bool, rest)) / len(rest)})
     out: dict[str, Any] = {"problems": len(pts), "probes": probes}
     if len(pts) >= 3:
@@ -409,10 +413,10 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
         lines += [f"### Accuracy of {small}, {split} split (problems per cell in brackets)", "",
                   accuracy_table_markdown(rows, split, small), ""]
     lines.append(budget_ratio_line(budget_ratio(rows, "test", small), "test"))
-    if any(r.get("strategy") == "auto" and r.get("split") == "test" for r in rows):
+    if paired := paired_table_markdown(rows, "test", small):
         lines += ["", f"### auto against each strategy at the same budget, problem by problem ({small}, test split)", "",
                   "+won −lost: problems auto got right where the strategy was wrong, and the reverse; p: exact "
-                  "two-sided sign test on those (ties left out).", "", paired_table_markdown(rows, "test", small)]
+                  "two-sided sign test on those (ties left out).", "", paired]
     for split in ("val", "test"):
         wins = bin_winners(rows, split, small)
         if not wins:
