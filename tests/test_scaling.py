@@ -6,8 +6,8 @@ import json
 
 from tts_viz.allocate import QuantileBins
 from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
-                                 difficulty_predictors, flops_figure, flops_matched, load_results_file, paired_against_auto, scaling_figure,
-                                 scaling_report, scaling_view, sign_test_p)
+                                 difficulty_predictors, flops_figure, flops_matched, load_results_file, paired_against_auto, probe_agreement,
+                                 scaling_figure, scaling_report, scaling_view, sign_test_p)
 
 
 def _row(pid, strategy, budget, correct, split="test", oracle=0.8, policy="p05", flops=1e9, params=None):
@@ -151,3 +151,10 @@ def test_difficulty_predictors_rank_problems_against_pass_at_1_after_the_probes(
     assert pred["problems"] == 4
     assert abs(pred["agreement"] - 1.0) < 1e-9 and abs(pred["mean score"] + 1.0) < 1e-9
     assert "Difficulty estimates** (4 problems" in scaling_report(rows, small="p05")
+
+
+def test_probe_agreement_groups_equivalent_answers_as_the_vote_does():
+    # the 0.5B writes "10 + 8" for 18: the vote counts it with "18", and so does the agreement
+    assert probe_agreement(["18", "10 + 8", "x - 8", "8"]) == 0.5
+    assert probe_agreement(["6", "6", "10", "8 - 2"]) == 0.75
+    assert probe_agreement([None, None, "3", "4"]) == 0.25  # no answer never agrees

@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..allocate import ASSETS_DIR, AbsoluteBins, QuantileBins, current_rows, params_key, predicted_difficulty
+from ..grading import group_answers
 from .figures import esc
 
 SCALING_RESULTS = ASSETS_DIR / "scaling" / "results.jsonl"
@@ -334,12 +335,10 @@ def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split
 
 
 def probe_agreement(answers: Sequence[str | None]) -> float:
-    """Share of the probes that give the most common answer (no answer counts as disagreeing)."""
-    counts: dict[str, int] = {}
-    for a in answers:
-        if a is not None:
-            counts[a] = counts.get(a, 0) + 1
-    return max(counts.values(), default=0) / len(answers) if answers else 0.0
+    """Share of the probes in the largest group of equivalent answers, grouped as the majority vote
+    groups them (no answer counts as disagreeing)."""
+    groups = [g for g in group_answers(list(answers)) if answers[g[0]] is not None]
+    return max(map(len, groups), default=0) / len(answers) if answers else 0.0
 
 
 def difficulty_predictors(rows: Sequence[Mapping[str, Any]], policy: str | None = None, probes: int = 4) -> dict[str, Any]:
