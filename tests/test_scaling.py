@@ -6,7 +6,8 @@ import json
 
 from tts_viz.allocate import QuantileBins
 from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
-                                 difficulty_predictors, flops_figure, flops_matched, load_results_file, paired_against_auto, probe_agreement,
+                                 difficulty_predictors, flops_figure, flops_matched, load_results_file, lookup_ablation_markdown,
+                                 paired_against_auto, probe_agreement, table_lookup_ablation,
                                  scaling_figure, scaling_report, scaling_view, sign_test_p)
 
 
@@ -158,3 +159,37 @@ def test_probe_agreement_groups_equivalent_answers_as_the_vote_does():
     assert probe_agreement(["18", "10 + 8", "x - 8", "8"]) == 0.5
     assert probe_agreement(["6", "6", "10", "8 - 2"]) == 0.75
     assert probe_agreement([None, None, "3", "4"]) == 0.25  # no answer never agrees
+
+
+def _ablation_rows():
+    """Easy problems (pass@1 0.8, probes agree) that the cheap vote solves and hard ones (0.05, probes
+    all differ) that only the dearer beam solves; the verifier scores every probe 0.5 (no signal)."""
+    rows = []
+    for split in ("val", "test"):
+        for i in range(4):
+            for kind, oracle in (("e", 0.8), ("h", 0.05)):
+                pid, easy = f"{split}-{kind}{i}", kind == "e"
+                answers = ["7"] * 4 if easy else ["1", "2", "3", "4"]
+                rows.append({**_row(pid, "pool", 4, None, split=split, oracle=oracle), "scores": [0.5] * 4,
+                             "answers": answers})
+                for n in (1, 4):
+                    rows.append(_row(pid, "majority", n, easy, split=split, oracle=oracle))
+                    rows.append(_row(pid, "beam", n, not easy, split=split, oracle=oracle, flops=2e9))
+                rows.append(_row(pid, "auto", 4, easy, split=split, oracle=oracle))
+    return rows
+
+
+def test_lookup_ablation_separates_a_useless_estimate_from_a_useful_one():
+    abl = {(a["estimate"], a["bins"]): a for a in table_lookup_ablation(_ablation_rows(), policy="p05")}
+    # a score that ranks nothing puts every problem in one bin: the table takes the cheaper of two
+    # strategies tied at 4 of 8 on validation (the vote) and gets the hard half wrong
+    assert abl[("mean probe score", "3 quantile bins")]["accuracy"] == {1: 0.5, 4: 0.5}
+    assert abl[("none", "one bin")]["accuracy"][4] == 0.5
+    # agreement and oracle pass@1 split easy from hard: vote on easy, beam on hard, all 8 held-out right
+    assert abl[("probe agreement", "3 quantile bins")]["accuracy"] == {1: 1.0, 4: 1.0}
+    assert abl[("oracle pass@1", "absolute (easy/medium/hard)")]["accuracy"][4] == 1.0
+    assert abl[("oracle pass@1", "3 quantile bins")]["n"][4] == 8
+    md = lookup_ablation_markdown(_ablation_rows(), policy="p05")
+    assert "| probe agreement | 3 quantile bins | 1.000 | 1.000 |" in md
+    assert "| auto as run (probes paid, mean probe score) | 5 quantile bins | - | 0.500 |" in md
+    assert "Where auto's gap comes from" in scaling_report(_ablation_rows(), small="p05")

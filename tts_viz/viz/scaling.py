@@ -6,7 +6,9 @@
   comparison of a small model with test-time compute against a bigger one (Snell, Liu);
 - the budget ratio: the smallest budget at which auto reaches weighted-best-of-16's accuracy;
 - auto against each strategy problem by problem (wins, losses, exact sign test), and how well the
-  probes' gold-free difficulty estimates rank problems by pass@1 (for scaling-report).
+  probes' gold-free difficulty estimates rank problems by pass@1 (for scaling-report);
+- the lookup ablation: held-out accuracy of a free table lookup per difficulty estimate x binning,
+  which splits auto's gap into probe cost, estimate quality and too few validation problems per cell.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..allocate import ASSETS_DIR, AbsoluteBins, QuantileBins, current_rows, params_key, predicted_difficulty
+from ..allocate import (ASSETS_DIR, NOT_CANDIDATES, AbsoluteBins, QuantileBins, current_rows, fit_table, params_key,
+                        predicted_difficulty)
 from ..grading import group_answers
 from .figures import esc
 
@@ -289,6 +292,11 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     if paired := paired_table_markdown(rows, split, policy):
         md += ("\n\nauto against each strategy at the same budget, problem by problem (+won −lost, exact sign-test p; "
                "a gap of a problem or two is noise):\n\n" + paired)
+    ablation = lookup_ablation_markdown(rows, policy) if split == "test" else ""  # fitted on val, read on test
+    if ablation:
+        md += ("\n\nWhere auto's gap comes from: held-out accuracy of a strategy table fitted on validation with each "
+               "difficulty estimate and binning, looked up for free (no probes paid; oracle pass@1 is a ceiling "
+               "that needs the gold answer):\n\n" + ablation)
     md += "\n\n**What ran:**\n\n" + what_ran_markdown(all_rows)
     return (scaling_figure(rows, split, policy, binning_for(binning_kind, rows)), flops_figure(rows, split), md)
 
@@ -368,6 +376,76 @@ def difficulty_predictors(rows: Sequence[Mapping[str, Any]], policy: str | None 
     return out
 
 
+# The lookup ablation's estimates of a problem's difficulty, from its pool row (higher = easier).
+LOOKUP_ESTIMATES = {
+    "mean probe score": lambda r, k: predicted_difficulty((r.get("scores") or [])[:k]),  # auto's, as the issue defines it
+    "probe agreement": lambda r, k: probe_agreement((r.get("answers") or [])[:k]) if r.get("answers") else None,
+    "oracle pass@1": lambda r, k: r.get("oracle_difficulty"),  # needs the gold answer: a ceiling, not a method
+}
+
+
+def table_lookup_ablation(rows: Sequence[Mapping[str, Any]], policy: str | None = None, fit_split: str = "val",
+                          split: str = "test", probes: int = 4) -> list[dict[str, Any]]:
+    """Where auto's gap comes from: held-out accuracy of a strategy table's choice when the lookup is
+    free, for each difficulty estimate x binning. A table is fitted (`fit_table`) on the `fit_split`
+    rows with the estimate computed from each problem's pool (the first `probes` samples for the
+    gold-free ones); each held-out problem then answers, at each budget, with the row of the strategy
+    its bin's cell chose at that budget. No probe is paid for and a search keeps its whole budget, so
+    against auto as run this isolates the probe cost; oracle pass@1 against the probe estimates
+    isolates the estimate; bins against one bin isolates what a few validation problems per cell
+    cost. Returns [{estimate, bins, accuracy {budget: acc}, n {budget: problems}, edges}]."""
+    rows = [r for r in current_rows(rows) if policy is None or r.get("policy") == policy]
+    pools = {r["problem_id"]: r for r in rows if r.get("strategy") == "pool" and r.get("status") != "error"}
+    cands = [r for r in rows if _usable(r) and r["strategy"] not in NOT_CANDIDATES and r["problem_id"] in pools]
+    fit_rows = [r for r in cands if r.get("split") == fit_split]
+    held: dict[tuple, bool] = {(r["problem_id"], r["strategy"], params_key(r.get("params")), int(r["budget"])): bool(r["correct"])
+                               for r in cands if r.get("split") == split}
+    held_ids = sorted({k[0] for k in held})
+    budgets = sorted({k[3] for k in held})
+    if not fit_rows or not held_ids:
+        return []
+    configs = [(e, f"{k} quantile bins", "quantile", k) for e in LOOKUP_ESTIMATES for k in (5, 3)]
+    configs += [("oracle pass@1", "absolute (easy/medium/hard)", "absolute", 5), ("none", "one bin", "quantile", 1)]
+    out = []
+    for estimate, bins_label, binning, k in configs:
+        get = LOOKUP_ESTIMATES.get(estimate, lambda r, k: 0.0)
+        est = {pid: get(pool, probes) for pid, pool in pools.items()}
+        table = fit_table([{**r, "lookup_estimate": est[r["problem_id"]]} for r in fit_rows], binning, k=k,
+                          difficulty_key="lookup_estimate", difficulty=estimate)
+        acc, n = {}, {}
+        for b in budgets:
+            right = []
+            for pid in held_ids:
+                if est.get(pid) is None or (cell := table.cell(table.bin_of(est[pid]), b)) is None:
+                    continue
+                c = cell["choice"]
+                key = (pid, c["strategy"], params_key(c.get("params")), b)
+                if key in held:
+                    right.append(held[key])
+            if right:
+                acc[b], n[b] = sum(right) / len(right), len(right)
+        out.append({"estimate": estimate, "bins": bins_label, "accuracy": acc, "n": n,
+                    "edges": table.binning.get("edges")})
+    return out
+
+
+def lookup_ablation_markdown(rows: Sequence[Mapping[str, Any]], policy: str | None = None) -> str:
+    """table_lookup_ablation as Markdown, with auto as run for comparison; "" when it cannot be fitted."""
+    abl = table_lookup_ablation(rows, policy)
+    if not abl:
+        return ""
+    budgets = sorted({b for a in abl for b in a["accuracy"]})
+    auto = accuracy_by_bin(current_rows(rows), "test", policy).get(ALL, {}).get("auto", {})
+    lines = ["| difficulty estimate | bins | " + " | ".join(f"N={b}" for b in budgets) + " |",
+             "|---" * (len(budgets) + 2) + "|"]
+    for a in abl:
+        cells = [f"{a['accuracy'][b]:.3f}" if b in a["accuracy"] else "-" for b in budgets]
+        lines.append(f"| {a['estimate']} | {a['bins']} | " + " | ".join(cells) + " |")
+    lines.append("| auto as run (probes paid, mean probe score) | 5 quantile bins | "
+                 + " | ".join(f"{auto[b]['accuracy']:.3f}" if b in auto else "-" for b in budgets) + " |")
+    return "\n".join(lines)
+
+
 def spent_seconds(r: Mapping[str, Any]) -> float:
     """Wall seconds a results row took to produce: 0 for a pool subsample (the pool row carries them);
     `spent_seconds` where the row says (auto evaluated on the pool: only a live sub-run costs; a budget
@@ -441,6 +519,12 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
                   f"the oracle pass@1 of the pool's samples after the first {pred['probes']}: mean verifier score of those "
                   f"{pred['probes']} probes (what auto uses) {pred['mean score']:.2f}; the probes' answer agreement "
                   + (f"{pred['agreement']:.2f}." if pred.get("agreement") is not None else "undefined (all equal).")]
+    if ablation := lookup_ablation_markdown(rows, small):
+        lines += ["", f"### Where auto's gap comes from: a free table lookup ({small}, fitted on val, read on test)", "",
+                  "Each row fits a strategy table on the validation problems with that difficulty estimate and "
+                  "binning, then answers every held-out problem with the strategy its bin's cell chose at that "
+                  "budget, at no probe cost (a search keeps its whole budget). Oracle pass@1 needs the gold answer: "
+                  "it is the ceiling of a perfect estimate, not a method.", "", ablation]
     matched = flops_matched(rows, small, big)
     if matched:
         lines += ["", f"### FLOPs-matched: {big} against {small} with search (test split, shared problems)", "",
