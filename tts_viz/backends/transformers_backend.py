@@ -293,7 +293,8 @@ class TransformersBackend:
         With the prefix store, each distinct prompt runs only what the store lacks (a judge prompt
         for a child repeats its parent's prompt up to the new step)."""
         hidden = self.last_hidden_states(prompts, batch_size, compute)
-        logits = self.model.get_output_embeddings()(hidden.to(self.device)).float()
+        # last_hidden_states hands out float32 (for probe heads); the LM head runs in the model's dtype (bf16 on CPUs with native bf16)
+        logits = self.model.get_output_embeddings()(hidden.to(self.device, self.model.dtype)).float()
         return torch.log_softmax(logits, dim=-1).cpu()
 
     @torch.inference_mode()
