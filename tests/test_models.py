@@ -92,6 +92,36 @@ def test_int8_weight_linear_matches_float(rows):
     assert (out - ref).abs().max() <= 0.02 * ref.abs().max()
 
 
+
+def _at_odd_offset(t: torch.Tensor) -> torch.Tensor:
+    """A copy of t that starts 8 bytes into its buffer, as a tensor mapped from a safetensors file can."""
+    pad = 8 // t.element_size()
+    buf = torch.empty(t.numel() + pad, dtype=t.dtype)[pad:]
+    out = buf.view(t.shape)
+    out.copy_(t)
+    assert out.data_ptr() % 64 != 0
+    return out
+
+
+@pytest.mark.skipif(not int8_kernel_available(), reason="torch build has no _weight_int8pack_mm")
+def test_int8_weights_loaded_from_unaligned_memory_are_realigned():
+    """The int8 kernel's AVX-512 path (CPUs with native bf16) segfaults on a weight or input
+    that is not 64-byte aligned. The int8 warm cache loads with assign=True, adopting tensors
+    wherever the file put them: the layer copies them to aligned memory, and pads inputs too."""
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(576, 192, bias=False)
+    src = Int8WeightLinear(lin)
+    state = {k: _at_odd_offset(v) for k, v in src.state_dict().items()}
+    with torch.device("meta"):
+        shell = Int8WeightLinear(torch.nn.Linear(576, 192, bias=False))
+    shell.load_state_dict(state, assign=True)
+    assert shell.weight_int8.data_ptr() % 64 == 0 and shell.scale.data_ptr() % 64 == 0
+    assert torch.equal(shell.weight_int8, src.weight_int8)
+    x = torch.randn(5, 576)
+    # a row slice of activations starts mid-buffer, as hidden states sliced to the last tokens do
+    x_unaligned = _at_odd_offset(x.to(torch.bfloat16)).to(torch.bfloat16)
+    assert torch.equal(shell(x_unaligned), src(x.to(torch.bfloat16)))
+
 def test_quantize_linears_replaces_every_linear():
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(8, 4)))
     assert quantize_linears_int8(model) == 2

@@ -6,6 +6,11 @@ Storing weights as int8 with one scale per output channel reads 4x fewer bytes; 
 (torch._weight_int8pack_mm) takes bf16 activations, so accuracy is that of a bf16 run (the
 weights come from a Q4 GGUF, so per-channel int8 of them loses almost nothing).
 Large inputs (prefill) are compute-bound: there the weights are dequantised for an fp32 GEMM.
+
+The kernel's AVX-512 path (CPUs with native bf16) reads its weight and input with aligned
+loads and segfaults on a pointer that is not 64-byte aligned. Tensors torch allocates are
+aligned, but a safetensors file maps every tensor at its offset in the file (the int8 warm
+cache), and a row slice of activations starts mid-buffer: both are copied to aligned memory.
 """
 
 from __future__ import annotations
@@ -16,6 +21,15 @@ from torch import nn
 # Rows above which prefill-style inputs use a dequantised fp32 GEMM (the int8 kernel has no
 # advantage once the matmul is compute-bound; measured on par at 32 rows).
 DEQUANT_ROWS = 48
+# Alignment _weight_int8pack_mm needs for its weight and input (one cache line, AVX-512).
+KERNEL_ALIGN_BYTES = 64
+
+
+def aligned(t: torch.Tensor) -> torch.Tensor:
+    """t itself when contiguous and 64-byte aligned, else an aligned contiguous copy."""
+    if t.is_contiguous() and t.data_ptr() % KERNEL_ALIGN_BYTES == 0:
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
 
 
 class Int8WeightLinear(nn.Module):
@@ -36,10 +50,18 @@ class Int8WeightLinear(nn.Module):
             w = self.weight_int8.to(torch.float32) * self.scale_f32[:, None]
             y = torch.nn.functional.linear(flat.float(), w)
         else:
-            y = torch._weight_int8pack_mm(flat.to(torch.bfloat16), self.weight_int8, self.scale).float()
+            y = torch._weight_int8pack_mm(aligned(flat.to(torch.bfloat16)), self.weight_int8, self.scale).float()
         if self.bias is not None:
             y = y + self.bias
         return y.to(x.dtype).reshape(*shape[:-1], self.out_features)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # load_state_dict(assign=True) adopts the loaded tensors, which may sit unaligned in a
+        # mapped file; the kernel would crash on them (see the module docstring).
+        if not self.weight_int8.is_meta:  # a key missing from the file stays meta; the loader reports it
+            self.weight_int8 = aligned(self.weight_int8)
+            self.scale = aligned(self.scale)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights"
