@@ -404,12 +404,13 @@ def table_lookup_ablation(rows: Sequence[Mapping[str, Any]], policy: str | None 
     budgets = sorted({k[3] for k in held})
     if not fit_rows or not held_ids:
         return []
+    # "none": every problem alike, so the table is one bin holding the single best strategy per budget
+    estimates = {**LOOKUP_ESTIMATES, "none": lambda r, k: 0.0}
     configs = [(e, f"{k} quantile bins", "quantile", k) for e in LOOKUP_ESTIMATES for k in (5, 3)]
     configs += [("oracle pass@1", "absolute (easy/medium/hard)", "absolute", 5), ("none", "one bin", "quantile", 1)]
     out = []
     for estimate, bins_label, binning, k in configs:
-        get = LOOKUP_ESTIMATES.get(estimate, lambda r, k: 0.0)
-        est = {pid: get(pool, probes) for pid, pool in pools.items()}
+        est = {pid: estimates[estimate](pool, probes) for pid, pool in pools.items()}
         table = fit_table([{**r, "lookup_estimate": est[r["problem_id"]]} for r in fit_rows], binning, k=k,
                           difficulty_key="lookup_estimate", difficulty=estimate)
         acc, n = {}, {}
