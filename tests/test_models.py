@@ -92,7 +92,6 @@ def test_int8_weight_linear_matches_float(rows):
     assert (out - ref).abs().max() <= 0.02 * ref.abs().max()
 
 
-
 def _at_odd_offset(t: torch.Tensor) -> torch.Tensor:
     """A copy of t that starts 8 bytes into its buffer, as a tensor mapped from a safetensors file can."""
     pad = 8 // t.element_size()
@@ -119,8 +118,9 @@ def test_int8_weights_loaded_from_unaligned_memory_are_realigned():
     assert torch.equal(shell.weight_int8, src.weight_int8)
     x = torch.randn(5, 576)
     # a row slice of activations starts mid-buffer, as hidden states sliced to the last tokens do
-    x_unaligned = _at_odd_offset(x.to(torch.bfloat16)).to(torch.bfloat16)
+    x_unaligned = _at_odd_offset(x.to(torch.bfloat16))
     assert torch.equal(shell(x_unaligned), src(x.to(torch.bfloat16)))
+
 
 def test_quantize_linears_replaces_every_linear():
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(8, 4)))
