@@ -341,9 +341,25 @@ def load_prm_report() -> dict | None:
         return None
 
 
+_scaling_cache: dict[tuple, tuple] = {}
+
+
 def scaling_views(split: str, binning_kind: str):
-    """The Scaling tab from the shipped sweep results (assets/scaling/results.jsonl)."""
-    return scaling_view(load_results_file(SCALING_RESULTS), split, binning_kind, POLICY)
+    """The Scaling tab from the shipped sweep results (assets/scaling/results.jsonl).
+
+    Cached per (split, binning, file stamp): reading the file and refitting the ablation tables takes
+    seconds on a CPU, and a user flips these radios back and forth; a changed file is read afresh."""
+    try:
+        st = SCALING_RESULTS.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None
+    key = (split, binning_kind, stamp)
+    if key not in _scaling_cache:
+        if len(_scaling_cache) >= 8:
+            _scaling_cache.clear()
+        _scaling_cache[key] = scaling_view(load_results_file(SCALING_RESULTS), split, binning_kind, POLICY)
+    return _scaling_cache[key]
 
 
 def prm_from_node(trace, nid):
