@@ -237,6 +237,32 @@ def test_decision_only_when_present():
     assert "0.720" in h and "hard" in h and "beam" in h and "#e6f4ea" in h
 
 
+def test_decision_panel_reads_a_table_decision_for_a_person():
+    from tests.test_allocate import POLICY, VERIFIER, synthetic_rows
+    from tts_viz.allocate import decide, fit_table
+
+    table = fit_table(synthetic_rows(), "absolute", split="val")
+    t = make_tree()
+    # easy at N=4 after 2 probes: the vote keeps its probes; beam (width=2) was only measured at 4,
+    # so it cannot run on the 2 generations left
+    dec = decide(table, 0.9, 4, POLICY, VERIFIER, probes=2)
+    t.decision = dec.to_dict()
+    h = decision_html(t)
+    assert "bin bin" not in h and "easy (&gt; 0.5)" in h and "2 probe samples" in h
+    assert "{" not in h and "0.9000" not in h  # no Python/JSON reprs, no raw floats
+    rows = {r.split("</td>")[0].rsplit(">", 1)[-1]: r for r in h.split("<tr")[1:] if "<td" in r}
+    chosen = [name for name, r in rows.items() if "#e6f4ea" in r]
+    want = dec.choice["strategy"] + (f" (width={dec.choice['params']['width']})" if dec.choice["params"] else "")
+    assert chosen == [want]
+    assert "100.0%" in rows[want]
+    assert "color:#999" in rows["beam (width=2)"] and "✗" in rows["beam (width=2)"]
+    assert "Fallback" not in h
+
+    t.decision = decide(table, 0.5, 4, "smollm2-135m", "arith", strict=False).to_dict()
+    h = decision_html(t)
+    assert "⚠ Fallback" in h and "another policy/verifier pair" in h and "smollm2-135m" in h
+
+
 def test_scores_table_marks_first_step_below_threshold():
     h = scores_table_html(["a", "b", "c"], {"arith": [0.9, 0.3, 0.1], "hub": "not available offline"}, threshold=0.5)
     assert h.count("⚠ first") == 1

@@ -5,6 +5,7 @@ Every model-originated string is escaped with html.escape; the markup around it 
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Mapping, Sequence
 
@@ -129,47 +130,151 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
 
 
 # ----- allocator decision -------------------------------------------------------------------
+_ESTIMATE_WORDS = {"predicted": "mean verifier score of the probes", "oracle": "oracle pass@1 (needs the gold answer)"}
+# Candidate columns the allocator writes (allocate.Decision), in reading order, with their headers.
+_CANDIDATE_COLUMNS = (("expected_accuracy", "expected accuracy"), ("n_problems", "validation problems"),
+                      ("budget", "looked up at N"), ("mean_flops", "FLOPs"), ("mean_tokens", "tokens"),
+                      ("pooled_accuracy", "all bins"), ("reuses_probes", "reuses probes"),
+                      ("available", "available"))
+_DECISION_KEYS = {"difficulty", "estimate", "bin", "bin_label", "difficulty_bin", "choice", "strategy", "candidates",
+                  "why", "reason", "expected_accuracy", "estimate_kind", "binning", "table_budget", "run_budget",
+                  "budget", "probes", "probe_ids", "probe_use", "source", "table", "fallback", "note"}
+
+
+def _strategy_words(strategy, params) -> str:
+    """'beam (width=4)' from a strategy name and its params (escaped)."""
+    if isinstance(params, Mapping) and params:
+        return esc(f"{strategy} (" + ", ".join(f"{k}={v}" for k, v in sorted(params.items())) + ")")
+    return esc(strategy)
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.1f}%" if isinstance(x, (int, float)) and not isinstance(x, bool) else "–"
+
+
+def _cell(key: str, v) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return "✓" if v else "✗"
+    if key in ("expected_accuracy", "pooled_accuracy") and isinstance(v, (int, float)):
+        return _pct(v)
+    if key == "mean_flops" and isinstance(v, (int, float)):
+        return _si(v)
+    if key == "mean_tokens" and isinstance(v, (int, float)):
+        return f"{v:,.0f}"
+    if isinstance(v, float):
+        return _num(v)
+    return esc(v)
+
+
+def _table_words(t: Mapping) -> str:
+    bits = [f"fitted on {esc(t.get('n_problems', '?'))} {esc(t.get('fitted_on', ''))} problems".replace("  ", " ")]
+    pair = " · ".join(esc(t[k]) for k in ("policy", "verifier") if t.get(k))
+    if pair:
+        bits.append("for " + pair)
+    if t.get("problem_set"):
+        bits.append(f"({esc(t['problem_set'])} problems)")
+    if t.get("fingerprint"):
+        bits.append(f'· table <code title="{esc(t.get("path") or "")}">{esc(t["fingerprint"])}</code>')
+    return " ".join(bits)
+
+
 def decision_html(trace: Trace | None) -> str:
-    """The compute-optimal allocator's record. Reads the keys it knows (difficulty, bin,
-    candidates [{strategy, expected_accuracy, ...}], choice, why) and lists the rest."""
+    """The compute-optimal allocator's record (allocate.Decision.to_dict, in Trace.decision), for a
+    person: the estimate and its bin, the choice and why, the candidates it weighed, any fallback.
+    Keys it does not know (an older or hand-made trace) are listed at the end, escaped."""
     d = getattr(trace, "decision", None) if trace is not None else None
     if not d:
         return ""
     if not isinstance(d, Mapping):
         return f'<div style="{_STYLE}">{_pre(repr(d))}</div>'
-    parts = ['<div><b>Compute-optimal allocator</b></div>']
+    source = d.get("source")
+    table = d.get("table") if isinstance(d.get("table"), Mapping) else None
+    head = "<b>Compute-optimal allocator</b>"
+    if table:
+        head += " · strategy table " + _table_words(table)
+    elif source:
+        head += f" · {esc(source)}"
+    parts = [f"<div>{head}</div>"]
+
     diff = d.get("difficulty", d.get("estimate"))  # allocate.Decision writes "estimate"
-    b = d.get("bin_label", d.get("bin", d.get("difficulty_bin")))
+    b = d.get("bin_label") or d.get("bin", d.get("difficulty_bin"))
     if diff is not None or b is not None:
-        dv = _num(diff) if isinstance(diff, (int, float)) else esc(diff)
-        parts.append(f"<div>Estimated difficulty: <b>{dv}</b>" + (f" · bin <b>{esc(b)}</b>" if b is not None else "") + "</div>")
+        line = "Estimated difficulty: <b>" + (_num(diff) if isinstance(diff, (int, float)) else esc(diff or "unknown")) + "</b>"
+        kind = d.get("estimate_kind")
+        if kind:
+            words = _ESTIMATE_WORDS.get(kind, kind)
+            probes = d.get("probes")
+            if kind == "predicted" and isinstance(probes, int) and probes:
+                words = f"mean verifier score of {probes} probe sample{'s' if probes != 1 else ''}"
+            line += f" ({esc(words)})"
+        if b is not None:
+            b = str(b)
+            line += " → <b>" + esc(b if b.startswith("bin") else f"bin {b}") + "</b>"
+            if d.get("binning"):
+                line += f" ({esc(d['binning'])} bins)"
+        parts.append(f"<div>{line}</div>")
+
     choice = d.get("choice", d.get("strategy"))
-    cands = d.get("candidates")
-    if isinstance(cands, Mapping):
-        cands = [dict(strategy=k, **(v if isinstance(v, Mapping) else {"expected_accuracy": v})) for k, v in cands.items()]
-    if isinstance(cands, list) and cands:
-        keys: list[str] = []
-        for c in cands:
-            if isinstance(c, Mapping):
-                keys += [k for k in c if k not in keys]
-        head = "".join(f'<th style="{_TD}">{esc(k)}</th>' for k in keys)
-        rows = []
-        for c in cands:
-            if not isinstance(c, Mapping):
-                continue
-            chosen = choice is not None and (c.get("strategy") == choice or c.get("name") == choice or c.get("chosen"))
-            style = "background:#e6f4ea;font-weight:bold;" if chosen else ""
-            cells = "".join(f'<td style="{_TD}">{_num(c.get(k)) if isinstance(c.get(k), float) else esc(c.get(k))}</td>' for k in keys)
-            rows.append(f'<tr style="{style}">{cells}</tr>')
-        parts.append(f'<table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>')
+    if isinstance(choice, Mapping):
+        chosen_name, chosen_params = choice.get("strategy"), choice.get("params") or {}
+    else:
+        chosen_name, chosen_params = choice, None
     if choice is not None:
-        parts.append(f"<div>Choice: <b>{esc(choice if not isinstance(choice, Mapping) else dict(choice))}</b></div>")
+        line = f"Choice: <b>{_strategy_words(chosen_name, chosen_params)}</b>"
+        if d.get("run_budget") is not None:
+            line += f" with N = {esc(d['run_budget'])}"
+        if d.get("budget") is not None and d.get("budget") != d.get("run_budget"):
+            line += f" of the budget {esc(d['budget'])}"
+        tb = d.get("table_budget")
+        if tb is not None and tb != d.get("budget"):
+            line += f" (the table has no column at {esc(d.get('budget'))}: read at N = {esc(tb)})"
+        if isinstance(d.get("expected_accuracy"), (int, float)):
+            line += f" · expected accuracy {_pct(d['expected_accuracy'])} (validation, this bin)"
+        parts.append(f"<div>{line}</div>")
     why = d.get("why", d.get("reason"))
     if why:
         parts.append(f"<div><i>{esc(why)}</i></div>")
-    known = {"difficulty", "estimate", "bin", "bin_label", "difficulty_bin", "choice", "strategy", "candidates",
-             "why", "reason"}
-    rest = {k: v for k, v in d.items() if k not in known}
+    if d.get("probe_use"):
+        ids = d.get("probe_ids")
+        nodes = f" (probe nodes {esc(', '.join(map(str, ids)))})" if isinstance(ids, list) and ids else ""
+        parts.append(f"<div>{esc(d['probe_use'])}{nodes}</div>")
+    fb = d.get("fallback")
+    if fb:  # the note says it in words; this line says that it happened
+        kinds = {"pair": "the table was fitted for another policy/verifier pair",
+                 "cell": "the table's cell had no results of its own"}
+        text = ("; ".join(kinds.get(k, str(k)) for k in fb) if isinstance(fb, Mapping)
+                else json.dumps(fb, sort_keys=True, default=str))
+        parts.append(f'<div style="color:#8a5a00"><b>⚠ Fallback</b>: {esc(text)}</div>')
+    if d.get("note"):
+        parts.append(f'<div style="color:#8a5a00"><b>Note</b>: {esc(d["note"])}</div>')
+
+    cands = d.get("candidates")
+    if isinstance(cands, Mapping):
+        cands = [dict(strategy=k, **(v if isinstance(v, Mapping) else {"expected_accuracy": v})) for k, v in cands.items()]
+    cands = [c for c in cands if isinstance(c, Mapping)] if isinstance(cands, list) else []
+    if cands:
+        known = {"strategy", "name", "params", "chosen"}
+        cols = [(k, h) for k, h in _CANDIDATE_COLUMNS if any(k in c for c in cands)]
+        known |= {k for k, _ in cols}
+        extra = []
+        for c in cands:
+            extra += [k for k in c if k not in known and k not in extra]
+        cols += [(k, k) for k in extra]
+        header = f'<th style="{_TD}">strategy</th>' + "".join(f'<th style="{_TD}">{esc(h)}</th>' for _, h in cols)
+        rows = []
+        for c in cands:
+            name = c.get("strategy", c.get("name"))
+            chosen = c.get("chosen") if "chosen" in c else (
+                name == chosen_name and (chosen_params is None or (c.get("params") or {}) == chosen_params))
+            style = "background:#e6f4ea;font-weight:bold;" if chosen else (
+                "color:#999;" if c.get("available") is False else "")
+            cells = "".join(f'<td style="{_TD}white-space:nowrap">{_cell(k, c.get(k))}</td>' for k, _ in cols)
+            rows.append(f'<tr style="{style}"><td style="{_TD}">{_strategy_words(name, c.get("params"))}</td>{cells}</tr>')
+        parts.append(f'<div style="overflow-x:auto"><table style="{_TABLE}"><tr>{header}</tr>{"".join(rows)}</table></div>')
+
+    rest = {k: v for k, v in d.items() if k not in _DECISION_KEYS}
     if rest:
         parts.append(f'<table style="{_TABLE}">' + "".join(
             f'<tr><td style="{_TD}">{esc(k)}</td><td style="{_TD}">{esc(v)}</td></tr>' for k, v in rest.items()) + "</table>")
