@@ -92,6 +92,18 @@ def test_flops_figure_separates_policies():
     assert "p15: majority" in names and "p05: auto" in names
     p15 = next(t for t in fig.data if t.name == "p15: majority")
     assert list(p15.x) == [3e9] and list(p15.y) == [0.5]
+    # the FLOPs axis names its ticks in SI units across the data, 1-2-5 steps
+    ticks = dict(zip(fig.layout.xaxis.tickvals, fig.layout.xaxis.ticktext))
+    assert ticks[2e9] == "2G" and ticks[5e9] == "5G" and min(ticks) <= min(x for t in fig.data for x in t.x)
+
+
+def test_si_log_ticks():
+    from tts_viz.viz.scaling import si_log_ticks
+
+    vals, text = si_log_ticks([2.3e11, 8.1e12])
+    assert dict(zip(vals, text)) == {2e11: "200G", 5e11: "500G", 1e12: "1T", 2e12: "2T", 5e12: "5T", 1e13: "10T"}
+    assert si_log_ticks([]) == ([], [])
+    assert si_log_ticks([150, 3e9])[1] == ["100", "1k", "10k", "100k", "1M", "10M", "100M", "1G"]
 
 
 def test_markdown_table_and_loading_skip_bad_lines(tmp_path):

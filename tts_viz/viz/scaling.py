@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import json
-from math import comb
+from math import comb, floor, log10
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -138,6 +138,26 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
     return fig
 
 
+def si_log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
+    """1-2-5 tick values spanning `values` (positive), labelled in SI units ('200G', '1T', '5T'):
+    plotly's default log ticks label only the powers of ten with a unit and the rest as bare digits."""
+    vals = [v for v in values if v > 0]
+    if not vals:
+        return [], []
+    lo, hi = min(vals), max(vals)
+    ticks = [m * 10.0 ** e for e in range(floor(log10(lo)), floor(log10(hi)) + 2) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if lo / 2 <= t <= hi * 2]
+    if len(ticks) > 12:  # many decades: powers of ten only, or the labels overlap
+        ticks = [t for t in ticks if f"{t:e}".startswith("1.")]
+    units = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
+
+    def label(t: float) -> str:
+        unit, div = next((u, d) for u, d in units if t >= d or d == 1.0)
+        return f"{t / div:.3g}{unit}"
+
+    return ticks, [label(t) for t in ticks]
+
+
 def flops_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test",
                  strategies: Sequence[str] | None = None) -> go.Figure:
     """Accuracy vs mean total FLOPs per problem (log axis), one line per (policy, strategy): a small
@@ -162,8 +182,10 @@ def flops_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test",
             customdata=[[n, len(by_n[n])] for n in ns],
             hovertemplate=f"{esc(label)}<br>budget %{{customdata[0]}}<br>%{{x:.3s}} FLOPs per problem"
                           "<br>accuracy %{y:.3f} (%{customdata[1]} problems)<extra></extra>"))
+    tickvals, ticktext = si_log_ticks([x for tr in fig.data for x in tr.x])
     fig.update_layout(height=420, margin=dict(l=50, r=20, t=50, b=50), title="FLOPs-matched: accuracy vs total FLOPs per problem",
-                      xaxis=dict(type="log", title="mean total FLOPs per problem (prompt + generated, policy + verifier)"),
+                      xaxis=dict(type="log", title="mean total FLOPs per problem (prompt + generated, policy + verifier)",
+                                 tickvals=tickvals or None, ticktext=ticktext or None),
                       yaxis=dict(range=[-0.02, 1.02], title="accuracy"), legend=dict(orientation="h", y=-0.25))
     if not rows:
         fig.add_annotation(text="No sweep results for this split.", showarrow=False, x=0.5, y=0.5,
