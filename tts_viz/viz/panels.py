@@ -213,7 +213,7 @@ def decision_html(trace: Trace | None) -> str:
             b = str(b)
             line += " → <b>" + esc(b if b.startswith("bin") else f"bin {b}") + "</b>"
             if d.get("binning"):
-                line += f" ({esc(d['binning'])} bins)"
+                line += f", {esc(d['binning'])} bins"
         parts.append(f"<div>{line}</div>")
 
     choice = d.get("choice", d.get("strategy"))
