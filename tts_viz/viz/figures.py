@@ -35,6 +35,24 @@ def score_color(score: float | None) -> str:
     return sample_colorscale(COLORSCALE, [s])[0]
 
 
+SI_UNITS = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3))
+
+
+def si_split(x: float) -> tuple[float, str]:
+    """(value, unit) of x in SI units: 1.08e12 -> (1.08, "T"); below 1000 -> (x, "")."""
+    for unit, div in SI_UNITS:
+        if abs(x) >= div:
+            return x / div, unit
+    return x, ""
+
+
+def strategy_label(strategy: Any, params: Any = None) -> str:
+    """'beam (width=4)': a strategy and its parameters as every view names them (not escaped)."""
+    if isinstance(params, dict) and params:
+        return f"{strategy} (" + ", ".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
+    return str(strategy)
+
+
 def esc(text: Any) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 

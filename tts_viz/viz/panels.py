@@ -10,7 +10,7 @@ import math
 from typing import Mapping, Sequence
 
 from ..trace import PRUNED, Trace
-from .figures import esc, score_color
+from .figures import esc, score_color, si_split, strategy_label
 
 _STYLE = "font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.4;"
 _TABLE = "border-collapse: collapse; margin: 4px 0;"
@@ -28,10 +28,8 @@ def _num(x: float | None, digits: int = 3) -> str:
 
 
 def _si(x: float) -> str:
-    for unit, div in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.2f} {unit}"
-    return f"{x:.0f}"
+    v, unit = si_split(x)
+    return f"{v:.2f} {unit}" if unit else f"{x:.0f}"
 
 
 def _swatch(score: float | None) -> str:
@@ -141,13 +139,6 @@ _DECISION_KEYS = {"difficulty", "estimate", "bin", "bin_label", "difficulty_bin"
                   "budget", "probes", "probe_ids", "probe_use", "source", "table", "fallback", "note"}
 
 
-def _strategy_words(strategy, params) -> str:
-    """'beam (width=4)' from a strategy name and its params (escaped)."""
-    if isinstance(params, Mapping) and params:
-        return esc(f"{strategy} (" + ", ".join(f"{k}={v}" for k, v in sorted(params.items())) + ")")
-    return esc(strategy)
-
-
 def _pct(x) -> str:
     return f"{100 * x:.1f}%" if isinstance(x, (int, float)) and not isinstance(x, bool) else "–"
 
@@ -169,7 +160,8 @@ def _cell(key: str, v) -> str:
 
 
 def _table_words(t: Mapping) -> str:
-    bits = [f"fitted on {esc(t.get('n_problems', '?'))} {esc(t.get('fitted_on', ''))} problems".replace("  ", " ")]
+    split = f" {esc(t['fitted_on'])}" if t.get("fitted_on") else ""
+    bits = [f"fitted on {esc(t.get('n_problems', '?'))}{split} problems"]
     pair = " · ".join(esc(t[k]) for k in ("policy", "verifier") if t.get(k))
     if pair:
         bits.append("for " + pair)
@@ -222,7 +214,7 @@ def decision_html(trace: Trace | None) -> str:
     else:
         chosen_name, chosen_params = choice, None
     if choice is not None:
-        line = f"Choice: <b>{_strategy_words(chosen_name, chosen_params)}</b>"
+        line = f"Choice: <b>{esc(strategy_label(chosen_name, chosen_params))}</b>"
         if d.get("run_budget") is not None:
             line += f" with N = {esc(d['run_budget'])}"
         if d.get("budget") is not None and d.get("budget") != d.get("run_budget"):
@@ -271,7 +263,7 @@ def decision_html(trace: Trace | None) -> str:
             style = "background:#e6f4ea;font-weight:bold;" if chosen else (
                 "color:#999;" if c.get("available") is False else "")
             cells = "".join(f'<td style="{_TD}white-space:nowrap">{_cell(k, c.get(k))}</td>' for k, _ in cols)
-            rows.append(f'<tr style="{style}"><td style="{_TD}">{_strategy_words(name, c.get("params"))}</td>{cells}</tr>')
+            rows.append(f'<tr style="{style}"><td style="{_TD}">{esc(strategy_label(name, c.get("params")))}</td>{cells}</tr>')
         parts.append(f'<div style="overflow-x:auto"><table style="{_TABLE}"><tr>{header}</tr>{"".join(rows)}</table></div>')
 
     rest = {k: v for k, v in d.items() if k not in _DECISION_KEYS}

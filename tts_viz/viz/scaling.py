@@ -24,7 +24,7 @@ from plotly.subplots import make_subplots
 from ..allocate import (ASSETS_DIR, NOT_CANDIDATES, AbsoluteBins, QuantileBins, current_rows, fit_table, params_key,
                         predicted_difficulty)
 from ..grading import group_answers
-from .figures import esc
+from .figures import esc, si_split, strategy_label
 
 SCALING_RESULTS = ASSETS_DIR / "scaling" / "results.jsonl"
 ALL = "all"
@@ -47,8 +47,7 @@ def _usable(r: Mapping[str, Any]) -> bool:
 
 
 def curve_label(r: Mapping[str, Any], with_policy: bool = False) -> str:
-    params = json.loads(params_key(r.get("params")))
-    label = r["strategy"] + (f" ({', '.join(f'{k}={v}' for k, v in params.items())})" if params else "")
+    label = strategy_label(r["strategy"], json.loads(params_key(r.get("params"))))
     return f"{r.get('policy', '?')}: {label}" if with_policy else label
 
 
@@ -145,17 +144,12 @@ def si_log_ticks(values: Sequence[float]) -> tuple[list[float], list[str]]:
     if not vals:
         return [], []
     lo, hi = min(vals), max(vals)
-    ticks = [m * 10.0 ** e for e in range(floor(log10(lo)), floor(log10(hi)) + 2) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if lo / 2 <= t <= hi * 2]
-    if len(ticks) > 12:  # many decades: powers of ten only, or the labels overlap
-        ticks = [t for t in ticks if f"{t:e}".startswith("1.")]
-    units = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
-
-    def label(t: float) -> str:
-        unit, div = next((u, d) for u, d in units if t >= d or d == 1.0)
-        return f"{t / div:.3g}{unit}"
-
-    return ticks, [label(t) for t in ticks]
+    steps = [(m, m * 10.0 ** e) for e in range(floor(log10(lo)), floor(log10(hi)) + 2) for m in (1, 2, 5)]
+    steps = [(m, t) for m, t in steps if lo / 2 <= t <= hi * 2]
+    if len(steps) > 12:  # many decades: powers of ten only, or the labels overlap
+        steps = [(m, t) for m, t in steps if m == 1]
+    ticks = [t for _, t in steps]
+    return ticks, ["{:.3g}{}".format(*si_split(t)) for t in ticks]
 
 
 def flops_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test",
