@@ -54,11 +54,19 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     """Model and sampling options shared by `run` and `sweep`; defaults come from RunConfig/SearchConfig."""
     from .runner import RunConfig
     from .strategies.base import SearchConfig
-    from .verifiers import VERIFIERS
+    from .verifiers import DEFAULT_VERIFIER, VERIFIERS, check_verifier_name
+
+    def verifier_arg(text: str) -> str:
+        try:
+            check_verifier_name(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+        return text
 
     run_defaults, search_defaults = RunConfig(question=""), SearchConfig()
     p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; or a hub id (GPU)")
-    p.add_argument("--verifier", default="self-judge", choices=list(VERIFIERS))
+    p.add_argument("--verifier", default=DEFAULT_VERIFIER, type=verifier_arg,
+                   help=f"{', '.join(VERIFIERS)}; arith+X (arithmetic veto); oracle@AUROC (noisy oracle, e.g. oracle@0.75)")
     p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
     p.add_argument("--temperature", type=float, default=search_defaults.temperature)
     p.add_argument("--seed", type=int, default=search_defaults.seed)
@@ -81,6 +89,7 @@ def cmd_run(args) -> int:
         policy=args.policy,
         verifier=args.verifier,
         judge=args.judge,
+        intermediates=list(problem.intermediates),
         strategy=args.strategy,
         search=SearchConfig(
             n=args.n, width=args.width, lookahead=args.lookahead, revision_length=args.revision_length,

@@ -20,7 +20,9 @@ from .policy import StepPolicy
 from .strategies import STRATEGIES, get_strategy
 from .strategies.base import SearchConfig, SearchContext
 from .trace import CANCELLED, DONE, FAILED, Trace
-from .verifiers import VERIFIERS, make_verifier
+from .problems import Problem
+from .step_truth import label_trace
+from .verifiers import DEFAULT_VERIFIER, check_verifier_name, is_oracle, make_verifier
 
 MAX_QUESTION_CHARS = 4000
 MAX_BUDGET = 64
@@ -35,8 +37,11 @@ class RunConfig:
     question: str
     gold: str | None = None
     policy: str = DEFAULT_POLICY
-    verifier: str = "self-judge"
+    verifier: str = DEFAULT_VERIFIER
     judge: str | None = None  # model that self-judge uses; None = the policy itself
+    # the problem's known intermediate values (generated problems): exact step labels for the
+    # oracle verifier and the step truth on the tree (problems.label_steps)
+    intermediates: list[dict] = field(default_factory=list)
     strategy: str = "beam"
     search: SearchConfig = field(default_factory=SearchConfig)
     max_step_tokens: int = 96  # a longer step is cut and continued next round; the batch waits for its longest row
@@ -53,8 +58,13 @@ class RunConfig:
             )
         if self.strategy not in STRATEGIES:
             raise RunError(f"Unknown strategy '{self.strategy}'. Choose one of: {', '.join(STRATEGIES)}.")
-        if self.verifier not in VERIFIERS:
-            raise RunError(f"Unknown verifier '{self.verifier}'. Choose one of: {', '.join(VERIFIERS)}.")
+        try:
+            check_verifier_name(self.verifier)
+        except ValueError as e:
+            raise RunError(str(e)) from None
+        if is_oracle(self.verifier) and not (self.gold or "").strip():
+            raise RunError("The oracle verifier knows the answer, and this problem has none: give a gold answer "
+                           "(or pick a generated, GSM8K or MATH-500 problem), or choose another verifier.")
         s = self.search
         if not 1 <= s.n <= MAX_BUDGET:
             raise RunError(f"Budget N must be between 1 and {MAX_BUDGET}, got {s.n}.")
@@ -68,6 +78,14 @@ class RunConfig:
             raise RunError(f"Unknown aggregation '{s.aggregation}': use last, min or prod.")
         if STRATEGIES[self.strategy].needs_verifier and self.verifier == "none":
             raise RunError(f"The strategy '{self.strategy}' selects by verifier scores: pick a verifier.")
+
+    def problem(self) -> Problem | None:
+        """The problem as the labeller and the oracle see it; None without a gold answer."""
+        gold = (self.gold or "").strip()
+        if not gold:
+            return None
+        return Problem(id="run", question=self.question.strip(), gold=gold,
+                       source="arith" if self.intermediates else "custom", intermediates=list(self.intermediates))
 
 
 _default_pool: ModelPool | None = None
@@ -101,6 +119,7 @@ def run_search(
         policy=cfg.policy,
         verifier=cfg.verifier + (f" ({cfg.judge})" if cfg.judge and cfg.verifier == "self-judge" else ""),
     )
+    truth_problem = cfg.problem()
     t0 = time.perf_counter()
     try:
         if policy is None:
@@ -112,7 +131,8 @@ def run_search(
                 max_solution_tokens=cfg.max_solution_tokens,
             )
         if verifier is None and cfg.verifier != "none":
-            verifier = make_verifier(cfg.verifier, pool, policy.backend, judge=cfg.judge)
+            verifier = make_verifier(cfg.verifier, pool, policy.backend, judge=cfg.judge, problem=cfg.problem(),
+                                     seed=cfg.search.seed)
         # Per-run accounting objects, so concurrent runs sharing a model do not mix counts.
         policy.compute = trace.model_compute("policy", policy.backend.params)
         if verifier is not None:
@@ -126,7 +146,7 @@ def run_search(
             config=cfg.search,
             trace=trace,
             gold=trace.gold,
-            on_progress=on_progress,
+            on_progress=None if on_progress is None else (lambda t: on_progress(label_trace(t, truth_problem))),
             cancel=cancel,
         )
         if on_progress is not None:  # models are ready: show the root at once, before the first round
@@ -140,7 +160,7 @@ def run_search(
     except Exception as e:  # keep the partial tree; say what failed
         trace.status, trace.error = FAILED, f"{type(e).__name__}: {e}"
     trace.seconds = time.perf_counter() - t0
-    return trace
+    return label_trace(trace, truth_problem)
 
 
 def iter_search(

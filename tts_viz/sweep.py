@@ -60,7 +60,8 @@ from .strategies.select import pick
 from .runner import RunConfig
 from .strategies import STRATEGIES
 from .strategies.base import SearchConfig
-from .trace import FINISHED, SELECTED
+from .trace import FINISHED, SELECTED, Trace, TraceFormatError
+from .verifiers import DEFAULT_VERIFIER
 
 DEFAULT_BUDGETS = (1, 2, 4, 8, 16)
 DEFAULT_STRATEGIES = "majority,best-of-n,weighted-best-of-n,beam,dvts,revisions"
@@ -263,8 +264,11 @@ class SweepConfig:
     # Pool-based budgets are nearly free (subsamples), these are not.
     run_budgets: tuple[int, ...] | None = None
     policy: str = "qwen2.5-coder-0.5b"
-    verifier: str = "self-judge"
+    verifier: str = DEFAULT_VERIFIER
     judge: str | None = None
+    # a folder of pool traces: a problem's pool is sampled once and re-scored for every other verifier
+    # (its samples do not depend on the verifier), e.g. the oracle study's four qualities
+    pool_traces: str | None = None
     seed: int = 0
     temperature: float = 0.8
     aggregation: str = "last"
@@ -280,7 +284,8 @@ class SweepConfig:
         return self.verifier + (f" ({self.judge})" if self.judge and self.verifier == "self-judge" else "")
 
 
-def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: int, params: dict[str, Any]):
+def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: int, params: dict[str, Any],
+                intermediates: Sequence[dict] = ()):
     width = max(1, min(int(params.get("width", 4)), n))
     search = SearchConfig(
         n=n, width=width, lookahead=int(params.get("lookahead", 1)),
@@ -290,7 +295,51 @@ def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: in
     )
     return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
                      strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,
-                     max_solution_tokens=cfg.max_solution_tokens)
+                     max_solution_tokens=cfg.max_solution_tokens, intermediates=list(intermediates))
+
+
+def _problem_run_config(cfg: SweepConfig, problem: Problem, strategy: str, n: int, params: dict[str, Any]):
+    return _run_config(cfg, problem.question, problem.gold, strategy, n, params, problem.intermediates)
+
+
+def pool_trace_path(cfg: SweepConfig, problem: Problem, run_cfg) -> Path:
+    """Where a problem's pool trace is kept: named by everything that shapes its samples, not the verifier."""
+    s = run_cfg.search
+    shape = json.dumps([cfg.policy, problem.id, problem.question, s.n, s.temperature, s.seed,
+                        run_cfg.max_step_tokens, run_cfg.max_solution_tokens, s.max_rounds])
+    return Path(cfg.pool_traces) / f"pool-{problem.id}-{hashlib.sha256(shape.encode()).hexdigest()[:12]}.json"
+
+
+def sample_pool(cfg: SweepConfig, problem: Problem, strategy: str, size: int, run_fn: RunFn,
+                make_verifier_fn: Callable[[Any], Any] | None = None):
+    """The problem's pool trace: re-scored from `pool_traces` when sampled before (under any verifier),
+    else sampled by run_fn and kept there."""
+    run_cfg = _problem_run_config(cfg, problem, strategy, size, {})
+    if not cfg.pool_traces:
+        return run_fn(run_cfg)
+    path = pool_trace_path(cfg, problem, run_cfg)
+    if path.is_file():
+        try:
+            old = Trace.load(path)
+        except (OSError, TraceFormatError):
+            old = None
+        if old is not None and old.status == "done":
+            from .rescore import rescore_trace
+            from .strategies.auto import SELECTION_METHOD
+
+            if make_verifier_fn is None:
+                from .verifiers import make_verifier
+
+                make_verifier_fn = lambda rc: make_verifier(rc.verifier, problem=rc.problem(), seed=rc.search.seed)  # noqa: E731
+            verifier = make_verifier_fn(run_cfg) if cfg.verifier != "none" else None
+            if verifier is None:
+                return old
+            return rescore_trace(old, verifier, cfg.aggregation, SELECTION_METHOD.get(strategy, "best"), cfg.verifier_label)
+    trace = run_fn(run_cfg)
+    if trace.status == "done":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        trace.save(path)
+    return trace
 
 
 def default_run_fn(cfg: SweepConfig) -> RunFn:
@@ -470,7 +519,7 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
         if sub is None:
             # a part of this problem's bigger run of the same search, else a run of its own
             src = part or run_row(cfg, problem, split, spec, left, run_fn(
-                _run_config(cfg, problem.question, problem.gold, strategy, left, params)), {})
+                _problem_run_config(cfg, problem, strategy, left, params)), {})
             sub = {"strategy": strategy, "params": params, "budget": left,
                    **{k: src[k] for k in _SUB_RUN_FIELDS if k in src}}
             if sub["status"] == "done":
@@ -585,7 +634,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
             if need_pool:
                 bar.set_postfix_str(f"{p.id} pool x{pool_size}")
                 pool_strategy = "best-of-n" if cfg.verifier != "none" else "majority"
-                trace = run_fn(_run_config(cfg, p.question, p.gold, pool_strategy, pool_size, {}))
+                trace = sample_pool(cfg, p, pool_strategy, pool_size, run_fn)
                 runs_done += 1
                 rows = pool_rows(cfg, p, split, trace, pool_specs, budgets)
                 pool_diff[p.id] = {k: rows[0][k] for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
@@ -607,7 +656,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                 else:
                     row = nested_row(cfg, p, split, spec, n, nests, diff)
                     if row is None:
-                        trace = run_fn(_run_config(cfg, p.question, p.gold, spec.name, n, spec.param_dict))
+                        trace = run_fn(_problem_run_config(cfg, p, spec.name, n, spec.param_dict))
                         row = run_row(cfg, p, split, spec, n, trace, diff)
                         runs_done += 1
                         remember_nest(nests, spec, n, trace)
@@ -663,6 +712,8 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     add_generation_args(p)
     p.add_argument("--limit", type=int, help="at most this many problems (quick checks)")
     p.add_argument("--results", default="runs/sweep.jsonl")
+    p.add_argument("--pool-traces", help="folder of pool traces: sample each problem's pool once and re-score it "
+                                         "for every other verifier (e.g. the oracle qualities)")
 
 
 def sweep_config_from_args(args) -> SweepConfig:
@@ -674,7 +725,7 @@ def sweep_config_from_args(args) -> SweepConfig:
         run_budgets=tuple(parse_int_list(args.run_budgets, "--run-budgets")) if args.run_budgets else None, policy=args.policy, verifier=args.verifier,
         judge=args.judge, seed=args.seed, temperature=args.temperature, aggregation=args.aggregation,
         max_rounds=args.max_rounds, max_step_tokens=args.max_step_tokens,
-        max_solution_tokens=args.max_solution_tokens, limit=args.limit,
+        max_solution_tokens=args.max_solution_tokens, limit=args.limit, pool_traces=args.pool_traces,
     )
 
 

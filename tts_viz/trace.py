@@ -28,6 +28,22 @@ NODE_STATUSES = (KEPT, PRUNED, FINISHED, SELECTED)
 RUNNING, DONE, CANCELLED, FAILED = "running", "done", "cancelled", "error"
 
 
+# Where the verifier's score disagrees with a node's true label (Node.true_label):
+FOOLED_HIGH = "rated high, wrong"  # the verifier scored a wrong step at or above the threshold
+FOOLED_LOW = "rated low, right"  # ... or a right step below it
+
+
+def fooled_kind(score: float | None, label: bool | None, threshold: float = 0.5) -> str | None:
+    """Whether the verifier's score of a node disagrees with its true label, and how."""
+    if score is None or label is None:
+        return None
+    if label is False and score >= threshold:
+        return FOOLED_HIGH
+    if label is True and score < threshold:
+        return FOOLED_LOW
+    return None
+
+
 class TraceFormatError(ValueError):
     """A trace file that cannot be read; the message says what is wrong, for the user."""
 
@@ -49,6 +65,9 @@ class Node:
     attempt: int | None = None  # revisions: attempt index within the chain
     reason: str = ""  # why it was kept / pruned / selected, in words
     finish_reason: str | None = None  # "boxed", "eos", "max_tokens", "max_steps"
+    # the step's true label where the problem allows one (step_truth.py): False = the path so far holds
+    # an error (or a finished wrong answer), True = checked and right so far, None = nothing to check
+    true_label: bool | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. lookahead rollout text
 
 
@@ -227,6 +246,36 @@ class Trace:
             return cls.from_json(f.read())
 
 
+def truth_summary(trace: Trace, threshold: float = 0.5) -> dict[str, Any] | None:
+    """How often the verifier disagreed with the step truth, and whether that changed a choice.
+
+    None when no node carries a true label. Counts: labelled (scored nodes with a label),
+    rated_high_wrong / rated_low_right (fooled_kind), fooled_rounds (rounds in which a pruned
+    candidate was right while a kept one of the same round was wrong, i.e. selection preferred a wrong
+    step), rounds (rounds that pruned something), final_fooled (the chosen solution is wrong though a
+    finished right one was there to choose)."""
+    scored = [n for n in trace.nodes[1:] if n.true_label is not None and n.step_score is not None]
+    if not scored:
+        return None
+    kinds = [fooled_kind(n.step_score, n.true_label, threshold) for n in scored]
+    by_round: dict[int, list[Node]] = {}
+    for n in trace.nodes[1:]:
+        by_round.setdefault(n.round, []).append(n)
+    pruning = fooled = 0
+    for nodes in by_round.values():
+        pruned = [n for n in nodes if n.status == PRUNED]
+        if not pruned:
+            continue
+        pruning += 1
+        kept_wrong = any(n.status != PRUNED and n.true_label is False for n in nodes)
+        fooled += bool(kept_wrong and any(n.true_label is True for n in pruned))
+    sel = trace.selected()
+    final_fooled = bool(sel is not None and sel.correct is False and any(n.correct for n in trace.finished()))
+    return {"labelled": len(scored), "rated_high_wrong": kinds.count(FOOLED_HIGH),
+            "rated_low_right": kinds.count(FOOLED_LOW), "fooled_rounds": fooled, "rounds": pruning,
+            "final_fooled": final_fooled, "threshold": threshold}
+
+
 def _build(klass, d: Any, what: str):
     if not isinstance(d, dict):
         raise TraceFormatError(f"Malformed trace: {what} is not an object.")
@@ -249,6 +298,8 @@ def _check_tree(nodes: list[Node], revisions: Iterable[RevisionLink]) -> None:
             raise TraceFormatError(f"Malformed trace: node {i} has unknown status {n.status!r}.")
         if not isinstance(n.text, str):
             raise TraceFormatError(f"Malformed trace: node {i} text is not a string.")
+        if n.true_label is not None and not isinstance(n.true_label, bool):
+            raise TraceFormatError(f"Malformed trace: node {i} true_label is not true, false or null.")
         for attr in ("step_score", "agg_score"):
             v = getattr(n, attr)
             if v is not None and not isinstance(v, (int, float)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .arith import ArithVerifier
 from .arith_veto import ArithVetoVerifier
 from .base import AGGREGATIONS, Verifier, VerifierBase, aggregate
+from .oracle import ORACLE, ORACLE_LABEL, OracleError, OracleVerifier, oracle_label, oracle_name, parse_oracle
 from .probe import probe_paths
 from .self_judge import SelfJudgeVerifier
 from ..models import DEFAULT_POLICY
@@ -29,6 +30,37 @@ if probe_paths(DEFAULT_POLICY)[0].is_file():
     VERIFIERS["probe"] = ("value head on the policy's own hidden states (trained on its rollouts)", None)
     VERIFIERS["arith+probe"] = ("the probe's scores, set to 0 from the first wrong equation on", None)
 VERIFIERS["arith+self-judge"] = ("self-judge's scores, set to 0 from the first wrong equation on", None)
+# Needs the gold answer: a teaching and study device, never a real verifier (oracle.py).
+VERIFIERS[ORACLE] = (f"{ORACLE_LABEL}: exact step labels and final correctness; oracle@AUROC adds calibrated noise",
+                     None)
+
+# The one default verifier of the app, the CLI, RunConfig and the sweep. arith is instant and exactly
+# as good as majority voting on the shipped evaluation (prm-eval report); self-judge with the 0.5B has
+# no within-problem signal and costs a prefill per step.
+DEFAULT_VERIFIER = "arith"
+
+
+def is_oracle(name: str) -> bool:
+    return name == ORACLE or name.startswith(ORACLE + "@")
+
+
+def check_verifier_name(name: str) -> None:
+    """ValueError with a message for the user unless `name` is a verifier make_verifier can build."""
+    if is_oracle(name):
+        parse_oracle(name)
+        return
+    base = name[len("arith+"):] if name.startswith("arith+") else name
+    if name in VERIFIERS or base in VERIFIERS or base.startswith("self-judge@"):
+        return
+    raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)} (oracle@AUROC for a noisy oracle).")
+
+
+def verifier_label(name: str) -> str:
+    """How views name a verifier: the oracle says that it knows the answer."""
+    try:
+        return oracle_label(name) if is_oracle(name) else name
+    except ValueError:
+        return name
 
 
 def _hub_class(name: str):
@@ -45,9 +77,13 @@ def _hub_class(name: str):
     return cls
 
 
-def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None = None):
+def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None = None, problem=None,
+                  seed: int = 0):
+    """problem (a problems.Problem) and seed are for the oracle: its labels and its noise."""
+    if is_oracle(name):
+        return OracleVerifier(problem, parse_oracle(name), seed)
     if name.startswith("arith+"):  # any verifier with the arithmetic veto (arith_veto.py)
-        return ArithVetoVerifier(make_verifier(name[len("arith+"):], pool, policy_backend, judge))
+        return ArithVetoVerifier(make_verifier(name[len("arith+"):], pool, policy_backend, judge, problem, seed))
     if name == "arith":
         return ArithVerifier()
     if name.startswith("self-judge@"):  # "self-judge@qwen2.5-coder-1.5b": another model judges the policy
@@ -75,4 +111,5 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
     raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)}.")
 
 
-__all__ = ["VERIFIERS", "AGGREGATIONS", "Verifier", "VerifierBase", "aggregate", "make_verifier"]
+__all__ = ["VERIFIERS", "DEFAULT_VERIFIER", "AGGREGATIONS", "Verifier", "VerifierBase", "aggregate", "make_verifier",
+           "check_verifier_name", "is_oracle", "verifier_label", "oracle_name", "OracleError"]

@@ -11,7 +11,7 @@ import networkx as nx
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from ..trace import FINISHED, PRUNED, SELECTED, Node, Trace
+from ..trace import FINISHED, FOOLED_HIGH, FOOLED_LOW, PRUNED, SELECTED, Node, Trace, fooled_kind
 
 # A FIXED scale: a score of 0.7 has the same colour in every run, so trees can be compared.
 COLORSCALE = "RdYlGn"
@@ -51,6 +51,15 @@ def strategy_label(strategy: Any, params: Any = None) -> str:
     if isinstance(params, dict) and params:
         return f"{strategy} (" + ", ".join(f"{k}={v}" for k, v in sorted(params.items())) + ")"
     return str(strategy)
+
+
+def verifier_words(name: Any) -> str:
+    """A verifier as a person reads it: the oracle says that it knows the answer (not escaped)."""
+    text = "" if name is None else str(name)
+    if text == "oracle" or text.startswith("oracle@"):
+        quality = text.partition("@")[2]
+        return "oracle (knows the answer)" + (f" at AUROC {quality}" if quality else "")
+    return text
 
 
 def esc(text: Any) -> str:
@@ -128,6 +137,10 @@ def node_hover(trace: Trace, n: Node) -> str:
     if n.answer is not None:
         verdict = "" if n.correct is None else (" (correct)" if n.correct else " (wrong)")
         parts.append("answer: " + esc(n.answer) + verdict)
+    if n.true_label is not None:
+        kind = fooled_kind(n.step_score, n.true_label)
+        parts.append("true label: " + ("right so far" if n.true_label else "wrong") + (
+            f" · <b>verifier fooled: {esc(kind)}</b>" if kind else ""))
     if n.reason:
         parts.append("<i>" + wrap_html(n.reason) + "</i>")
     look = n.extra.get("lookahead") if isinstance(n.extra, dict) else None
@@ -159,10 +172,19 @@ def _colorbar_trace() -> go.Scatter:
 
 
 # ----- the search tree ----------------------------------------------------------------------
-def tree_figure(trace: Trace, selected_node: int | None = None, height: int | None = None) -> go.Figure:
+FOOLED_STYLE = {  # overlay markers where the verifier's score disagrees with the step truth
+    FOOLED_HIGH: dict(symbol="x-thin", size=13, line=dict(width=3, color="rgb(200,0,0)"), color="rgb(200,0,0)"),
+    FOOLED_LOW: dict(symbol="circle-open", size=22, line=dict(width=2.5, color="rgb(0,140,60)"), color="rgb(0,140,60)"),
+}
+
+
+def tree_figure(trace: Trace, selected_node: int | None = None, height: int | None = None,
+                show_truth: bool = True) -> go.Figure:
     """The search tree. Traces, by name: "steps" (edges), "selected path" (thick edges of the
     chosen solution), "nodes" (one marker per trace node, root included; customdata = node id),
-    "score scale" (colour bar only). layout.meta holds {"selected_path": [...ids...]}."""
+    "score scale" (colour bar only), and with show_truth, where nodes carry true labels, one overlay
+    per fooled kind ("rated high, wrong": red cross; "rated low, right": green ring; customdata =
+    node ids). layout.meta holds {"selected_path": [...ids...], "fooled": {kind: [ids]}}."""
     pos = tidy_layout(trace)
     sel_path = trace.selected_path_ids()
     gold_known = trace.gold is not None
@@ -206,6 +228,18 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         marker=dict(color=colors, opacity=opac, size=sizes, symbol=symbols, line=dict(width=lw, color=lc)),
         hoverlabel=dict(align="left"),
     ))
+    fooled: dict[str, list[int]] = {FOOLED_HIGH: [], FOOLED_LOW: []}
+    if show_truth:
+        for n in trace.nodes[1:]:
+            kind = fooled_kind(n.step_score, n.true_label)
+            if kind:
+                fooled[kind].append(n.id)
+        for kind, nids in fooled.items():
+            if nids:
+                fig.add_trace(go.Scatter(
+                    x=[pos[i][0] for i in nids], y=[pos[i][1] for i in nids], mode="markers", name=kind,
+                    customdata=nids, hovertext=[node_hover(trace, trace.nodes[i]) for i in nids], hoverinfo="text",
+                    marker=FOOLED_STYLE[kind], showlegend=True, hoverlabel=dict(align="left")))
     fig.add_trace(_colorbar_trace())
 
     n_cols = max(1.0, max(x for x, _ in pos.values()) + 1)
@@ -214,7 +248,9 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
     title = f"{esc(trace.strategy)} · {len(trace.nodes) - 1} steps · round {trace.rounds}" + (f" · {status}" if status else "")
     fig.update_layout(
         title=dict(text=title, x=0.01, font=dict(size=14)),
-        meta={"selected_path": sorted(sel_path), "n_nodes": len(trace.nodes)},
+        meta={"selected_path": sorted(sel_path), "n_nodes": len(trace.nodes), "fooled": fooled},
+        legend=dict(orientation="h", x=0.99, xanchor="right", y=1.0, yanchor="bottom", font=dict(size=11),
+                    title=dict(text="verifier vs step truth: ")),
         xaxis=dict(visible=False, range=[-0.8, n_cols - 0.2]),
         yaxis=dict(visible=False, range=[-max_depth - 0.7, 0.5]),
         margin=dict(l=10, r=10, t=36, b=10),

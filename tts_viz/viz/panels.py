@@ -9,8 +9,8 @@ import json
 import math
 from typing import Mapping, Sequence
 
-from ..trace import PRUNED, Trace
-from .figures import esc, score_color, si_split, strategy_label
+from ..trace import FOOLED_HIGH, PRUNED, Trace, fooled_kind, truth_summary
+from .figures import esc, score_color, si_split, strategy_label, verifier_words
 
 _STYLE = "font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.4;"
 _TABLE = "border-collapse: collapse; margin: 4px 0;"
@@ -52,13 +52,17 @@ def summary_html(trace: Trace | None) -> str:
     rows = [
         ("status", esc(status_words.get(trace.status, trace.status))),
         ("strategy", esc(trace.strategy)),
-        ("policy · verifier", esc(trace.policy) + " · " + esc(trace.verifier)),
+        ("question", f'<div style="max-height:6em;overflow:auto">{esc(trace.question)}</div>'),
+        ("policy · verifier", esc(trace.policy) + " · " + esc(verifier_words(trace.verifier))),
         ("answer", "<b>" + esc(trace.final_answer if trace.final_answer is not None else "–") + "</b>"),
         ("gold", esc(trace.gold if trace.gold is not None else "–")),
         ("correct", esc(_verdict(trace.correct)) if trace.final_answer is not None else "–"),
         ("rounds · steps", f"{trace.rounds} · {len(trace.nodes) - 1}"),
         ("search time", f"{trace.seconds:.1f} s" + (f" (+ {trace.load_seconds:.1f} s loading)" if trace.load_seconds >= 0.05 else "")),
     ]
+    truth = truth_summary(trace)
+    if truth is not None:
+        rows.append(("verifier vs step truth", _truth_words(truth)))
     body = "".join(f'<tr><td style="{_TD}">{k}</td><td style="{_TD}">{v}</td></tr>' for k, v in rows)
     comp = ""
     if trace.compute:
@@ -78,6 +82,17 @@ def summary_html(trace: Trace | None) -> str:
     if trace.error:
         err = f'<div style="color:#b00020; margin-top:4px"><b>Error:</b> {esc(trace.error)}</div>'
     return f'<div class="tts-summary" style="{_STYLE}"><table style="{_TABLE}">{body}</table>{comp}{err}</div>'
+
+
+def _truth_words(t: dict) -> str:
+    """The summary's line on how often the verifier was fooled (numbers only: nothing to escape)."""
+    words = (f"{t['rated_high_wrong']} wrong steps rated ≥ {t['threshold']:g}, {t['rated_low_right']} right steps "
+             f"rated below, of {t['labelled']} labelled")
+    if t["rounds"]:
+        words += f" · selection kept a wrong step over a right one in {t['fooled_rounds']} of {t['rounds']} rounds"
+    if t["final_fooled"]:
+        words += ' · <b style="color:#b00020">final choice fooled</b>: a right solution was finished but not chosen'
+    return words
 
 
 # ----- node inspector -----------------------------------------------------------------------
@@ -102,6 +117,7 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
         parts.append(f'<div style="margin:4px 0"><i>Why: {esc(node.reason)}</i></div>')
     if node.answer is not None:
         parts.append(f"<div>Answer: <b>{esc(node.answer)}</b> · {esc(_verdict(node.correct))}</div>")
+    truth_known = any(n.true_label is not None for n in path)
     rows = []
     for n in path:
         faded = "opacity:0.55;" if n.status == PRUNED else ""
@@ -109,11 +125,13 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
         rows.append(
             f'<tr style="{faded}{here}"><td style="{_TD}">{n.depth}</td>'
             f'<td style="{_TD}">{_swatch(n.step_score)}{_num(n.step_score)}</td>'
-            f'<td style="{_TD}">{n.tokens}</td><td style="{_TD}">{_pre(n.text)}'
+            + (f'<td style="{_TD}">{_truth_cell(n.step_score, n.true_label)}</td>' if truth_known else "")
+            + f'<td style="{_TD}">{n.tokens}</td><td style="{_TD}">{_pre(n.text)}'
             + (f'<div style="color:#666;font-size:12px">{esc(n.reason)}</div>' if n.reason and n.id != node.id else "")
             + "</td></tr>"
         )
-    head = "".join(f'<th style="{_TD}">{h}</th>' for h in ("step", "score", "tokens", "text"))
+    cols = ("step", "score", "true label", "tokens", "text") if truth_known else ("step", "score", "tokens", "text")
+    head = "".join(f'<th style="{_TD}">{h}</th>' for h in cols)
     parts.append(f'<table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>')
     look = node.extra.get("lookahead") if isinstance(node.extra, dict) else None
     if look:
@@ -125,6 +143,17 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
         parts.append(f"<div>{len(kids)} children: "
                      + ", ".join(f"{k.id} ({esc(k.status)}, {_num(k.step_score)})" for k in kids) + "</div>")
     return f'<div class="tts-inspector" style="{_STYLE}">{"".join(parts)}</div>'
+
+
+def _truth_cell(score: float | None, label: bool | None) -> str:
+    if label is None:
+        return "–"
+    kind = fooled_kind(score, label)
+    text = "✓ right" if label else "✗ wrong"
+    if kind:
+        colour = "#b00020" if kind == FOOLED_HIGH else "#00803c"
+        text += f'<div style="color:{colour};font-size:12px"><b>fooled:</b> {esc(kind)}</div>'
+    return text
 
 
 # ----- allocator decision -------------------------------------------------------------------

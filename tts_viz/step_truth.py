@@ -1,0 +1,36 @@
+"""Step truth on the tree: every node's true label, where the problem's steps can be labelled.
+
+On generated problems each stated result is checked against the problem's known intermediate
+values (problems.label_steps); on GSM8K / MATH-500 rows only the arithmetic is checked; a finished
+solution is labelled by its final answer against the gold. The label covers the path so far (as
+a PRM's step score does): after the first wrong step every node below it is wrong. The views set
+it beside the verifier's score to show where the verifier was fooled (viz.figures, viz.panels).
+"""
+
+from __future__ import annotations
+
+from .grading import extract_answer, is_correct
+from .policy import has_final_answer
+from .problems import Problem, label_steps
+from .trace import FINISHED, SELECTED, Trace
+
+
+def label_trace(trace: Trace, problem: Problem | None) -> Trace:
+    """Set `true_label` on every node of the trace (in place; returns it). No gold answer: no labels."""
+    if problem is None or not (problem.gold or "").strip():
+        return trace
+    labels: dict[int, bool | None] = {0: None}
+    for node in trace.nodes[1:]:  # parents come before their children
+        above = labels.get(node.parent) if node.parent is not None else None
+        if above is False:
+            label: bool | None = False
+        elif node.status in (FINISHED, SELECTED) and node.correct is not None:
+            label = bool(node.correct)
+        elif has_final_answer(node.text):
+            label = bool(is_correct(extract_answer(node.text), problem.gold))
+        else:
+            own = label_steps(problem, [node.text])[0]
+            label = above if own is None else own
+        labels[node.id] = label
+        node.true_label = label
+    return trace
