@@ -197,3 +197,27 @@ def test_scoring_resumes_after_the_problems_already_stored(tmp_path):
     score_pool(todo, "j", Judge(), after_each=lambda row, t: store2.save([row], "j", t, "v1"))
     assert all(r["samples"][0]["scores"]["j"] == [0.5, 0.25] for r in again)
     assert ScoreStore(tmp_path / "pool.jsonl").attach(pool(), "j", "v1") is not None  # now complete
+
+
+def test_within_problem_auroc_is_blind_to_difficulty_knowledge():
+    """A verifier that only knows which problem is easy (every sample of the easy problem 0.9, of the
+    hard one 0.1) ranks the pool well but no two samples of one problem: 0.5 within, high pooled."""
+    from tts_viz.prm_eval import evaluate, within_problem_auroc
+
+    def sample(correct, score):
+        return {"steps": ["s"], "labels": [None], "answer": "1" if correct else "2", "correct": correct,
+                "scores": {"v": [score]}}
+
+    easy = {"id": "easy", "samples": [sample(True, 0.9)] * 3 + [sample(False, 0.9)]}
+    hard = {"id": "hard", "samples": [sample(True, 0.1)] + [sample(False, 0.1)] * 3}
+    pure = {"id": "pure", "samples": [sample(False, 0.5)] * 4}  # no right sample: not a mixed problem
+    pool = [easy, hard, pure]
+    within, mixed = within_problem_auroc(pool, "v")
+    assert (within, mixed) == (0.5, 2)
+    m = evaluate(pool, "v")
+    assert m["within_auroc"] == 0.5 and m["mixed_problems"] == 2
+    assert m["solution_auroc"] > 0.7
+    # a verifier that ranks inside each problem: right samples above wrong ones of the same problem
+    easy["samples"] = [sample(True, 0.8)] * 3 + [sample(False, 0.7)]
+    hard["samples"] = [sample(True, 0.3)] + [sample(False, 0.2)] * 3
+    assert within_problem_auroc(pool, "v") == (1.0, 2)

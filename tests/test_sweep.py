@@ -501,3 +501,25 @@ def test_results_writer_follows_a_replaced_file(tmp_path):
     copy.replace(path)
     writer.write({"problem_id": "b"})
     assert [r["problem_id"] for r in load_results(path)] == ["a", "b"]
+
+
+def test_a_pool_is_sampled_once_and_rescored_for_another_verifier(tmp_path):
+    """The oracle study's pools: sampled under arith, then re-scored (no new samples) under the oracle,
+    whose scores follow each sample's correctness, so best-of-n picks a right sample."""
+    traces = str(tmp_path / "pools")
+    calls = []
+    run_sweep(sweep_cfg(tmp_path, limit=1, pool_traces=traces, strategies=parse_strategies("best-of-n")),
+              run_fn=make_run_fn(calls), progress=False)
+    assert [(s, n) for _, s, n in calls] == [("best-of-n", 4)]
+    calls2 = []
+    cfg = sweep_cfg(tmp_path, limit=1, pool_traces=traces, verifier="oracle",
+                    strategies=parse_strategies("best-of-n"))
+    run_sweep(cfg, run_fn=make_run_fn(calls2), progress=False)
+    assert calls2 == []  # nothing sampled again
+    rows = [r for r in load_results(cfg.results) if r["verifier"] == "oracle"]
+    pool = next(r for r in rows if r["strategy"] == "pool")
+    assert pool["scores"] == [1.0 if c else 0.0 for c in pool["sample_correct"]]
+    arith_pool = next(r for r in load_results(cfg.results) if r["verifier"] == "arith" and r["strategy"] == "pool")
+    assert pool["answers"] == arith_pool["answers"]  # the very same samples
+    best = {r["budget"]: r for r in rows if r["strategy"] == "best-of-n"}
+    assert best[2]["correct"] is True  # the arith-scored pick at 2 was wrong (see the test above)

@@ -60,6 +60,19 @@ def auroc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
     return (rank_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg))
 
 
+def within_problem_auroc(pool: Sequence[dict], key: str) -> tuple[float | None, int]:
+    """(mean AUROC of the solution score against correctness among the samples of ONE problem, over the
+    problems that have both right and wrong samples; how many such problems). What selection needs:
+    a verifier that only knows which problems are easy scores 0.5 here however high its pooled AUROC."""
+    per_problem = []
+    for p in pool:
+        sol = [(aggregate(s["scores"][key], "last"), bool(s["correct"])) for s in p["samples"] if s["scores"].get(key)]
+        a = auroc([x for x, _ in sol], [c for _, c in sol])
+        if a is not None:
+            per_problem.append(a)
+    return (sum(per_problem) / len(per_problem) if per_problem else None), len(per_problem)
+
+
 def true_first_error(labels: Sequence[bool | None], correct: bool) -> int | None:
     """Index of the first wrong step; -1 for a correct solution with no wrong step; None when the
     error cannot be located (wrong answer but no checkable wrong step)."""
@@ -121,7 +134,10 @@ def evaluate(pool: Sequence[dict], key: str) -> dict[str, Any]:
                 step_scores.append(sc)
                 step_labels.append(y)
     sol = [(aggregate(s["scores"][key], "last"), bool(s["correct"])) for s in samples if s["scores"][key]]
+    within, mixed = within_problem_auroc(pool, key)
     return {
+        "within_auroc": within,
+        "mixed_problems": mixed,
         "step_auroc": auroc(step_scores, step_labels),
         "labelled_steps": len(step_labels),
         "first_error": first_error_metrics(samples, key),
@@ -387,13 +403,14 @@ def cmd_prm_eval(args) -> int:
 
 
 def _print_table(report: dict) -> None:
-    head = ["set", "verifier", "step AUROC", "1st-err F1", "sol AUROC", "best@N", "wbest@N", "maj@N", "pass@1", "pass@N"]
+    head = ["set", "verifier", "within AUROC (mixed)", "step AUROC", "1st-err F1", "sol AUROC", "best@N", "wbest@N", "maj@N", "pass@1", "pass@N"]
     lines = [head]
     for set_name, entry in report["sets"].items():
         for name, m in entry["verifiers"].items():
             sel = m["selection"]
+            within = f"{_fmt(m.get('within_auroc'))} ({m.get('mixed_problems', '-')})"
             lines.append([f"{set_name} ({entry['problems']}x{entry['samples'] // max(entry['problems'], 1)})", name,
-                          _fmt(m["step_auroc"]), _fmt(m["first_error"]["f1"]), _fmt(m["solution_auroc"]),
+                          within, _fmt(m["step_auroc"]), _fmt(m["first_error"]["f1"]), _fmt(m["solution_auroc"]),
                           _fmt(sel["best"]), _fmt(sel["weighted"]), _fmt(sel["majority"]),
                           _fmt(sel["pass@1"]), _fmt(sel["pass@n"])])
     widths = [max(len(str(r[i])) for r in lines) for i in range(len(head))]

@@ -345,7 +345,9 @@ def prm_report_html(report: Mapping | None) -> str:
     if not report or not report.get("sets"):
         return (f'<div style="{_STYLE}"><i>No verifier evaluation shipped yet: run '
                 "<code>python -m tts_viz prm-eval</code> (writes runs/prm-eval/report.json).</i></div>")
-    cols = [("step AUROC", lambda m: m.get("step_auroc")), ("first-error F1", lambda m: (m.get("first_error") or {}).get("f1")),
+    cols = [("within-problem AUROC", lambda m: m.get("within_auroc")),
+            ("mixed problems", lambda m: m.get("mixed_problems")),
+            ("step AUROC", lambda m: m.get("step_auroc")), ("first-error F1", lambda m: (m.get("first_error") or {}).get("f1")),
             ("solution AUROC", lambda m: m.get("solution_auroc")),
             ("best-of-N", lambda m: m["selection"]["best"]), ("weighted best-of-N", lambda m: m["selection"]["weighted"]),
             ("majority@N", lambda m: m["selection"]["majority"]), ("pass@1", lambda m: m["selection"]["pass@1"]),
@@ -355,8 +357,10 @@ def prm_report_html(report: Mapping | None) -> str:
     for set_name, entry in report["sets"].items():
         what = f"{esc(set_name)} ({int(entry.get('problems', 0))} × {int(entry.get('samples', 0)) // max(int(entry.get('problems', 1)), 1)})"
         for name, m in (entry.get("verifiers") or {}).items():
-            cells = "".join(f'<td style="{_TD}">{_num(f(m))}</td>' for _, f in cols)
+            cells = "".join(f'<td style="{_TD}">{v if isinstance(v := f(m), int) else _num(v)}</td>' for _, f in cols)
             rows.append(f'<tr><td style="{_TD}">{what}</td><td style="{_TD}">{esc(name)}</td>{cells}</tr>')
-    note = esc(f"policy {report.get('policy', '?')}; N = samples per problem; AUROC 0.5 = no signal")
+    note = esc(f"policy {report.get('policy', '?')}; N = samples per problem; AUROC 0.5 = no signal. Within-problem "
+               "AUROC ranks the samples of one problem (mean over the problems with right and wrong samples): "
+               "what best-of-N needs. Solution AUROC pools all problems, so knowing which problems are easy raises it.")
     return (f'<div class="tts-prm-report" style="{_STYLE}"><table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>'
             f'<div style="color:#666">{note}</div></div>')
