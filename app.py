@@ -32,9 +32,10 @@ from tts_viz.strategies import STRATEGIES
 from tts_viz.strategies.base import SearchConfig
 from tts_viz.trace import Trace, TraceFormatError
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
-from tts_viz.ui.notes import VIEW_NOTES, strategy_note
-from tts_viz.verifiers import VERIFIERS, make_verifier
-from tts_viz.viz.scaling import SCALING_RESULTS, load_results_file, scaling_view
+from tts_viz.ui.notes import VIEW_NOTES, strategy_note, verifier_note
+from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS, is_oracle, make_verifier, oracle_name
+from tts_viz.viz.scaling import (QUALITY_RESULTS, SCALING_RESULTS, load_results_file, quality_figure, quality_markdown,
+                                 rows_for_verifier, scaling_view, verifiers_in)
 from tts_viz.viz.figures import esc
 from tts_viz.viz import (
     decision_html,
@@ -61,9 +62,7 @@ except Exception:  # noqa: BLE001 - any import problem means "not on Spaces"
 TEST_POLICY = os.environ.get("TTS_VIZ_TEST_POLICY", "").strip()
 TEST_MODE = bool(TEST_POLICY)
 POLICY = TEST_POLICY or DEFAULT_POLICY
-# arith is instant and meaningful on arithmetic word problems; self-judge with the 0.5B has no
-# signal (DESIGN.md, AUROC 0.49) and costs a prefill per step, so it is a choice, not the default.
-VERIFIER = "arith"
+VERIFIER = DEFAULT_VERIFIER
 DEFAULTS = dict(
     strategy="beam",
     n=2 if TEST_MODE else 4,
@@ -104,7 +103,8 @@ EXAMPLE_CHOICES = [(f"{p.id}: {p.question[:70]}…", i) for i, p in enumerate(EX
 
 
 def load_problem(source, example_idx, level, index, path, math_level):
-    """-> question, gold, message. Never raises."""
+    """-> question, gold, message, problem (its dict: the oracle and the step truth read its known
+    intermediate values). Never raises."""
     try:
         if source == "built-in example":
             p = EXAMPLES[int(example_idx or 0)]
@@ -117,13 +117,39 @@ def load_problem(source, example_idx, level, index, path, math_level):
             lvl = None if math_level in (None, "any") or kind == "gsm8k" else int(math_level)
             p = get_problem(kind, int(index or 0), level=lvl, path=path.strip())
         else:
-            return gr.update(), gr.update(), _ok("Type the question (and an optional gold answer) below.")
+            return gr.update(), gr.update(), _ok("Type the question (and an optional gold answer) below."), None
         extra = f" · level {p.level}" if p.level else ""
-        return p.question, p.gold, _ok(f"Loaded {p.id}{extra}.")
+        return p.question, p.gold, _ok(f"Loaded {p.id}{extra}."), p.to_dict()
     except (IndexError, KeyError) as e:
-        return gr.update(), gr.update(), _err(f"No such problem: {e}")
+        return gr.update(), gr.update(), _err(f"No such problem: {e}"), gr.update()
     except ERRORS as e:
-        return gr.update(), gr.update(), _err(str(e))
+        return gr.update(), gr.update(), _err(str(e)), gr.update()
+
+
+def _intermediates(problem, question) -> list:
+    """The loaded problem's known intermediate values, while the question box still holds its text
+    (an edited question is another problem: then only the arithmetic can be checked)."""
+    if isinstance(problem, dict) and (problem.get("question") or "").strip() == (question or "").strip():
+        got = problem.get("intermediates")
+        return [dict(x) for x in got if isinstance(x, dict)] if isinstance(got, list) else []
+    return []
+
+
+def verifier_name(verifier, quality) -> str:
+    """The Verifier dropdown plus the quality slider: 'oracle' at quality 1, else 'oracle@0.75'."""
+    if verifier != "oracle":
+        return verifier
+    try:
+        q = float(quality)
+    except (TypeError, ValueError):
+        raise RunError(f"The verifier quality must be a number between 0.5 and 1, got {quality!r}.") from None
+    return oracle_name(q)
+
+
+def verifier_controls(verifier, quality):
+    """Show the quality slider and the oracle's note only for the oracle."""
+    return gr.update(visible=verifier == "oracle"), gr.update(value=verifier_note(verifier, quality),
+                                                               visible=verifier == "oracle")
 
 
 def source_visibility(source):
@@ -139,7 +165,7 @@ def source_visibility(source):
 
 # ----- runs ---------------------------------------------------------------------------------
 def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
-                aggregation, max_step_tokens, max_rounds) -> RunConfig:
+                aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None) -> RunConfig:
     try:
         search = SearchConfig(
             n=int(n), width=int(width), lookahead=int(lookahead), revision_length=int(rev_len),
@@ -150,8 +176,9 @@ def make_config(question, gold, policy, verifier, strategy, n, width, lookahead,
     except (TypeError, ValueError) as e:
         raise RunError(f"A setting is not a number: {e}") from None
     cfg = RunConfig(question=question or "", gold=(gold or "").strip() or None, policy=(policy or POLICY).strip(),
-                    verifier=verifier, strategy=strategy, search=search, max_step_tokens=step,
-                    max_solution_tokens=max(step, step * int(max_rounds)))
+                    verifier=verifier_name(verifier, quality), strategy=strategy, search=search,
+                    max_step_tokens=step, max_solution_tokens=max(step, step * int(max_rounds)),
+                    intermediates=_intermediates(problem, question))
     cfg.validate()
     return cfg
 
@@ -208,12 +235,12 @@ def _stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
 
 @gpu
 def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
-           aggregation, max_step_tokens, max_rounds, request: gr.Request, progress=gr.Progress()):
+           aggregation, max_step_tokens, max_rounds, quality, problem, request: gr.Request, progress=gr.Progress()):
     """Streams (tree, summary, revisions, decision, status, state, node id, download)."""
     keep = (gr.update(),) * 3
     try:
         cfg = make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature,
-                          seed, aggregation, max_step_tokens, max_rounds)
+                          seed, aggregation, max_step_tokens, max_rounds, quality, problem)
     except ERRORS as e:
         gr.Warning(str(e))
         yield (*views(None, _err(str(e)))[:4], _err(str(e)), *keep)
@@ -344,21 +371,48 @@ def load_prm_report() -> dict | None:
 _scaling_cache: dict[tuple, tuple] = {}
 
 
-def scaling_views(split: str, binning_kind: str):
-    """The Scaling tab from the shipped sweep results (assets/scaling/results.jsonl).
-
-    Cached per (split, binning, file stamp): reading the file and refitting the ablation tables takes
-    seconds on a CPU, and a user flips these radios back and forth; a changed file is read afresh."""
+def _stamp(path: Path):
     try:
-        st = SCALING_RESULTS.stat()
-        stamp = (st.st_mtime_ns, st.st_size)
+        st = path.stat()
+        return st.st_mtime_ns, st.st_size
     except OSError:
-        stamp = None
-    key = (split, binning_kind, stamp)
+        return None
+
+
+def scaling_rows() -> list:
+    """The shipped sweep results and the verifier-quality study, read once per file version."""
+    key = ("rows", _stamp(SCALING_RESULTS), _stamp(QUALITY_RESULTS))
     if key not in _scaling_cache:
-        if len(_scaling_cache) >= 8:
+        _scaling_cache.clear()
+        _scaling_cache[key] = load_results_file(SCALING_RESULTS) + load_results_file(QUALITY_RESULTS)
+    return _scaling_cache[key]
+
+
+def scaling_verifiers() -> list[tuple[str, str]]:
+    """(label, verifier) choices of the Scaling tab: the real verifier(s) first, then oracle levels."""
+    from tts_viz.viz.figures import verifier_words
+
+    return [(verifier_words(v), v) for v in verifiers_in(scaling_rows(), POLICY)] or [(VERIFIER, VERIFIER)]
+
+
+def scaling_views(split: str, binning_kind: str, verifier: str = VERIFIER):
+    """The Scaling tab from the shipped results (assets/scaling/*.jsonl): (budget figure, FLOPs figure,
+    Markdown, verifier-quality figure, its Markdown).
+
+    Cached per (split, binning, verifier, file stamps): reading the files and refitting the ablation
+    tables takes seconds on a CPU, and a user flips these radios back and forth; a changed file is
+    read afresh."""
+    rows = scaling_rows()
+    key = (split, binning_kind, verifier, _stamp(SCALING_RESULTS), _stamp(QUALITY_RESULTS))
+    if key not in _scaling_cache:
+        if len(_scaling_cache) >= 12:
             _scaling_cache.clear()
-        _scaling_cache[key] = scaling_view(load_results_file(SCALING_RESULTS), split, binning_kind, POLICY)
+            _scaling_cache[("rows", _stamp(SCALING_RESULTS), _stamp(QUALITY_RESULTS))] = rows
+        mine = rows_for_verifier(rows, verifier, POLICY)
+        fig_n, fig_f, md = scaling_view(mine, split, binning_kind, POLICY)
+        qmd = quality_markdown(rows, split, POLICY)
+        _scaling_cache[key] = (fig_n, fig_f, md, quality_figure(rows, split, POLICY),
+                               qmd or "_No verifier-quality sweep shipped yet._")
     return _scaling_cache[key]
 
 
@@ -400,12 +454,15 @@ def prm_score_ui(question, solution, verifiers, judge, threshold, progress=gr.Pr
 # ----- compare ------------------------------------------------------------------------------
 @gpu
 def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, lookahead, rev_len, temperature,
-               seed, aggregation, max_step_tokens, max_rounds, request: gr.Request, progress=gr.Progress()):
-    """Two strategies, same problem / budget / seed, one after the other, streamed side by side."""
+               seed, aggregation, max_step_tokens, max_rounds, quality_a, quality_b, problem, request: gr.Request,
+               progress=gr.Progress()):
+    """Two strategies (or one strategy at two oracle qualities), same problem / budget / seed, one after
+    the other, streamed side by side."""
     out = [gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), None, None]  # figA sumA figB sumB status stA stB
     try:
         cfgs = [make_config(question, gold, policy, verifier, s, n, width, lookahead, rev_len, temperature, seed,
-                            aggregation, max_step_tokens, max_rounds) for s in (strat_a, strat_b)]
+                            aggregation, max_step_tokens, max_rounds, q, problem)
+                for s, q in ((strat_a, quality_a), (strat_b, quality_b))]
     except ERRORS as e:
         out[4] = _err(str(e))
         yield tuple(out)
@@ -418,7 +475,7 @@ def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, loo
         _cancels[key] = cancel
     try:
         for side, cfg in enumerate(cfgs):
-            label = f"{cfg.strategy}: "
+            label = f"{cfg.strategy}" + (f" ({cfg.verifier})" if is_oracle(cfg.verifier) else "") + ": "
             for tr, msg in _stream(cfg, cancel, progress, label):
                 if tr is None:
                     out[4] = _ok(msg)
@@ -454,6 +511,7 @@ def build_app() -> gr.Blocks:
         trace_state = gr.State(None)  # per browser session: this session's current Trace
         trace_a = gr.State(None)
         trace_b = gr.State(None)
+        problem_state = gr.State(EXAMPLES[0].to_dict())  # the loaded problem (its known intermediate values)
         gr.Markdown(
             "# tts-viz · test-time compute, visible\n"
             "A small policy writes a solution step by step, a verifier scores every step, and a search "
@@ -480,7 +538,11 @@ def build_app() -> gr.Blocks:
                         with gr.Row():
                             policy = gr.Dropdown(policies, value=POLICY, label="Policy", allow_custom_value=True)
                             verifier = gr.Dropdown([(f"{k}: {v[0]}", k) for k, v in VERIFIERS.items()],
-                                                   value=VERIFIER, label="Verifier (PRM)")
+                                                   value=VERIFIER, label="Verifier (PRM)", elem_id="tts-verifier")
+                        quality = gr.Slider(0.5, 1.0, value=1.0, step=0.05, visible=False, elem_id="tts-quality",
+                                            label="Verifier quality (AUROC): 1 = exact oracle, 0.5 = chance; needs "
+                                                  "the gold answer")
+                        verifier_md = gr.Markdown("", visible=False, elem_id="tts-verifier-note")
                         strategy = gr.Dropdown(list(STRATEGIES), value=DEFAULTS["strategy"], label="Strategy")
                         note = gr.Markdown(strategy_note(DEFAULTS["strategy"]))
                         n = gr.Slider(1, MAX_BUDGET, value=DEFAULTS["n"], step=1, label="Budget N (generations)")
@@ -563,16 +625,28 @@ def build_app() -> gr.Blocks:
                     scaling_split = gr.Radio([("held-out", "test"), ("validation", "val")], value="test", label="Split")
                     scaling_bins = gr.Radio([("absolute (Liu)", "absolute"), ("quantile (Snell)", "quantile")],
                                             value="absolute", label="Difficulty bins")
-                _fig_n, _fig_f, _md = scaling_views("test", "absolute")
+                    _verifier_choices = scaling_verifiers()
+                    _default_v = VERIFIER if VERIFIER in [v for _, v in _verifier_choices] else _verifier_choices[0][1]
+                    scaling_verifier = gr.Radio(_verifier_choices, value=_default_v, elem_id="tts-scaling-verifier",
+                                                label="Verifier (the oracle levels know the answer)")
+                _fig_n, _fig_f, _md, _fig_q, _md_q = scaling_views("test", "absolute", _default_v)
                 scaling_plot = gr.Plot(_fig_n, label="Accuracy vs budget", elem_id="tts-scaling")
                 scaling_md = gr.Markdown(_md, elem_id="tts-scaling-table")
                 flops_plot = gr.Plot(_fig_f, label="FLOPs-matched", elem_id="tts-flops")
+                gr.Markdown(VIEW_NOTES["quality"])
+                quality_plot = gr.Plot(_fig_q, label="Accuracy vs verifier quality", elem_id="tts-quality-plot")
+                quality_md = gr.Markdown(_md_q, elem_id="tts-quality-table")
 
             with gr.Tab("Compare", id="compare"):
                 gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab.")
                 with gr.Row():
                     strat_a = gr.Dropdown(list(STRATEGIES), value="beam", label="Strategy A")
                     strat_b = gr.Dropdown(list(STRATEGIES), value="best-of-n", label="Strategy B")
+                with gr.Row(visible=False) as cmp_quality_row:
+                    quality_a = gr.Slider(0.5, 1.0, value=1.0, step=0.05, label="A: verifier quality (AUROC)",
+                                          elem_id="tts-quality-a")
+                    quality_b = gr.Slider(0.5, 1.0, value=0.6, step=0.05, label="B: verifier quality (AUROC)",
+                                          elem_id="tts-quality-b")
                 with gr.Row():
                     cmp_btn = gr.Button("Compare", variant="primary")
                     cmp_stop = gr.Button("Stop", variant="stop")
@@ -596,16 +670,19 @@ def build_app() -> gr.Blocks:
         # ----- wiring -----
         source.change(source_visibility, source, [example_dd, level, index, ds_path, math_level, load_btn])
         load_btn.click(load_problem, [source, example_dd, level, index, ds_path, math_level],
-                       [question, gold, problem_msg])
+                       [question, gold, problem_msg, problem_state])
         example_dd.change(load_problem, [source, example_dd, level, index, ds_path, math_level],
-                          [question, gold, problem_msg])
+                          [question, gold, problem_msg, problem_state])
+        verifier.change(verifier_controls, [verifier, quality], [quality, verifier_md])
+        quality.change(verifier_controls, [verifier, quality], [quality, verifier_md])
+        verifier.change(lambda v: gr.update(visible=v == "oracle"), verifier, cmp_quality_row)
         strategy.change(strategy_note, strategy, note)
         strat_a.change(strategy_note, strat_a, note_a)
         strat_b.change(strategy_note, strat_b, note_b)
 
         settings = [n, width, lookahead, rev_len, temperature, seed, aggregation, max_step_tokens, max_rounds]
         run_evt = run_btn.click(
-            run_ui, [question, gold, policy, verifier, strategy, *settings],
+            run_ui, [question, gold, policy, verifier, strategy, *settings, quality, problem_state],
             [tree, summary, revisions, decision, status, trace_state, node_num, download],
             concurrency_limit=2, concurrency_id="search",
         )
@@ -624,13 +701,15 @@ def build_app() -> gr.Blocks:
                       [tree, summary, revisions, decision, upload_msg, trace_state, node_num, inspector])
 
         prm_node_btn.click(prm_from_node, [trace_state, node_num], [prm_question, prm_solution, prm_msg])
-        for ctl in (scaling_split, scaling_bins):
-            ctl.change(scaling_views, [scaling_split, scaling_bins], [scaling_plot, flops_plot, scaling_md])
+        for ctl in (scaling_split, scaling_bins, scaling_verifier):
+            ctl.change(scaling_views, [scaling_split, scaling_bins, scaling_verifier],
+                       [scaling_plot, flops_plot, scaling_md, quality_plot, quality_md])
         prm_btn.click(prm_score_ui, [prm_question, prm_solution, prm_verifiers, prm_judge, threshold], prm_table,
                       concurrency_limit=1)
 
         cmp_btn.click(
-            compare_ui, [question, gold, policy, verifier, strat_a, strat_b, *settings],
+            compare_ui, [question, gold, policy, verifier, strat_a, strat_b, *settings, quality_a, quality_b,
+                         problem_state],
             [tree_a, sum_a, tree_b, sum_b, cmp_status, trace_a, trace_b],
             concurrency_limit=2, concurrency_id="search",
         )

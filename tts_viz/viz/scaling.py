@@ -550,3 +550,87 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
             lines.append(f"| {m['big']} | {m['big_accuracy']:.3f} ({m['n']}) | {m['big_flops']:.3g} | {m['small'] or '-'} | "
                          + (f"{m['small_accuracy']:.3f} | {m['small_flops']:.3g} |" if m["small"] else "- | - |"))
     return "\n".join(lines)
+
+
+# ----- verifier quality (the oracle study: scripts/oracle_installment.sh) ---------------------------
+QUALITY_RESULTS = ASSETS_DIR / "scaling" / "verifier-quality.jsonl"
+
+
+def verifier_auroc(name: str | None) -> float | None:
+    """The nominal step AUROC of an oracle verifier name ('oracle' = 1.0); None for other verifiers."""
+    text = str(name or "")
+    if text == "oracle":
+        return 1.0
+    if text.startswith("oracle@"):
+        try:
+            return float(text.split("@", 1)[1])
+        except ValueError:
+            return None
+    return None
+
+
+def rows_for_verifier(rows: Sequence[Mapping[str, Any]], verifier: str, policy: str) -> list[Mapping[str, Any]]:
+    """The rows the Scaling tab shows for one verifier: the searching policy's rows under that verifier,
+    plus every other policy's rows (the bigger policy's FLOPs-matched baseline)."""
+    return [r for r in rows if r.get("policy") != policy or r.get("verifier") == verifier]
+
+
+def verifiers_in(rows: Sequence[Mapping[str, Any]], policy: str) -> list[str]:
+    """Verifiers the policy was swept with: real ones first, then oracle levels from weakest to exact."""
+    names = {r.get("verifier") for r in rows if r.get("policy") == policy and r.get("verifier")}
+    return sorted(names, key=lambda v: (verifier_auroc(v) is not None, verifier_auroc(v) or 0.0, v))
+
+
+def quality_curves(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
+                   budget: int = 16) -> dict[str, dict[float, dict[str, float]]]:
+    """curve label -> verifier AUROC -> {accuracy, n} at `budget`, over the oracle levels in rows."""
+    out: dict[str, dict[float, dict[str, float]]] = {}
+    for name in {r.get("verifier") for r in rows}:
+        q = verifier_auroc(name)
+        if q is None:
+            continue
+        mine = [r for r in current_rows(rows) if r.get("verifier") == name]
+        for label, by_n in accuracy_by_bin(mine, split, policy).get(ALL, {}).items():
+            if budget in by_n:
+                out.setdefault(label, {})[q] = {"accuracy": by_n[budget]["accuracy"], "n": by_n[budget]["n"]}
+    return out
+
+
+def quality_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
+                   budget: int = 16) -> go.Figure:
+    """Accuracy at N=budget against the verifier's AUROC (noisy oracle levels, 1 = exact), one line per
+    strategy: where search starts to pay, and where voting stops being the best it can do."""
+    data = quality_curves(rows, split, policy, budget)
+    fig = go.Figure()
+    for label in sorted(data, key=lambda s: (s.startswith("auto"), s)):
+        qs = sorted(data[label])
+        is_auto = label.startswith("auto")
+        fig.add_trace(go.Scatter(
+            x=qs, y=[data[label][q]["accuracy"] for q in qs], mode="lines+markers", name=label,
+            line=dict(color=_color(label), width=4 if is_auto else 2), marker=dict(size=9 if is_auto else 6),
+            customdata=[data[label][q]["n"] for q in qs],
+            hovertemplate=f"{esc(label)}<br>verifier AUROC %{{x}}<br>accuracy %{{y:.3f}}<br>%{{customdata}} problems"
+                          "<extra></extra>"))
+    fig.update_layout(height=400, margin=dict(l=50, r=20, t=50, b=50),
+                      title=f"Accuracy at N={budget} against verifier quality (oracle with calibrated noise; "
+                            f"{split or 'all'} split)",
+                      xaxis=dict(title="verifier step AUROC (0.5 = chance, 1 = the exact oracle)", range=[0.48, 1.02]),
+                      yaxis=dict(range=[-0.02, 1.02], title="accuracy"), legend=dict(orientation="h", y=-0.25))
+    if not data:
+        fig.add_annotation(text="No verifier-quality sweep yet (scripts/oracle_installment.sh).", showarrow=False,
+                           x=0.5, y=0.5, xref="paper", yref="paper")
+    return fig
+
+
+def quality_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
+    """Per oracle level: auto's budget ratio and the accuracy table (README and the Scaling tab)."""
+    parts = []
+    for name in verifiers_in(rows, policy or ""):
+        q = verifier_auroc(name)
+        if q is None:
+            continue
+        mine = current_rows([r for r in rows if r.get("verifier") == name or r.get("policy") != policy])
+        title = "exact oracle (AUROC 1)" if q >= 1.0 else f"oracle at AUROC {q:g}"
+        parts.append(f"**{title}.** {budget_ratio_line(budget_ratio(mine, split, policy))}\n\n"
+                     + accuracy_table_markdown(mine, split, policy))
+    return "\n\n".join(parts)
