@@ -97,7 +97,8 @@ def _ok(msg: str) -> str:
 
 
 # ----- problems -----------------------------------------------------------------------------
-SOURCE_CHOICES = ["built-in example", "generated arithmetic", "GSM8K (JSONL path)", "MATH-500 (JSONL path)",
+SOURCE_CHOICES = ["built-in example", "generated arithmetic", "generated word problem", "GSM8K (JSONL path)",
+                  "MATH-500 (JSONL path)",
                   "type your own"]
 EXAMPLE_CHOICES = [(f"{p.id}: {p.question[:70]}…", i) for i, p in enumerate(EXAMPLES)]
 
@@ -110,6 +111,8 @@ def load_problem(source, example_idx, level, index, path, math_level):
             p = EXAMPLES[int(example_idx or 0)]
         elif source == "generated arithmetic":
             p = generate_arith(int(level), int(index or 0), seed=0)
+        elif source == "generated word problem":
+            p = get_problem("word", int(index or 0), level=int(level), seed=0)
         elif source in ("GSM8K (JSONL path)", "MATH-500 (JSONL path)"):
             if not (path or "").strip():
                 raise ValueError("Give the path of a local JSONL file (e.g. ../shared/data/gsm8k_test.jsonl).")
@@ -155,8 +158,9 @@ def verifier_controls(verifier, quality):
 def source_visibility(source):
     return (
         gr.update(visible=source == "built-in example"),
-        gr.update(visible=source == "generated arithmetic"),
-        gr.update(visible=source in ("generated arithmetic", "GSM8K (JSONL path)", "MATH-500 (JSONL path)")),
+        gr.update(visible=source in ("generated arithmetic", "generated word problem")),
+        gr.update(visible=source in ("generated arithmetic", "generated word problem", "GSM8K (JSONL path)",
+                                     "MATH-500 (JSONL path)")),
         gr.update(visible=source in ("GSM8K (JSONL path)", "MATH-500 (JSONL path)")),
         gr.update(visible=source == "MATH-500 (JSONL path)"),
         gr.update(visible=source != "type your own"),

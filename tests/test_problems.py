@@ -193,3 +193,26 @@ def test_examples_and_get_problem():
         get_problem("example", 99)
     with pytest.raises(ValueError):
         get_problem("nope", 0)
+
+
+def test_word_problems_are_deterministic_and_labelled_exactly():
+    """GSM8K-like generated stories (shopping, percentages, rates, units, how-many-more, savings): the
+    reference solution of every one is labelled right step by step and boxes the gold; a wrong
+    intermediate quantity is caught."""
+    from tts_viz.problems import get_problem, label_steps
+    from tts_viz.word_problems import TEMPLATES, generate_word, word_problem_set
+
+    probs = word_problem_set(per_level=30, seed=11)
+    assert {p.meta["template"] for p in probs} == set(TEMPLATES)
+    for p in probs:
+        steps = p.meta["reference_steps"]
+        labels = label_steps(p, steps)
+        assert all(labels[:-1]) and labels[-1] is None, (p.question, steps, labels)
+        assert steps[-1] == f"The answer is \\boxed{{{p.gold}}}." and int(p.gold) > 0
+        assert len(p.intermediates) >= (1 if p.level == 1 else 3 if p.level >= 4 else 2)
+    assert generate_word(3, 4, 11).question == get_problem("word", 4, level=3, seed=11).question
+    assert generate_word(3, 4, 11).question != generate_word(3, 4, 12).question
+    p = next(q for q in probs if q.meta["template"] == "percent" and q.level >= 2)
+    first = p.intermediates[0]
+    wrong = f"The discount is {first['expr']} = ${int(first['value']) + 1}."
+    assert label_steps(p, [wrong]) == [False]

@@ -205,3 +205,32 @@ def test_lookup_ablation_separates_a_useless_estimate_from_a_useful_one():
     assert "| probe agreement | 3 quantile bins | 1.000 | 1.000 |" in md
     assert "| auto as run (probes paid, mean probe score) | 5 quantile bins | - | 0.500 |" in md
     assert "Where auto's gap comes from" in scaling_report(_ablation_rows(), small="p05")
+
+
+def _qrow(pid, verifier, strategy, n, correct, policy="p"):
+    return {"problem_id": pid, "split": "test", "policy": policy, "verifier": verifier, "strategy": strategy,
+            "params": {}, "budget": n, "correct": correct, "status": "done", "seed": 0}
+
+
+def test_quality_figure_draws_accuracy_at_16_against_the_oracle_auroc():
+    from tts_viz.viz.scaling import quality_curves, quality_figure, quality_markdown, rows_for_verifier, verifiers_in
+
+    rows = []
+    for pid in ("a", "b", "c", "d"):
+        rows.append(_qrow(pid, "arith", "best-of-n", 16, pid == "a"))  # the real verifier: not on the AUROC axis
+        rows.append(_qrow(pid, "oracle", "best-of-n", 16, True))
+        rows.append(_qrow(pid, "oracle@0.6", "best-of-n", 16, pid in ("a", "b")))
+        for v in ("oracle", "oracle@0.6"):
+            rows.append(_qrow(pid, v, "majority", 16, pid != "d"))
+    curves = quality_curves(rows, "test", "p", 16)
+    assert curves["best-of-n"] == {1.0: {"accuracy": 1.0, "n": 4}, 0.6: {"accuracy": 0.5, "n": 4}}
+    assert curves["majority"][0.6]["accuracy"] == 0.75
+    fig = quality_figure(rows, "test", "p")
+    bon = next(t for t in fig.data if t.name == "best-of-n")
+    assert list(bon.x) == [0.6, 1.0] and list(bon.y) == [0.5, 1.0]
+    assert verifiers_in(rows, "p") == ["arith", "oracle@0.6", "oracle"]
+    md = quality_markdown(rows, "test", "p")
+    assert md.index("oracle at AUROC 0.6") < md.index("exact oracle")
+    big = _qrow("a", "none", "majority", 1, True, policy="big")
+    kept = rows_for_verifier(rows + [big], "oracle@0.6", "p")
+    assert big in kept and {r["verifier"] for r in kept if r["policy"] == "p"} == {"oracle@0.6"}

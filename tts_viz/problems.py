@@ -565,12 +565,17 @@ def get_problem(source: str, index: int, level: int | None = None, path: str | P
     """One problem by source and index.
 
     - "arith": generate_arith(level, index, seed); level None means level (index % 5) + 1.
+    - "word": word_problems.generate_word(level, index, seed) (GSM8K-like stories), levels likewise.
     - "example" / "custom": EXAMPLES[index].
     - "gsm8k" / "math500": the index-th row of the dataset (path or hub; loaded once and cached);
       for MATH-500 a level picks the index-th problem of that level.
     """
     if source == "arith":
         return generate_arith(level if level is not None else index % 5 + 1, index, seed)
+    if source == "word":
+        from .word_problems import generate_word
+
+        return generate_word(level if level is not None else index % 5 + 1, index, seed)
     if source in ("example", "custom"):
         pool: list[Problem] | tuple[Problem, ...] = EXAMPLES
     elif source in ("gsm8k", "math500"):
@@ -578,7 +583,7 @@ def get_problem(source: str, index: int, level: int | None = None, path: str | P
         if level is not None:
             pool = [p for p in pool if p.level == level]
     else:
-        raise ValueError(f"unknown source {source!r}; choose arith, example, gsm8k or math500")
+        raise ValueError(f"unknown source {source!r}; choose arith, word, example, gsm8k or math500")
     if not 0 <= index < len(pool):
         raise IndexError(f"{source}: index {index} out of range (0..{len(pool) - 1})")
     return pool[index]

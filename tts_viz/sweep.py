@@ -167,6 +167,10 @@ def load_problems(problem_set: str = "arith", levels: Sequence[int] = (1, 2, 3, 
     """(problem, index within its level, level group) for the sweep's problem set."""
     if problem_set == "arith":
         return [(p, p.meta["index"], p.level) for p in arith_problem_set(tuple(levels), per_level, problem_seed)]
+    if problem_set == "word":
+        from .word_problems import word_problem_set
+
+        return [(p, p.meta["index"], p.level) for p in word_problem_set(tuple(levels), per_level, problem_seed)]
     from .problems import load_dataset_problems
 
     rows = load_dataset_problems(problem_set, path=data)
@@ -696,7 +700,7 @@ def summarize(rows: Iterable[dict[str, Any]], split: str | None = None) -> list[
 def add_sweep_args(p: argparse.ArgumentParser) -> None:
     from .cli import add_generation_args
 
-    p.add_argument("--problem-set", default="arith", choices=["arith", "gsm8k", "math500"])
+    p.add_argument("--problem-set", default="arith", choices=["arith", "word", "gsm8k", "math500"])
     p.add_argument("--data", help="local JSONL for gsm8k / math500")
     p.add_argument("--levels", default="1-5", help="e.g. 1-5 or 1,3,5 (arith, math500)")
     p.add_argument("--per-level", type=int, default=30, help="problems per level (gsm8k: in all), before the split")
