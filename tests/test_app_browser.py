@@ -198,3 +198,55 @@ def test_run_click_upload_screenshot(app_url, shots, tmp_path):
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_noisy_oracle_run_marks_the_step_truth_and_reopens(app_url, shots, tmp_path):
+    """Pick the oracle, turn its quality down to AUROC 0.6, run: the summary names the oracle and counts
+    where it was fooled against the step truth; the downloaded trace reopens with the same marks."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(app_url, wait_until="domcontentloaded")
+            page.wait_for_selector("#tts-run", timeout=60_000)
+            expect(page.locator("#tts-quality")).to_be_hidden()
+            page.click("#tts-verifier input")
+            page.get_by_role("option", name=re.compile(r"^oracle")).click()
+            expect(page.locator("#tts-quality")).to_be_visible(timeout=20_000)
+            expect(page.locator("#tts-verifier-note")).to_contain_text("knows the answer")
+            q = page.locator("#tts-quality input[type=number]")
+            q.fill("0.6")
+            q.press("Enter")
+            expect(page.locator("#tts-verifier-note")).to_contain_text("Verifier quality", timeout=20_000)
+            page.click("#tts-run")
+            expect(page.locator("#tts-status")).to_contain_text(re.compile("done|failed"), timeout=150_000)
+            assert "failed" not in page.locator("#tts-status").inner_text()
+            summary = page.locator("#tts-summary")
+            expect(summary).to_contain_text("oracle (knows the answer) at AUROC 0.6")
+            expect(summary).to_contain_text("verifier vs step truth")
+            page.wait_for_timeout(500)
+            fooled = page.evaluate(
+                "() => document.querySelector('#tts-tree .js-plotly-plot').layout.meta.fooled")
+            page.screenshot(path=str(shots / "tts_viz_oracle_run.png"), full_page=True)
+            with page.expect_download() as dl:
+                page.click("#tts-download")
+            saved = tmp_path / "oracle_trace.json"
+            dl.value.save_as(saved)
+            from tts_viz.trace import Trace
+
+            trace = Trace.load(saved)
+            assert trace.verifier == "oracle@0.6"
+            assert any(n.true_label is not None for n in trace.nodes[1:])
+            upload(page, saved)
+            expect(page.locator("#tts-upload-msg")).to_contain_text("Opened oracle_trace.json", timeout=30_000)
+            page.wait_for_timeout(500)
+            again = page.evaluate("() => document.querySelector('#tts-tree .js-plotly-plot').layout.meta.fooled")
+            assert again == fooled
+            expect(summary).to_contain_text("verifier vs step truth")
+            assert not errors, errors
+        finally:
+            browser.close()
