@@ -31,6 +31,7 @@ from tts_viz.runner import MAX_BUDGET, RunConfig, RunError, default_pool, iter_s
 from tts_viz.strategies import STRATEGIES
 from tts_viz.strategies.base import SearchConfig
 from tts_viz.trace import Trace, TraceFormatError
+from tts_viz.ui.data_paths import check_data_path
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note, verifier_note
 from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS, is_oracle, make_verifier, oracle_name
@@ -115,10 +116,11 @@ def load_problem(source, example_idx, level, index, path, math_level):
             p = get_problem("word", int(index or 0), level=int(level), seed=0)
         elif source in ("GSM8K (JSONL path)", "MATH-500 (JSONL path)"):
             if not (path or "").strip():
-                raise ValueError("Give the path of a local JSONL file (e.g. ../shared/data/gsm8k_test.jsonl).")
+                raise ValueError("Give the path of a GSM8K or MATH-500 JSONL file in one of the app's data folders "
+                                 "(TTS_VIZ_DATA_DIRS).")
             kind = "gsm8k" if source.startswith("GSM8K") else "math500"
             lvl = None if math_level in (None, "any") or kind == "gsm8k" else int(math_level)
-            p = get_problem(kind, int(index or 0), level=lvl, path=path.strip())
+            p = get_problem(kind, int(index or 0), level=lvl, path=str(check_data_path(path)))
         else:
             return gr.update(), gr.update(), _ok("Type the question (and an optional gold answer) below."), None
         extra = f" · level {p.level}" if p.level else ""
@@ -531,7 +533,7 @@ def build_app() -> gr.Blocks:
                         level = gr.Slider(1, 5, value=2, step=1, label="Arithmetic level (1 easy … 5 hard)",
                                           visible=False)
                         index = gr.Number(value=0, precision=0, minimum=0, label="Problem index", visible=False)
-                        ds_path = gr.Textbox(label="JSONL path", placeholder="../shared/data/gsm8k_test.jsonl",
+                        ds_path = gr.Textbox(label="JSONL path", placeholder="a GSM8K / MATH-500 .jsonl file in a data folder",
                                              visible=False)
                         math_level = gr.Dropdown(["any", "1", "2", "3", "4", "5"], value="any",
                                                  label="MATH-500 level", visible=False)

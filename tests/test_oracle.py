@@ -168,3 +168,21 @@ def test_auroc_of_the_exact_oracle_is_one_on_clean_labels():
     flat = [s for row in scores for s in row]
     labels = [True] * len(RIGHT) + [True, False, False, False, False]
     assert auroc(flat, labels) == 1.0
+
+
+def test_the_app_builds_the_oracle_from_the_slider_and_the_loaded_problem(monkeypatch):
+    monkeypatch.setenv("TTS_VIZ_PRELOAD", "0")
+    import app
+
+    settings = dict(n=4, width=2, lookahead=1, rev_len=2, temperature=0.8, seed=0, aggregation="last",
+                    max_step_tokens=64, max_rounds=4)
+    cfg = app.make_config(PROBLEM.question, PROBLEM.gold, None, "oracle", "beam", *settings.values(),
+                          quality=0.75, problem=PROBLEM.to_dict())
+    assert cfg.verifier == "oracle@0.75" and cfg.intermediates == PROBLEM.intermediates
+    edited = app.make_config(PROBLEM.question + " Then 5 more.", PROBLEM.gold, None, "oracle", "beam",
+                             *settings.values(), quality=1.0, problem=PROBLEM.to_dict())
+    assert edited.verifier == "oracle" and edited.intermediates == []  # another question: arithmetic only
+    with pytest.raises(RunError, match="gold answer"):
+        app.make_config(PROBLEM.question, "", None, "oracle", "beam", *settings.values(), quality=0.9)
+    assert app.make_config(PROBLEM.question, "", None, "arith", "beam", *settings.values(), quality=0.6).verifier \
+        == "arith"  # the slider only means something for the oracle

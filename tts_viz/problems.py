@@ -507,7 +507,7 @@ def load_dataset_problems(name: str, split: str = "test", path: str | Path | Non
         raise ValueError(
             f"could not load {name} ({_HUB[name][0]}, split {split!r}) from the Hugging Face hub: no hub "
             f"reachable or the dataset is unavailable ({type(e).__name__}: {e}). Pass a local JSONL path "
-            f"instead, e.g. path='../shared/data/{'gsm8k_test' if name == 'gsm8k' else 'math500'}.jsonl'."
+            f"instead (a JSONL file of {name} rows)."
         ) from e
     return [_row_to_problem(r, name, i, f"{_HUB[name][0]}[{split}][{i}]") for i, r in enumerate(rows)]
 

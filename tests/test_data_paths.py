@@ -1,0 +1,52 @@
+"""The app's JSONL path box reads only allow-listed data folders, and says nothing about other files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tts_viz.ui.data_paths import check_data_path
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    d = tmp_path / "data"
+    d.mkdir()
+    row = {"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"}
+    (d / "mini.jsonl").write_text(json.dumps(row) + "\n")
+    monkeypatch.setenv("TTS_VIZ_DATA_DIRS", str(d))
+    return d
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/etc/shadow", "/no/such/file.jsonl", "../../../etc/passwd",
+                                  "{data}/../secret.jsonl", "{data}/mini.jsonl/../../../../etc/hostname"])
+def test_paths_outside_the_data_folders_are_refused_alike(data_dir, path, tmp_path):
+    (tmp_path / "secret.jsonl").write_text('{"question": "q", "gold": "1"}\n')  # exists, beside the folder
+    with pytest.raises(ValueError) as e:
+        check_data_path(path.format(data=data_dir))
+    msg = str(e.value)
+    assert "data folders (data)" in msg
+    # the same words whether the file exists or not: no name, no contents, no "not found"
+    assert "passwd" not in msg and "shadow" not in msg and "secret" not in msg and "root:" not in msg
+    assert "not found" not in msg and "No such" not in msg
+
+
+def test_a_symlink_out_of_the_folder_is_refused(data_dir):
+    link = data_dir / "escape.jsonl"
+    link.symlink_to("/etc/passwd")
+    with pytest.raises(ValueError, match="data folders"):
+        check_data_path(str(link))
+
+
+def test_a_file_in_the_folder_opens_and_the_app_loads_it(data_dir, monkeypatch):
+    assert check_data_path(str(data_dir / "mini.jsonl")) == (data_dir / "mini.jsonl").resolve()
+    with pytest.raises(ValueError, match="No such data file.*other.jsonl"):
+        check_data_path(str(data_dir / "other.jsonl"))
+    monkeypatch.setenv("TTS_VIZ_PRELOAD", "0")
+    import app
+
+    q, gold, msg, problem = app.load_problem("GSM8K (JSONL path)", 0, 1, 0, str(data_dir / "mini.jsonl"), "any")
+    assert q == "What is 2 + 3?" and gold == "5" and "Loaded" in msg
+    _, _, msg, _ = app.load_problem("GSM8K (JSONL path)", 0, 1, 0, "/etc/passwd", "any")
+    assert "data folders" in msg and "passwd" not in msg and "invalid JSON" not in msg
