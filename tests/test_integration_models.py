@@ -159,7 +159,7 @@ def test_int8_warm_cache_loads_the_same_model_as_quantising(tmp_path, monkeypatc
 def test_trace_token_accounting_matches_the_tokens_the_model_ran(tiny, reuse):
     """prompt + generated tokens in the trace = input positions counted by a forward hook, plus
     one per generated row (its last sampled token is never run)."""
-    from tts_viz.bench import ForwardTokenCounter
+    from tts_viz.study.bench import ForwardTokenCounter
 
     backend = TransformersBackend.from_loaded(tiny)
     backend.prefix_store = PrefixKVStore() if reuse else None
@@ -210,7 +210,7 @@ def test_probe_reads_the_policy_state_after_each_step_and_refuses_another_policy
 
 
 def test_bench_replay_rebuilds_the_sampled_steps_on_the_re_prefill_path(tiny):
-    from tts_viz.bench import ReplayBackend
+    from tts_viz.study.bench import ReplayBackend
 
     backend = TransformersBackend.from_loaded(tiny)
     policy = StepPolicy(backend, max_step_tokens=16)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tts_viz.prm_eval import auroc, evaluate
+from tts_viz.study.prm_eval import auroc, evaluate
 from tts_viz.problems import Problem, arith_problem_set, generate_arith
 from tts_viz.runner import RunConfig, RunError
 from tts_viz.step_truth import label_trace

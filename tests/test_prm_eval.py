@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tts_viz.prm_eval import (
+from tts_viz.study.prm_eval import (
     auroc, build_pool, evaluate, first_error_metrics, predicted_first_error, selection_metrics, true_first_error,
     PoolSpec,
 )
@@ -91,7 +91,7 @@ def test_pool_is_labelled_cached_and_resumed(tmp_path):
 def test_probe_head_fit_separates_and_labels_follow_the_kind():
     import torch
 
-    from tts_viz.train_probe import _rows_xy, fit_head
+    from tts_viz.study.train_probe import _rows_xy, fit_head
 
     torch.manual_seed(0)
     x = torch.randn(200, 6)
@@ -112,7 +112,7 @@ def test_probe_head_fit_separates_and_labels_follow_the_kind():
 
 
 def test_score_store_reads_back_and_combines_the_arith_veto(tmp_path):
-    from tts_viz.prm_eval import ScoreStore
+    from tts_viz.study.prm_eval import ScoreStore
 
     def pool():
         return [{"id": "p0", "question": "q", "samples": [
@@ -138,7 +138,7 @@ def test_score_store_reads_back_and_combines_the_arith_veto(tmp_path):
 def test_cross_validation_scores_every_problem_out_of_fold():
     import torch
 
-    from tts_viz.train_probe import cross_validate
+    from tts_viz.study.train_probe import cross_validate
 
     torch.manual_seed(0)
     rows, feats = [], {}
@@ -169,7 +169,7 @@ def test_shipped_probe_belongs_to_the_default_policy_and_is_offered():
 
 
 def test_scoring_resumes_after_the_problems_already_stored(tmp_path):
-    from tts_viz.prm_eval import ScoreStore, score_pool
+    from tts_viz.study.prm_eval import ScoreStore, score_pool
 
     def pool():
         return [{"id": f"p{i}", "question": "q", "samples": [{"steps": ["a", "b"]}]} for i in range(3)]
@@ -202,7 +202,7 @@ def test_scoring_resumes_after_the_problems_already_stored(tmp_path):
 def test_within_problem_auroc_is_blind_to_difficulty_knowledge():
     """A verifier that only knows which problem is easy (every sample of the easy problem 0.9, of the
     hard one 0.1) ranks the pool well but no two samples of one problem: 0.5 within, high pooled."""
-    from tts_viz.prm_eval import evaluate, within_problem_auroc
+    from tts_viz.study.prm_eval import evaluate, within_problem_auroc
 
     def sample(correct, score):
         return {"steps": ["s"], "labels": [None], "answer": "1" if correct else "2", "correct": correct,

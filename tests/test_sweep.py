@@ -8,7 +8,7 @@ import pytest
 
 import tts_viz.allocate as allocate
 import tts_viz.strategies.auto as auto
-import tts_viz.sweep as sweep
+import tts_viz.study.sweep as sweep
 from tests.fakes import ScriptedPolicy, TaggedVerifier
 from tts_viz.allocate import StrategyTable, fit_table
 from tts_viz.cli import main
@@ -16,7 +16,7 @@ from tts_viz.models import DEFAULT_POLICY
 from tts_viz.problems import arith_problem_set
 from tts_viz.runner import RunConfig, run_search
 from tts_viz.strategies.base import SearchConfig
-from tts_viz.sweep import SweepConfig, load_results, parse_strategies, run_sweep, split_of
+from tts_viz.study.sweep import SweepConfig, load_results, parse_strategies, run_sweep, split_of
 from tts_viz.trace import FINISHED, SELECTED, Trace
 from tts_viz.viz.scaling import scaling_report
 

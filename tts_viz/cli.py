@@ -1,5 +1,5 @@
 """`python -m tts_viz run ...`: one search from the command line (also `sweep` and `fit-table`, see
-sweep.py; `bench`, see bench.py; `prm-eval`, see prm_eval.py).
+study/sweep.py; `bench`, `prm-eval`, `train-probe`: the study/ package).
 
 Progress goes to stderr; stdout gets exactly one JSON line (answer, correct, strategy, n,
 tokens, flops, seconds, trace path), so the command composes with shell pipelines.
@@ -14,7 +14,6 @@ import os
 import sys
 from pathlib import Path
 
-from .models import DEFAULT_POLICY, EMBEDDED
 
 
 def _problem_from_args(args):
@@ -32,6 +31,7 @@ def _problem_from_args(args):
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     from .strategies import STRATEGIES
+    from .study.args import add_generation_args
 
     src = p.add_argument_group("problem (one of)")
     src.add_argument("--question", help="problem text")
@@ -48,32 +48,6 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lookahead", type=int, default=1)
     p.add_argument("--revision-length", type=int, default=4)
     p.add_argument("--out", help="write the trace JSON here")
-
-
-def add_generation_args(p: argparse.ArgumentParser) -> None:
-    """Model and sampling options shared by `run` and `sweep`; defaults come from RunConfig/SearchConfig."""
-    from .runner import RunConfig
-    from .strategies.base import SearchConfig
-    from .verifiers import DEFAULT_VERIFIER, VERIFIERS, check_verifier_name
-
-    def verifier_arg(text: str) -> str:
-        try:
-            check_verifier_name(text)
-        except ValueError as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-        return text
-
-    run_defaults, search_defaults = RunConfig(question=""), SearchConfig()
-    p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; or a hub id (GPU)")
-    p.add_argument("--verifier", default=DEFAULT_VERIFIER, type=verifier_arg,
-                   help=f"{', '.join(VERIFIERS)}; arith+X (arithmetic veto); oracle@AUROC (noisy oracle, e.g. oracle@0.75)")
-    p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
-    p.add_argument("--temperature", type=float, default=search_defaults.temperature)
-    p.add_argument("--seed", type=int, default=search_defaults.seed)
-    p.add_argument("--aggregation", default=search_defaults.aggregation, choices=["last", "min", "prod"])
-    p.add_argument("--max-rounds", type=int, default=search_defaults.max_rounds)
-    p.add_argument("--max-step-tokens", type=int, default=run_defaults.max_step_tokens)
-    p.add_argument("--max-solution-tokens", type=int, default=run_defaults.max_solution_tokens)
 
 
 def cmd_run(args) -> int:
@@ -141,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run one search and write its trace")
     add_run_args(run)
     run.set_defaults(func=cmd_run)
-    from . import bench, prm_eval, sweep, train_probe
+    from .study import bench, prm_eval, sweep, train_probe
 
     for name, add_args, command, what in [
         ("sweep", sweep.add_sweep_args, sweep.cmd_sweep, "run strategies x budgets on a problem split; append results to JSONL"),

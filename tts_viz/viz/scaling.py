@@ -37,7 +37,7 @@ STRATEGY_COLORS = {
 
 def load_results_file(path: str | Path = SCALING_RESULTS) -> list[dict[str, Any]]:
     """Rows of a sweep results file; [] if there is none (a truncated last line is skipped)."""
-    from ..sweep import load_results  # lazy: the figures themselves need no engine
+    from ..results import load_results
 
     return load_results(path)
 

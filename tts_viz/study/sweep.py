@@ -51,17 +51,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .allocate import (POOL_STRATEGIES, StrategyTable, current_rows, decider_id, default_table_path, fit_table,
+from ..allocate import (POOL_STRATEGIES, StrategyTable, current_rows, decider_id, default_table_path, fit_table,
                        params_key, predicted_difficulty, row_key)
-from .grading import is_correct
-from .problems import Problem, arith_problem_set
-from .strategies.auto import SELECTION_METHOD
-from .strategies.select import pick
-from .runner import RunConfig
-from .strategies import STRATEGIES
-from .strategies.base import SearchConfig
-from .trace import FINISHED, SELECTED, Trace, TraceFormatError
-from .verifiers import DEFAULT_VERIFIER
+from ..grading import is_correct
+from ..problems import Problem, arith_problem_set
+from ..strategies.auto import SELECTION_METHOD
+from ..strategies.select import pick
+from ..runner import RunConfig
+from ..strategies import STRATEGIES
+from ..strategies.base import SearchConfig
+from ..trace import FINISHED, SELECTED, Trace, TraceFormatError
+from ..results import load_results  # noqa: F401 - re-exported: the study's readers use it from here
+from ..verifiers import DEFAULT_VERIFIER
 
 DEFAULT_BUDGETS = (1, 2, 4, 8, 16)
 DEFAULT_STRATEGIES = "majority,best-of-n,weighted-best-of-n,beam,dvts,revisions"
@@ -168,10 +169,10 @@ def load_problems(problem_set: str = "arith", levels: Sequence[int] = (1, 2, 3, 
     if problem_set == "arith":
         return [(p, p.meta["index"], p.level) for p in arith_problem_set(tuple(levels), per_level, problem_seed)]
     if problem_set == "word":
-        from .word_problems import word_problem_set
+        from ..word_problems import word_problem_set
 
         return [(p, p.meta["index"], p.level) for p in word_problem_set(tuple(levels), per_level, problem_seed)]
-    from .problems import load_dataset_problems
+    from ..problems import load_dataset_problems
 
     rows = load_dataset_problems(problem_set, path=data)
     out = []
@@ -187,26 +188,6 @@ def load_problems(problem_set: str = "arith", levels: Sequence[int] = (1, 2, 3, 
 # ------------------------------------------------------------------------------------------------
 # Results file
 # ------------------------------------------------------------------------------------------------
-
-
-def load_results(path: str | Path) -> list[dict[str, Any]]:
-    """All complete rows of a results file (a truncated or garbled line is skipped). [] if absent."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
 
 
 def auto_table(cfg: "SweepConfig") -> tuple[StrategyTable | None, Path | None]:
@@ -328,11 +309,11 @@ def sample_pool(cfg: SweepConfig, problem: Problem, strategy: str, size: int, ru
         except (OSError, TraceFormatError):
             old = None
         if old is not None and old.status == "done":
-            from .rescore import rescore_trace
-            from .strategies.auto import SELECTION_METHOD
+            from ..rescore import rescore_trace
+            from ..strategies.auto import SELECTION_METHOD
 
             if make_verifier_fn is None:
-                from .verifiers import make_verifier
+                from ..verifiers import make_verifier
 
                 make_verifier_fn = lambda rc: make_verifier(rc.verifier, problem=rc.problem(), seed=rc.search.seed)  # noqa: E731
             verifier = make_verifier_fn(run_cfg) if cfg.verifier != "none" else None
@@ -348,7 +329,7 @@ def sample_pool(cfg: SweepConfig, problem: Problem, strategy: str, size: int, ru
 
 def default_run_fn(cfg: SweepConfig) -> RunFn:
     """run_search with the shared model pool: the models load once and stay loaded."""
-    from .runner import run_search
+    from ..runner import run_search
 
     return lambda run_cfg: run_search(run_cfg)
 
@@ -495,8 +476,8 @@ def auto_row_from_pool(cfg: SweepConfig, problem: Problem, split: str, n: int, p
     subsample: {budget: a pool rule's row} for this problem (their costs); sub_runs: earlier live
     sub-runs by (problem, strategy, params, budget), reused and added to; nests: this problem's
     bigger runs that a chosen DVTS / revisions sub-run can be read off (as their own smaller budgets are)."""
-    from .allocate import builtin_decision, decide
-    from .strategies.auto import plan_run, probe_count, run_params
+    from ..allocate import builtin_decision, decide
+    from ..strategies.auto import plan_run, probe_count, run_params
 
     p = min(probe_count(n), len(pool["scores"]))
     estimate = predicted_difficulty(pool["scores"][:p])
@@ -698,7 +679,7 @@ def summarize(rows: Iterable[dict[str, Any]], split: str | None = None) -> list[
 
 
 def add_sweep_args(p: argparse.ArgumentParser) -> None:
-    from .cli import add_generation_args
+    from .args import add_generation_args
 
     p.add_argument("--problem-set", default="arith", choices=["arith", "word", "gsm8k", "math500"])
     p.add_argument("--data", help="local JSONL for gsm8k / math500")
@@ -785,7 +766,7 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_scaling_report(args) -> int:
-    from .viz.scaling import scaling_report
+    from ..viz.scaling import scaling_report
 
     rows = load_results(args.results)
     if not rows:

@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from .grading import extract_answer, is_correct
-from .problems import Problem, arith_problem_set, label_steps, load_jsonl
-from .strategies.select import pick
-from .trace import Node
-from .verifiers.base import aggregate
+from ..grading import extract_answer, is_correct
+from ..problems import Problem, arith_problem_set, label_steps, load_jsonl
+from ..strategies.select import pick
+from ..trace import Node
+from ..verifiers.base import aggregate
 
 PROBLEM_SEED = 101  # the arith generator seed of the evaluation problems (sweeps and training use others)
 
@@ -223,7 +223,7 @@ def verifier_fingerprint(name: str, policy: str) -> str:
         return ""
     import hashlib
 
-    from .verifiers.probe import probe_paths
+    from ..verifiers.probe import probe_paths
 
     weights = probe_paths(policy)[0]
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else "missing"
@@ -278,12 +278,12 @@ class ScoreStore:
 
     def attach_veto(self, pool: list[dict], name: str, fingerprint: str = "") -> float | None:
         """`arith+X` from stored arith and X scores (the same numbers ArithVetoVerifier computes)."""
-        from .verifiers.arith_veto import veto
+        from ..verifiers.arith_veto import veto
 
         inner = name[len("arith+"):]
         if self._complete(pool, inner, fingerprint) is None:
             return None
-        from .verifiers.arith import ArithVerifier
+        from ..verifiers.arith import ArithVerifier
 
         arith = ArithVerifier()
         for row in pool:
@@ -321,7 +321,7 @@ class ScoreStore:
 
 
 def add_prm_eval_args(p: argparse.ArgumentParser) -> None:
-    from .models import DEFAULT_POLICY
+    from ..models import DEFAULT_POLICY
 
     p.add_argument("--policy", default=DEFAULT_POLICY)
     p.add_argument("--verifiers", default="arith,self-judge",
@@ -343,10 +343,10 @@ def _fmt(x: Any) -> str:
 
 
 def cmd_prm_eval(args) -> int:
-    from .backends.transformers_backend import TransformersBackend
-    from .models import ModelPool
-    from .policy import StepPolicy
-    from .verifiers import make_verifier
+    from ..backends.transformers_backend import TransformersBackend
+    from ..models import ModelPool
+    from ..policy import StepPolicy
+    from ..verifiers import make_verifier
 
     pool_models = ModelPool()
     lm = pool_models.get(args.policy)

@@ -24,13 +24,13 @@ from pathlib import Path
 import torch
 
 from .prm_eval import PROBLEM_SEED, PoolSpec, build_pool, evaluate
-from .problems import arith_problem_set
+from ..problems import arith_problem_set
 
 TRAIN_SEED = 202
 
 
 def add_train_probe_args(p: argparse.ArgumentParser) -> None:
-    from .models import DEFAULT_POLICY
+    from ..models import DEFAULT_POLICY
 
     p.add_argument("--policy", default=DEFAULT_POLICY)
     p.add_argument("--levels", default="1,2,3,4,5")
@@ -55,7 +55,7 @@ def step_features(backend, policy, row: dict) -> torch.Tensor:
 
 
 def fit_head(x: torch.Tensor, y: torch.Tensor, hidden: int, seed: int, epochs: int = 300, weight_decay: float = 1e-3):
-    from .verifiers.probe import ProbeHead
+    from ..verifiers.probe import ProbeHead
 
     torch.manual_seed(seed)
     head = ProbeHead(x.shape[1], hidden)
@@ -130,10 +130,10 @@ def cross_validate(rows: list[dict], feats: dict[str, torch.Tensor], hidden: int
 
 
 def cmd_train_probe(args) -> int:
-    from .backends.transformers_backend import TransformersBackend
-    from .models import ModelPool
-    from .policy import StepPolicy
-    from .verifiers.probe import ASSETS, save_probe
+    from ..backends.transformers_backend import TransformersBackend
+    from ..models import ModelPool
+    from ..policy import StepPolicy
+    from ..verifiers.probe import ASSETS, save_probe
 
     lm = ModelPool().get(args.policy)
     backend = TransformersBackend.from_loaded(lm)

@@ -34,7 +34,7 @@ TARGETS = {
 
 
 def add_bench_args(p: argparse.ArgumentParser) -> None:
-    from .models import DEFAULT_POLICY
+    from ..models import DEFAULT_POLICY
 
     p.add_argument("--policy", default=DEFAULT_POLICY)
     p.add_argument("--data", default="../shared/data/gsm8k_test.jsonl",
@@ -108,7 +108,7 @@ class ReplayBackend:
 
 
 def _beam_problem(args):
-    from .problems import EXAMPLES, load_jsonl
+    from ..problems import EXAMPLES, load_jsonl
 
     if args.data and Path(args.data).is_file():
         rows = load_jsonl(args.data)
@@ -119,8 +119,8 @@ def _beam_problem(args):
 def bench_harness_vs_raw(backend, policy, batch: int, tokens: int) -> dict:
     import torch
 
-    from .backends.prefix_cache import PrefixKVStore
-    from .problems import generate_arith
+    from ..backends.prefix_cache import PrefixKVStore
+    from ..problems import generate_arith
 
     questions = [generate_arith(1 + i % 5, i, seed=7).question for i in range(batch)]  # distinct prompts
     prompts = [policy.prompt(q) for q in questions]
@@ -148,10 +148,10 @@ def bench_harness_vs_raw(backend, policy, batch: int, tokens: int) -> dict:
 
 
 def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
-    from .backends.prefix_cache import PrefixKVStore
-    from .policy import StepPolicy
-    from .runner import RunConfig, run_search
-    from .strategies.base import SearchConfig
+    from ..backends.prefix_cache import PrefixKVStore
+    from ..policy import StepPolicy
+    from ..runner import RunConfig, run_search
+    from ..strategies.base import SearchConfig
 
     problem, where = _beam_problem(args)
     cfg = RunConfig(
@@ -200,8 +200,8 @@ def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
 
 
 def bench_verifier(backend, trace) -> dict:
-    from .backends.prefix_cache import PrefixKVStore
-    from .verifiers import SelfJudgeVerifier
+    from ..backends.prefix_cache import PrefixKVStore
+    from ..verifiers import SelfJudgeVerifier
 
     leaves = sorted((n for n in trace.nodes if n.id and not trace.children(n.id)), key=lambda n: -n.depth)[:16]
     solutions = [trace.steps(n.id) for n in leaves]
@@ -258,7 +258,7 @@ print(json.dumps(out))
 
 def _child(snippet: str, policy: str, env: dict | None = None) -> dict:
     proc = subprocess.run([sys.executable, "-c", snippet, policy], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parent.parent)
+                          env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[2])
     if proc.returncode != 0:
         raise RuntimeError(f"child process failed: {proc.stderr.strip().splitlines()[-1:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -279,9 +279,9 @@ def _fmt(x, digits=2) -> str:
 def cmd_bench(args) -> int:
     import torch
 
-    from . import models
-    from .backends.transformers_backend import TransformersBackend
-    from .policy import StepPolicy
+    from .. import models
+    from ..backends.transformers_backend import TransformersBackend
+    from ..policy import StepPolicy
 
     report: dict = {"policy": args.policy, "cpu_count": os.cpu_count(), "torch_threads": None, "targets": TARGETS}
     started = time.perf_counter()
