@@ -95,6 +95,16 @@ NODE_JS = """
 """
 
 
+def open_app(browser, url):
+    """A new page on the app, ready to use; (page, list that collects the page's script errors)."""
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="domcontentloaded")
+    page.wait_for_selector("#tts-run", timeout=60_000)
+    return page, errors
+
+
 def upload(page, path) -> None:
     """What a user does: click "Open a saved trace" and pick the file."""
     with page.expect_file_chooser() as chooser:
@@ -114,11 +124,7 @@ def test_run_click_upload_screenshot(app_url, shots, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(app_url, wait_until="domcontentloaded")
-            page.wait_for_selector("#tts-run", timeout=60_000)
+            page, errors = open_app(browser, app_url)
 
             # 1. run a small search; the tree's node markers appear (streamed) and the run ends
             t0 = time.time()
@@ -208,11 +214,7 @@ def test_noisy_oracle_run_marks_the_step_truth_and_reopens(app_url, shots, tmp_p
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(app_url, wait_until="domcontentloaded")
-            page.wait_for_selector("#tts-run", timeout=60_000)
+            page, errors = open_app(browser, app_url)
             expect(page.locator("#tts-quality")).to_be_hidden()
             page.click("#tts-verifier input")
             page.get_by_role("option", name=re.compile(r"^oracle")).click()

@@ -44,6 +44,14 @@ class _Retry(Exception):
     """The drawn numbers do not give positive whole results: draw again."""
 
 
+def _divisor(rng: random.Random, total: int, lo: int, hi: int) -> int:
+    """A divisor of total in lo..hi that leaves more than one per share (exact division only)."""
+    ds = [d for d in range(lo, hi + 1) if total % d == 0 and total // d > 1]
+    if not ds:
+        raise _Retry
+    return rng.choice(ds)
+
+
 def _shopping(rng: random.Random, level: int, s: _Story) -> str:
     name = rng.choice(_NAMES)
     (one, many), (one2, many2) = rng.sample(_ITEMS, 2)
@@ -106,9 +114,7 @@ def _rate(rng: random.Random, level: int, s: _Story) -> str:
         s.say(f"{bad} of the {unit} are damaged and thrown away.", bad)
         total = s.calc(f"good {unit}", f"{total} - {bad}", total - bad, f"That leaves {{expr}} = {{v}} {unit}.")
     if level >= 4:
-        per = rng.choice([d for d in range(2, 13) if total % d == 0 and total // d > 1] or [0])
-        if not per:
-            raise _Retry
+        per = _divisor(rng, total, 2, 12)
         s.say(f"The {unit} are packed {per} to a crate.", per)
         s.calc("crates", f"{total} / {per}", total // per, "They fill {expr} = {v} crates.")
         return "How many crates are filled?"
@@ -156,9 +162,7 @@ def _units(rng: random.Random, level: int, s: _Story) -> str:
         s.say(f"{name} uses {used} pieces to wrap presents.", used)
         pieces = s.calc("pieces left", f"{pieces} - {used}", pieces - used, "{expr} = {v} pieces are left.")
     if level >= 4:
-        friends = rng.choice([d for d in range(2, 9) if pieces % d == 0 and pieces // d > 1] or [0])
-        if not friends:
-            raise _Retry
+        friends = _divisor(rng, pieces, 2, 8)
         s.say(f"The rest are shared equally among {friends} friends.", friends)
         s.calc("pieces per friend", f"{pieces} / {friends}", pieces // friends, "Each friend gets {expr} = {v} pieces.")
         return "How many pieces does each friend get?"
@@ -179,9 +183,7 @@ def _savings(rng: random.Random, level: int, s: _Story) -> str:
         s.say(f"{name} spends ${spend} on a game.", spend)
         total = s.calc("dollars left", f"{total} - {spend}", total - spend, "After the game: {expr} = ${v}.")
     if level >= 4:
-        price = rng.choice([d for d in range(3, 40) if total % d == 0 and total // d > 1] or [0])
-        if not price:
-            raise _Retry
+        price = _divisor(rng, total, 3, 39)
         s.say(f"With the rest {name} buys as many ${price} books as possible.", price)
         s.calc("books", f"{total} / {price}", total // price, "That buys {expr} = {v} books.")
         return f"How many books does {name} buy?"
