@@ -88,6 +88,34 @@ def test_pool_is_labelled_cached_and_resumed(tmp_path):
     assert policy.calls == 2 and len(pool) == 2  # the first problem came from the cache
 
 
+def test_pool_samples_several_problems_in_one_call(tmp_path):
+    from tts_viz.backends.transformers_backend import Generation
+    from tts_viz.policy import StepPolicy
+
+    class Backend:
+        name, params = "fake", 1
+
+        def __init__(self):
+            self.calls = []
+
+        def chat_prompt(self, messages, continuation=""):
+            return messages[-1]["content"] + continuation
+
+        def generate(self, prompts, **kw):
+            self.calls.append(list(prompts))
+            return [Generation(text=f"{p[-1]} + 0 = {p[-1]}\n\n\\boxed{{{p[-1]}}}", tokens=5, finish_reason="eos")
+                    for p in prompts]
+
+    backend = Backend()
+    probs = [Problem(id=f"p{i}", question=f"Say {i}", gold=str(i), source="custom") for i in range(5)]
+    spec = PoolSpec(policy="fake", samples=3, problems_per_call=2)
+    assert spec.key("sha") != PoolSpec(policy="fake", samples=3).key("sha")  # another pool, another file
+    pool = build_pool(probs, StepPolicy(backend), spec, tmp_path / "pool.jsonl", progress=False)
+    assert [len(c) for c in backend.calls] == [6, 6, 3]  # 2 + 2 + 1 problems x 3 samples
+    assert [r["id"] for r in pool] == [p.id for p in probs]
+    assert all(s["answer"] == r["gold"] and s["correct"] for r in pool for s in r["samples"])
+
+
 def test_probe_head_fit_separates_and_labels_follow_the_kind():
     import torch
 

@@ -157,10 +157,14 @@ class PoolSpec:
     temperature: float = 0.8
     seed: int = 0
     max_solution_tokens: int = 512
+    problems_per_call: int = 1  # problems sampled together in one batched call (their samples differ from 1's)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def key(self, policy_sha: str) -> str:
-        text = json.dumps([policy_sha, self.samples, self.temperature, self.seed, self.max_solution_tokens])
+        parts = [policy_sha, self.samples, self.temperature, self.seed, self.max_solution_tokens]
+        if self.problems_per_call != 1:  # the shipped pools (1 per call) keep their names
+            parts.append(self.problems_per_call)
+        text = json.dumps(parts)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -169,8 +173,9 @@ def _problem_seed(problem_id: str, seed: int) -> int:
 
 
 def build_pool(problems: Sequence[Problem], policy, spec: PoolSpec, cache: Path, progress: bool = True) -> list[dict]:
-    """Sample spec.samples whole solutions per problem (one batched call each), label them, and
-    append each problem's row to the cache file; problems already there are read back."""
+    """Sample spec.samples whole solutions per problem, label them, and append each problem's row to the
+    cache file; problems already there are read back. spec.problems_per_call problems share one batched
+    call (1: each problem alone, as the shipped pools were sampled)."""
     done: dict[str, dict] = {}
     if cache.is_file():
         for line in cache.read_text().splitlines():
@@ -180,11 +185,19 @@ def build_pool(problems: Sequence[Problem], policy, spec: PoolSpec, cache: Path,
             except (json.JSONDecodeError, KeyError):
                 continue  # a truncated last line from a killed run
     cache.parent.mkdir(parents=True, exist_ok=True)
-    out = []
-    for k, prob in enumerate(problems):
-        if prob.id not in done:
-            t0 = time.perf_counter()
-            sols = policy.full_solutions(prob.question, spec.samples, spec.temperature, _problem_seed(prob.id, spec.seed))
+    per_call = max(1, int(spec.problems_per_call))
+    todo = [p for p in problems if p.id not in done]
+    for start in range(0, len(todo), per_call):
+        group = todo[start: start + per_call]
+        t0 = time.perf_counter()
+        if per_call == 1:
+            sols_of = [policy.full_solutions(group[0].question, spec.samples, spec.temperature,
+                                             _problem_seed(group[0].id, spec.seed))]
+        else:  # one seed per call, from its problems: the same groups give the same samples
+            sols_of = policy.full_solutions_many([p.question for p in group], spec.samples, spec.temperature,
+                                                 _problem_seed("+".join(p.id for p in group), spec.seed))
+        seconds = (time.perf_counter() - t0) / len(group)
+        for prob, sols in zip(group, sols_of):
             samples = []
             for steps, tokens, reason in sols:
                 answer = extract_answer("\n\n".join(steps))
@@ -192,15 +205,14 @@ def build_pool(problems: Sequence[Problem], policy, spec: PoolSpec, cache: Path,
                 samples.append({"steps": steps, "tokens": tokens, "finish": reason, "answer": answer,
                                 "correct": correct, "labels": label_steps(prob, steps)})
             row = {"id": prob.id, "question": prob.question, "gold": prob.gold, "source": prob.source,
-                   "level": prob.level, "samples": samples, "seconds": time.perf_counter() - t0}
+                   "level": prob.level, "samples": samples, "seconds": seconds}
             with open(cache, "a") as f:
                 f.write(json.dumps(row) + "\n")
             done[prob.id] = row
             if progress:
-                print(f"pool {k + 1}/{len(problems)} {prob.id}: {sum(s['correct'] for s in samples)}/{len(samples)} "
+                print(f"pool {len(done)}/{len(problems)} {prob.id}: {sum(s['correct'] for s in samples)}/{len(samples)} "
                       f"correct, {row['seconds']:.0f} s", file=sys.stderr)
-        out.append(done[prob.id])
-    return out
+    return [done[p.id] for p in problems]
 
 
 def score_pool(pool: list[dict], key: str, verifier, after_each=None) -> float:

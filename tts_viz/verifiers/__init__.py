@@ -25,6 +25,12 @@ VERIFIERS: dict[str, tuple[str, str | None]] = {
     "skywork": ("Skywork-o1-Open-PRM-Qwen-2.5-1.5B (hub)", "Skywork/Skywork-o1-Open-PRM-Qwen-2.5-1.5B"),
     "none": ("no verifier (majority vote / revisions only)", None),
 }
+# The PRM trained for within-problem selection (train-prm), once its head is in assets/.
+from .learned_prm import prm_paths  # noqa: E402
+
+if prm_paths(DEFAULT_POLICY)[0].is_file():
+    VERIFIERS["prm"] = ("PRM on the policy's own hidden states, trained to rank the samples of one problem", None)
+    VERIFIERS["arith+prm"] = ("the trained PRM's scores, set to 0 from the first wrong equation on", None)
 # The on-policy probe is offered once a head is trained for the default policy (train-probe).
 if probe_paths(DEFAULT_POLICY)[0].is_file():
     VERIFIERS["probe"] = ("value head on the policy's own hidden states (trained on its rollouts)", None)
@@ -106,6 +112,15 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         sha = pool.get(policy_backend.name).meta.get("sha256") if pool is not None else None
         head, _ = load_probe(policy_backend.name, sha)
         return ProbeVerifier(policy_backend, head, StepPolicy(policy_backend).prompt)
+    if name == "prm":
+        from ..policy import StepPolicy
+        from .learned_prm import LearnedPRM, load_prm
+
+        if policy_backend is None:
+            raise ValueError("The trained PRM reads the policy's hidden states: pass the policy backend.")
+        sha = pool.get(policy_backend.name).meta.get("sha256") if pool is not None else None
+        head, card = load_prm(policy_backend.name, sha)
+        return LearnedPRM(policy_backend, head, card["layers"], StepPolicy(policy_backend).prompt)
     if name in VERIFIERS and VERIFIERS[name][1]:
         return pool.get_verifier(name, lambda: _hub_class(name).from_hub(VERIFIERS[name][1]))
     raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)}.")

@@ -1,0 +1,132 @@
+"""The learned PRM's features are read at the right positions, and its within-problem ranking loss
+learns what the pointwise loss misses."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tests.test_hub_prms import _bytelevel, _small
+from tts_viz.backends.transformers_backend import TransformersBackend
+from tts_viz.policy import StepPolicy
+from tts_viz.verifiers.step_features import FINAL, step_features
+
+QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
+SOLUTIONS = [
+    ["Tom starts with 3 apples.", "He buys 4 more, so 3 + 4 = 7.", "The answer is \\boxed{7}."],
+    ["3 + 4 = 7, so \\boxed{7}."],
+    ["Start: 3 apples.\nThen add 4 - 0 = 4.", "Total is \\boxed{7}."],
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_policy():
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    tok = _bytelevel(["<|endoftext|>", "<|im_start|>", "<|im_end|>"], eos_token="<|im_end|>",
+                     pad_token="<|endoftext|>", additional_special_tokens=["<|im_start|>"])
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    model = Qwen2ForCausalLM(_small(Qwen2Config, len(tok))).eval()
+    backend = TransformersBackend(model, tok, name="tiny-qwen2")
+    return backend, StepPolicy(backend)
+
+
+def test_step_features_read_each_step_end_as_a_plain_forward_does(tiny_policy):
+    """The final-layer state at each step's last token (one pass over the whole solution, batched and
+    right-padded) equals the policy's own last hidden state for the prompt that ends after that step;
+    the mean part covers the step's tokens only."""
+    backend, policy = tiny_policy
+    layers = (1, FINAL)
+    feats = step_features(backend, policy.prompt, QUESTION, SOLUTIONS, layers, batch_size=2)
+    d = backend.model.config.hidden_size
+    assert [f.shape for f in feats] == [(len(s), 4 * d) for s in SOLUTIONS]
+    for steps, f in zip(SOLUTIONS, feats):
+        for k in range(len(steps)):
+            plain = backend.last_hidden_states([policy.prompt(QUESTION, steps[: k + 1])])[0]
+            assert torch.allclose(f[k, 2 * d: 3 * d], plain, atol=1e-4), (steps, k)
+            if k:
+                prev = backend.last_hidden_states([policy.prompt(QUESTION, steps[:k])])[0]
+                assert not torch.allclose(f[k, 2 * d: 3 * d], prev, atol=1e-3)  # not one step off
+    # one solution alone gives the same rows as in a batch
+    alone = step_features(backend, policy.prompt, QUESTION, [SOLUTIONS[0]], layers)[0]
+    assert torch.allclose(alone, feats[0], atol=1e-4)
+    # the mean over the step differs from the state at its end (it is another reading)
+    assert not torch.allclose(feats[0][1, 3 * d:], feats[0][1, 2 * d: 3 * d], atol=1e-3)
+
+
+def _simpson_pool(n_problems=30, samples=8, seed=0):
+    """Rows and features where length misleads a pointwise head: hard problems have long solutions
+    (across problems, long = wrong), but within a problem the right samples are the longer ones."""
+    g = torch.Generator().manual_seed(seed)
+    rows, feats = [], {}
+    for p in range(n_problems):
+        right = 1 + p % (samples - 1)  # 1..7 right samples: every problem is mixed
+        base = 10.0 * (1 - right / samples)
+        xs, samples_ = [], []
+        for i in range(samples):
+            ok = i < right
+            length = base + (1.0 if ok else 0.0) + 0.1 * torch.randn(1, generator=g).item()
+            xs.append([length] + torch.randn(3, generator=g).tolist())
+            samples_.append({"steps": ["s"], "labels": [None], "answer": "1" if ok else str(i + 2), "correct": ok})
+        rows.append({"id": f"p{p}", "samples": samples_})
+        feats[f"p{p}"] = torch.tensor(xs)
+    return rows, feats
+
+
+def test_pairwise_loss_ranks_within_a_problem_where_pointwise_is_misled():
+    from tts_viz.study.train_prm import Candidate, best_candidate, cross_validate, fit, problem_data
+
+    rows, feats = _simpson_pool()
+    cands = [Candidate(loss="pointwise", labels="outcome", epochs=150),
+             Candidate(loss="pairwise", labels="outcome", point_weight=0.0, epochs=150),
+             Candidate(loss="listwise", labels="outcome", point_weight=0.0, epochs=150)]
+    res = cross_validate(rows, feats, cands, folds=3)
+    within = {k: v["cv"]["within_auroc"] for k, v in res.items()}
+    assert within[cands[0].key] < 0.3, within  # pointwise learned "long = wrong" from the problem mix
+    assert within[cands[1].key] > 0.9 and within[cands[2].key] > 0.9, within
+    assert best_candidate(res) in (cands[1].key, cands[2].key)
+    assert all("scores" not in s for r in rows for s in r["samples"])  # out-of-fold scores not kept
+    # a new problem: one planted right sample among wrong ones of the same (hard) problem
+    head = fit([problem_data(r, feats[r["id"]], "outcome") for r in rows], cands[1])
+    planted = torch.tensor([[9.0, 0, 0, 0]] * 7 + [[10.0, 0, 0, 0]])
+    scores = head(planted)
+    assert int(scores.argmax()) == 7
+
+
+def test_learned_prm_scores_each_step_from_its_own_end_state(tiny_policy):
+    """A head that looks only at the final layer's end-of-step state: the verifier's score of every
+    step equals that head applied to the policy's plain last hidden state after the step."""
+    from tts_viz.verifiers.learned_prm import LearnedPRM
+    from tts_viz.verifiers.probe import ProbeHead
+
+    backend, policy = tiny_policy
+    d = backend.model.config.hidden_size
+    head = ProbeHead(2 * d, 0)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        head.net.weight.normal_()
+        head.net.weight[:, d:] = 0.0  # the mean-over-step half is ignored
+    prm = LearnedPRM(backend, head, (FINAL,), policy.prompt)
+    scores = prm.score(QUESTION, SOLUTIONS)
+    for steps, got in zip(SOLUTIONS, scores):
+        for k, s in enumerate(got):
+            plain = backend.last_hidden_states([policy.prompt(QUESTION, steps[: k + 1])])
+            want = torch.sigmoid(head(torch.cat([plain, torch.zeros_like(plain)], 1))).item()
+            assert abs(s - want) < 1e-4
+    assert prm.score_last(QUESTION, [SOLUTIONS[0][:2]]) == pytest.approx([scores[0][1]], abs=1e-5)
+    assert prm.compute.prompt_tokens > 0
+
+
+def test_learned_prm_card_refuses_other_policy_weights(tmp_path):
+    from tts_viz.verifiers.learned_prm import load_prm, save_prm
+    from tts_viz.verifiers.probe import ProbeHead
+
+    save_prm(ProbeHead(8, 0), {"policy_sha256": "a" * 64, "layers": ["final"]}, "pol", tmp_path)
+    head, card = load_prm("pol", "a" * 64, tmp_path)
+    assert card["layers"] == ["final"] and head.dim == 8
+    with pytest.raises(ValueError, match="trained on policy weights"):
+        load_prm("pol", "b" * 64, tmp_path)
+    with pytest.raises(ValueError, match="train-prm"):
+        load_prm("other", None, tmp_path)

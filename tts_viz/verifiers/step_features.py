@@ -1,0 +1,99 @@
+"""Features of every step of a solution, read from the policy's own hidden states in one forward pass.
+
+Why: the pointwise probe (probe.py) reads one vector per step, the final layer at the step's last
+token, and learns mostly "this problem is easy" (within-problem AUROC 0.59). A PRM for selection
+may need more of what the policy computed while writing the step: a middle layer as well as the
+last, and the mean over the step's tokens as well as its end. One pass over the whole solution gives
+all steps at once: step k ends where the policy's prompt for step k+1 would end (after its blank line).
+
+Feature layout per step, for each layer in `layers` (an int = that decoder layer's output, "final" =
+the normed last hidden state the LM head reads): [state at the step's last token, mean over the
+step's tokens], concatenated in that order.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+
+from ..policy import STEP_DELIMITER
+
+FINAL = "final"
+
+
+def default_layers(num_layers: int) -> tuple:
+    """A third and two thirds of the way up, and the final normed state."""
+    return (max(1, num_layers // 3), max(1, 2 * num_layers // 3), FINAL)
+
+
+def feature_dim(hidden: int, layers: Sequence) -> int:
+    return 2 * hidden * len(layers)
+
+
+def step_spans(tokenizer, text: str, prefix_len: int, steps: Sequence[str]) -> tuple[list[int], list[tuple[int, int, int]]]:
+    """Token ids of `text` and, per step, (last token, first token of the step, last token of the step).
+
+    The step's characters are [start, start + len(step) + len(delimiter)) after the prompt prefix; its
+    last token is the last one ending at or before that end (the delimiter's), so its state is the one
+    the policy has when it starts the next step."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+    out = []
+    pos = prefix_len
+    for step in steps:
+        start, end = pos, pos + len(step) + len(STEP_DELIMITER)
+        ending = [j for j, (_, b) in enumerate(offsets) if b <= end]
+        if not ending:
+            raise ValueError("a step ends before the first token: the prompt and the steps do not line up")
+        last = ending[-1]
+        inside = [j for j, (a, b) in enumerate(offsets) if a >= start and b <= end and b > a]
+        out.append((last, inside[0] if inside else last, inside[-1] if inside else last))
+        pos = end
+    return ids, out
+
+
+@torch.inference_mode()
+def step_features(backend, prompt_fn: Callable[[str, Sequence[str]], str], question: str,
+                  solutions: Sequence[Sequence[str]], layers: Sequence, batch_size: int = 8,
+                  compute=None) -> list[torch.Tensor]:
+    """[steps, feature_dim] float32 per solution (see the module docstring)."""
+    import time
+
+    model, tok = backend.model, backend.tokenizer
+    prefix_len = len(prompt_fn(question, ()))
+    items = []
+    for steps in solutions:
+        steps = list(steps)
+        ids, spans = step_spans(tok, prompt_fn(question, steps), prefix_len, steps) if steps else ([], [])
+        items.append((ids, spans))
+    out: list[torch.Tensor | None] = [None] * len(items)
+    order = sorted(range(len(items)), key=lambda i: len(items[i][0]))  # similar lengths share a batch
+    for start in range(0, len(order), batch_size):
+        chunk = [i for i in order[start:start + batch_size] if items[i][1]]
+        for i in order[start:start + batch_size]:
+            if not items[i][1]:
+                out[i] = torch.zeros((0, feature_dim(model.config.hidden_size, layers)))
+        if not chunk:
+            continue
+        t0 = time.perf_counter()
+        width = max(len(items[i][0]) for i in chunk)
+        ids = torch.full((len(chunk), width), backend.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for r, i in enumerate(chunk):  # right padding: every row's positions start at 0
+            ids[r, : len(items[i][0])] = torch.tensor(items[i][0])
+            mask[r, : len(items[i][0])] = 1
+        res = model.get_decoder()(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device),
+                                  output_hidden_states=True, use_cache=False)
+        states = [res.last_hidden_state if layer == FINAL else res.hidden_states[int(layer)] for layer in layers]
+        for r, i in enumerate(chunk):
+            rows = []
+            for last, a, b in items[i][1]:
+                parts = []
+                for h in states:
+                    parts += [h[r, last], h[r, a: b + 1].mean(0)]
+                rows.append(torch.cat(parts).float().cpu())
+            out[i] = torch.stack(rows)
+        if compute is not None:
+            compute.add(prompt_tokens=int(mask.sum()), seconds=time.perf_counter() - t0)
+    return out  # type: ignore[return-value]
