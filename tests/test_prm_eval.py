@@ -249,3 +249,14 @@ def test_within_problem_auroc_is_blind_to_difficulty_knowledge():
     easy["samples"] = [sample(True, 0.8)] * 3 + [sample(False, 0.7)]
     hard["samples"] = [sample(True, 0.3)] + [sample(False, 0.2)] * 3
     assert within_problem_auroc(pool, "v") == (1.0, 2)
+
+
+def test_score_pool_binds_the_oracle_to_each_rows_problem():
+    from tts_viz.study.prm_eval import score_pool
+    from tts_viz.verifiers import make_verifier
+
+    probs = [Problem(id=f"p{g}", question="What is 2 + 3?", gold=g, source="custom") for g in ("5", "6")]
+    rows = [{"id": p.id, "question": p.question, "samples": [{"steps": ["\\boxed{5}"]}, {"steps": ["\\boxed{6}"]}]}
+            for p in probs]
+    score_pool(rows, "oracle", make_verifier("oracle", problem=probs[0]), problems={p.id: p for p in probs})
+    assert [[s["scores"]["oracle"] for s in r["samples"]] for r in rows] == [[[1.0], [0.0]], [[0.0], [1.0]]]

@@ -215,12 +215,15 @@ def build_pool(problems: Sequence[Problem], policy, spec: PoolSpec, cache: Path,
     return [done[p.id] for p in problems]
 
 
-def score_pool(pool: list[dict], key: str, verifier, after_each=None) -> float:
+def score_pool(pool: list[dict], key: str, verifier, after_each=None, problems: dict | None = None) -> float:
     """Every sample's per-step scores under `key` (one verifier call per problem). Returns seconds.
     after_each(row, seconds so far) runs after each problem (prm-eval saves there, so a killed
-    run resumes)."""
+    run resumes). problems (id -> Problem): a verifier that reads the problem (the oracle's `bind`)
+    gets each row's own."""
     t0 = time.perf_counter()
     for row in pool:
+        if problems is not None and hasattr(verifier, "bind") and row["id"] in problems:
+            verifier = verifier.bind(problems[row["id"]])
         scores = verifier.score(row["question"], [s["steps"] for s in row["samples"]])
         for s, sc in zip(row["samples"], scores):
             s.setdefault("scores", {})[key] = [float(x) for x in sc]
@@ -230,14 +233,14 @@ def score_pool(pool: list[dict], key: str, verifier, after_each=None) -> float:
 
 
 def verifier_fingerprint(name: str, policy: str) -> str:
-    """What identifies a verifier's version beyond its name: the probe's weights (retrained = new)."""
-    if "probe" not in name:
-        return ""
-    import hashlib
-
+    """What identifies a verifier's version beyond its name: a trained head's weights (retrained = new)."""
+    from ..verifiers.learned_prm import prm_paths
     from ..verifiers.probe import probe_paths
 
-    weights = probe_paths(policy)[0]
+    base = name.split("+")[-1]
+    if base not in ("probe", "prm"):
+        return ""
+    weights = (probe_paths if base == "probe" else prm_paths)(policy)[0]
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else "missing"
 
 
@@ -339,7 +342,11 @@ def add_prm_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verifiers", default="arith,self-judge",
                    help="comma list; self-judge@MODEL uses another judge model, e.g. self-judge@qwen2.5-coder-1.5b")
     p.add_argument("--levels", default="1,2,3,4,5")
-    p.add_argument("--per-level", type=int, default=8, help="generated problems per level")
+    p.add_argument("--per-level", type=int, default=8, help="generated arithmetic stories per level")
+    p.add_argument("--word-per-level", type=int, default=0,
+                   help="generated GSM8K-like word problems per level (same seed), a set of their own")
+    p.add_argument("--problems-per-call", type=int, default=1,
+                   help="problems sampled in one batched call (faster on a CPU; another pool than 1)")
     p.add_argument("--problem-seed", type=int, default=PROBLEM_SEED)
     p.add_argument("--gsm8k", default="../shared/data/gsm8k_test.jsonl", help="GSM8K JSONL for the slice (skipped if absent)")
     p.add_argument("--gsm8k-count", type=int, default=16)
@@ -364,11 +371,15 @@ def cmd_prm_eval(args) -> int:
     lm = pool_models.get(args.policy)
     backend = TransformersBackend.from_loaded(lm)
     policy = StepPolicy(backend, max_solution_tokens=512)
-    spec = PoolSpec(policy=args.policy, samples=args.samples, seed=args.seed)
+    spec = PoolSpec(policy=args.policy, samples=args.samples, seed=args.seed, problems_per_call=args.problems_per_call)
     sha = str(lm.meta.get("sha256") or args.policy)
     sets: dict[str, list[Problem]] = {}
     levels = tuple(int(x) for x in args.levels.split(","))
     sets["arith"] = arith_problem_set(levels, args.per_level, args.problem_seed)
+    if args.word_per_level > 0:
+        from ..word_problems import word_problem_set
+
+        sets["word"] = word_problem_set(levels, args.word_per_level, args.problem_seed)
     if args.gsm8k and Path(args.gsm8k).is_file() and args.gsm8k_count > 0:
         sets["gsm8k"] = load_jsonl(args.gsm8k)[: args.gsm8k_count]
     else:
@@ -383,7 +394,9 @@ def cmd_prm_eval(args) -> int:
                               "sets": {k: v for k, v in earlier.items() if k not in sets}}
     names = [v.strip() for v in args.verifiers.split(",") if v.strip()]
     for set_name, problems in sets.items():
-        tag = f"{set_name}-{args.problem_seed if set_name == 'arith' else 'test'}-{len(problems)}"
+        if not problems:
+            continue
+        tag = f"{set_name}-{args.problem_seed if set_name in ('arith', 'word') else 'test'}-{len(problems)}"
         cache = Path(args.cache) / f"pool-{spec.key(sha)}-{tag}.jsonl"
         pool = build_pool(problems, policy, spec, cache)
         entry: dict[str, Any] = {"problems": len(pool), "samples": sum(len(p["samples"]) for p in pool),
@@ -402,7 +415,9 @@ def cmd_prm_eval(args) -> int:
                 prior, todo = (0.0, pool) if args.rescore else stored.resume(pool, name, fp)
                 backend.prefix_store.clear()
                 save = lambda row, t, name=name, prior=prior, fp=fp: stored.save([row], name, prior + t, fp)  # noqa: E731
-                seconds = prior + score_pool(todo, name, make_verifier(name, pool_models, backend), after_each=save)
+                by_id = {p.id: p for p in problems}
+                verifier = make_verifier(name, pool_models, backend, problem=problems[0] if problems else None)
+                seconds = prior + score_pool(todo, name, verifier, after_each=save, problems=by_id)
                 how = f"scored {len(todo)} problems" + (f" (the other {len(pool) - len(todo)} read back)" if len(todo) < len(pool) else "")
             entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
             print(f"{set_name}: {how} with {name} ({seconds:.0f} s of scoring)", file=sys.stderr)
