@@ -339,10 +339,14 @@ def node_ui(nid, trace):
 
 # ----- traces: upload -----------------------------------------------------------------------
 def upload_ui(file):
-    """Reopen a saved trace (no model needed). Malformed files -> a visible message."""
+    """Reopen a saved trace (no model needed). Malformed files -> a visible message. A reopened trace
+    describes itself: its question and gold fill the problem boxes, and it can be downloaded again.
+    Outputs: tree, summary, revisions, decision, message, state, node id, inspector, question, gold,
+    download."""
     nothing = (gr.update(),) * 4
+    keep = (gr.update(),) * 3
     if file is None:
-        return (*nothing, _ok(""), gr.update(), gr.update(), gr.update())
+        return (*nothing, _ok(""), gr.update(), gr.update(), gr.update(), *keep)
     path = file if isinstance(file, str) else getattr(file, "name", str(file))
     try:
         if os.path.getsize(path) > MAX_UPLOAD_BYTES:
@@ -352,14 +356,15 @@ def upload_ui(file):
     except TraceFormatError as e:
         msg = f"Could not open this trace: {e}"
         gr.Warning(msg)
-        return (*nothing, _err(msg), gr.update(), gr.update(), gr.update())
+        return (*nothing, _err(msg), gr.update(), gr.update(), gr.update(), *keep)
     except Exception as e:  # noqa: BLE001 - any other shape problem is still the file's fault
         msg = f"Could not open this trace: {type(e).__name__}: {e}"
         gr.Warning(msg)
-        return (*nothing, _err(msg), gr.update(), gr.update(), gr.update())
+        return (*nothing, _err(msg), gr.update(), gr.update(), gr.update(), *keep)
     sel = trace.selected()
     return (*out[:4], _ok(f"Opened {Path(path).name}: {len(trace.nodes) - 1} steps, strategy {trace.strategy}."),
-            trace, gr.update(value=sel.id if sel else None), inspector_html(trace, sel.id if sel else None))
+            trace, gr.update(value=sel.id if sel else None), inspector_html(trace, sel.id if sel else None),
+            trace.question, trace.gold or "", gr.update(value=_save_download(trace), interactive=True))
 
 
 # ----- PRM inspector ------------------------------------------------------------------------
@@ -538,8 +543,9 @@ def build_app() -> gr.Blocks:
                         math_level = gr.Dropdown(["any", "1", "2", "3", "4", "5"], value="any",
                                                  label="MATH-500 level", visible=False)
                         load_btn = gr.Button("Load problem", size="sm")
-                        question = gr.Textbox(EXAMPLES[0].question, label="Question", lines=4, max_lines=12)
-                        gold = gr.Textbox(EXAMPLES[0].gold, label="Gold answer (optional)")
+                        question = gr.Textbox(EXAMPLES[0].question, label="Question", lines=4, max_lines=12,
+                                              elem_id="tts-question")
+                        gold = gr.Textbox(EXAMPLES[0].gold, label="Gold answer (optional)", elem_id="tts-gold")
                         problem_msg = gr.HTML("")
                         with gr.Row():
                             policy = gr.Dropdown(policies, value=POLICY, label="Policy", allow_custom_value=True)
@@ -704,7 +710,8 @@ def build_app() -> gr.Blocks:
         node_btn.click(node_ui, [node_num, trace_state], inspector)
         node_num.submit(node_ui, [node_num, trace_state], inspector)
         upload.upload(upload_ui, upload,
-                      [tree, summary, revisions, decision, upload_msg, trace_state, node_num, inspector])
+                      [tree, summary, revisions, decision, upload_msg, trace_state, node_num, inspector, question, gold,
+                       download])
 
         prm_node_btn.click(prm_from_node, [trace_state, node_num], [prm_question, prm_solution, prm_msg])
         for ctl in (scaling_split, scaling_bins, scaling_verifier):

@@ -243,8 +243,14 @@ def test_noisy_oracle_run_marks_the_step_truth_and_reopens(app_url, shots, tmp_p
             trace = Trace.load(saved)
             assert trace.verifier == "oracle@0.6"
             assert any(n.true_label is not None for n in trace.nodes[1:])
+            # another problem in the boxes, then reopen: the trace brings its own question and gold back
+            page.locator("#tts-question textarea").fill("Something else entirely?")
+            page.locator("#tts-gold textarea, #tts-gold input").fill("")
             upload(page, saved)
             expect(page.locator("#tts-upload-msg")).to_contain_text("Opened oracle_trace.json", timeout=30_000)
+            expect(page.locator("#tts-question textarea")).to_have_value(trace.question)
+            expect(page.locator("#tts-gold textarea, #tts-gold input")).to_have_value(trace.gold)
+            expect(page.locator("#tts-download")).to_be_enabled()
             page.wait_for_timeout(500)
             again = page.evaluate("() => document.querySelector('#tts-tree .js-plotly-plot').layout.meta.fooled")
             assert again == fooled
