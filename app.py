@@ -142,6 +142,8 @@ def _intermediates(problem, question) -> list:
 
 def verifier_name(verifier, quality) -> str:
     """The Verifier dropdown plus the quality slider: 'oracle' at quality 1, else 'oracle@0.75'."""
+    if not isinstance(verifier, str) or not verifier:
+        raise RunError("Pick a verifier.")
     if verifier != "oracle":
         return verifier
     try:
@@ -170,17 +172,38 @@ def source_visibility(source):
 
 
 # ----- runs ---------------------------------------------------------------------------------
+def _number(value, what: str) -> float:
+    """A browser (or API) value as a finite number, or our message."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise RunError(f"{what} must be a number, got {str(value)[:40]!r}.") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise RunError(f"{what} must be a finite number, got {str(value)[:40]!r}.")
+    return x
+
+
+def _whole(value, what: str) -> int:
+    x = _number(value, what)
+    if x != int(x):
+        raise RunError(f"{what} must be a whole number, got {x:g}.")
+    if abs(x) > 2**31:
+        raise RunError(f"{what} is out of range ({x:g}).")
+    return int(x)
+
+
 def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
                 aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None) -> RunConfig:
-    try:
-        search = SearchConfig(
-            n=int(n), width=int(width), lookahead=int(lookahead), revision_length=int(rev_len),
-            temperature=float(temperature), seed=int(seed), aggregation=str(aggregation),
-            max_rounds=int(max_rounds),
-        )
-        step = int(max_step_tokens)
-    except (TypeError, ValueError) as e:
-        raise RunError(f"A setting is not a number: {e}") from None
+    search = SearchConfig(
+        n=_whole(n, "Budget N"), width=_whole(width, "Beam width M"), lookahead=_whole(lookahead, "Lookahead k"),
+        revision_length=_whole(rev_len, "Revision chain length L"), temperature=_number(temperature, "Temperature"),
+        seed=_whole(seed, "Seed"), aggregation=str(aggregation), max_rounds=_whole(max_rounds, "Max rounds"),
+    )
+    step = _whole(max_step_tokens, "Max tokens per step")
+    if not isinstance(strategy, str):
+        raise RunError("Pick a strategy.")
+    if not isinstance(question, (str, type(None))) or not isinstance(gold, (str, type(None))):
+        raise RunError("The question and the gold answer must be text.")
     cfg = RunConfig(question=question or "", gold=(gold or "").strip() or None, policy=(policy or POLICY).strip(),
                     verifier=verifier_name(verifier, quality), strategy=strategy, search=search,
                     max_step_tokens=step, max_solution_tokens=max(step, step * int(max_rounds)),
@@ -211,7 +234,8 @@ def views(trace: Trace | None, status: str = ""):
     return (
         tree_figure(trace),
         summary_html(trace),
-        revision_figure(trace),
+        # the chains panel only where there are chains (revisions, or auto when it chose them)
+        gr.update(value=revision_figure(trace), visible=any(n.attempt is not None for n in trace.nodes)),
         gr.update(value=dec, visible=bool(dec)),
         status,
     )
@@ -272,10 +296,10 @@ def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_
                 yield (*views(tr)[:4], _ok(f"models ready after {ready:.1f} s · first search round running…"),
                        tr, gr.update(), gr.update())
                 continue
-            if first is None:
-                first = time.perf_counter() - t0
             if tr.status != "running":
                 continue  # the final trace: shown below, after the stream (and its lock) closed
+            if first is None:  # only a streamed tree counts: a run that failed at once drew none
+                first = time.perf_counter() - t0
             status = f"round {tr.rounds} · first tree after {first:.1f} s"
             yield (*views(tr)[:4], _ok(status), tr, gr.update(), gr.update())
     except ERRORS as e:
@@ -352,6 +376,8 @@ def upload_ui(file):
         if os.path.getsize(path) > MAX_UPLOAD_BYTES:
             raise TraceFormatError(f"The file is larger than {MAX_UPLOAD_BYTES // 2**20} MB.")
         trace = Trace.load(path)
+        if trace.strategy not in STRATEGIES:
+            raise TraceFormatError(f"Unknown strategy {trace.strategy[:40]!r} (this app knows {', '.join(STRATEGIES)}).")
         out = views(trace)  # renders: a structurally odd trace fails here, not later
     except TraceFormatError as e:
         msg = f"Could not open this trace: {e}"
@@ -583,15 +609,13 @@ def build_app() -> gr.Blocks:
                             with gr.Column(scale=2, min_width=300):
                                 gr.Markdown("### Inspector")
                                 with gr.Row():
-                                    node_num = gr.Number(None, precision=0, minimum=0, label="Node id",
+                                    node_num = gr.Number(None, precision=0, label="Node id",
                                                          elem_id="tts-node-num")
                                     node_btn = gr.Button("Show node", size="sm")
                                 inspector = gr.HTML(inspector_html(None, None), elem_id="tts-inspector")
                         decision = gr.HTML("", visible=False, elem_id="tts-decision")
                         summary = gr.HTML(summary_html(None), elem_id="tts-summary")
-                        with gr.Accordion("Revision chains", open=True):
-                            gr.Markdown(VIEW_NOTES["revisions"])
-                            revisions = gr.Plot(label="Revision chains", elem_id="tts-revisions")
+                        revisions = gr.Plot(label="Revision chains", elem_id="tts-revisions", visible=False)
                         with gr.Row():
                             download = gr.DownloadButton("Download trace (JSON)", value=None, interactive=False,
                                                          elem_id="tts-download")

@@ -50,3 +50,24 @@ def test_a_file_in_the_folder_opens_and_the_app_loads_it(data_dir, monkeypatch):
     assert q == "What is 2 + 3?" and gold == "5" and "Loaded" in msg
     _, _, msg, _ = app.load_problem("GSM8K (JSONL path)", 0, 1, 0, "/etc/passwd", "any")
     assert "data folders" in msg and "passwd" not in msg and "invalid JSON" not in msg
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("n", "abc", "Budget N must be a number"), ("n", 2.7, "Budget N must be a whole number"),
+    ("n", float("nan"), "finite"), ("n", 10**12, "out of range"), ("n", 0, "between 1 and"),
+    ("seed", None, "Seed must be a number"), ("verifier", None, "Pick a verifier"),
+    ("strategy", ["beam"], "Pick a strategy"), ("question", {"x": 1}, "must be text"),
+    ("quality", 0.2, "AUROC between 0.5"),
+])
+def test_api_values_of_the_wrong_type_get_our_message(field, value, words, monkeypatch):
+    """What a script calling the Space's API can send: every field checked, a RunError in words."""
+    monkeypatch.setenv("TTS_VIZ_PRELOAD", "0")
+    import app
+    from tts_viz.runner import RunError
+
+    kw = dict(question="What is 2 + 3?", gold="5", policy=None, verifier="oracle", strategy="beam", n=4, width=2,
+              lookahead=1, rev_len=2, temperature=0.8, seed=0, aggregation="last", max_step_tokens=64,
+              max_rounds=4, quality=0.9)
+    kw[field] = value
+    with pytest.raises(RunError, match=words):
+        app.make_config(**kw)

@@ -186,3 +186,15 @@ def test_the_app_builds_the_oracle_from_the_slider_and_the_loaded_problem(monkey
         app.make_config(PROBLEM.question, "", None, "oracle", "beam", *settings.values(), quality=0.9)
     assert app.make_config(PROBLEM.question, "", None, "arith", "beam", *settings.values(), quality=0.6).verifier \
         == "arith"  # the slider only means something for the oracle
+
+
+@pytest.mark.parametrize("field, value, words", [("strategy", 3, "'strategy' is not text"),
+                                                  ("gold", ["5"], "'gold' is not text"),
+                                                  ("seconds", "fast", "'seconds' is not a number"),
+                                                  ("status", "exploded", "unknown run status"),
+                                                  ("decision", "table", "'decision' is not an object")])
+def test_an_uploaded_trace_has_every_field_checked(field, value, words):
+    d = json.loads(_hand_trace().to_json())
+    d[field] = value
+    with pytest.raises(ValueError, match=words):
+        Trace.from_dict(d)

@@ -230,6 +230,7 @@ class Trace:
         _check_tree(nodes, revisions)
         top = {f.name for f in fields(cls)} - {"nodes", "revisions", "compute"}
         kw = {k: d[k] for k in top if k in d}
+        _check_top(kw)
         return cls(nodes=nodes, revisions=revisions, compute=compute, **kw)
 
     @classmethod
@@ -307,6 +308,32 @@ def _check_tree(nodes: list[Node], revisions: Iterable[RevisionLink]) -> None:
     for r in revisions:
         if not (0 <= r.src < len(nodes) and 0 <= r.dst < len(nodes)):
             raise TraceFormatError("Malformed trace: a revision link points outside the tree.")
+
+
+_TEXT = ("question", "strategy", "policy", "verifier")
+_OPTIONAL_TEXT = ("gold", "final_answer", "error")
+_NUMBERS = ("rounds", "seconds", "load_seconds")
+
+
+def _check_top(kw: dict[str, Any]) -> None:
+    """Every top-level field of an uploaded trace has the type the views expect."""
+    for k in _TEXT:
+        if k in kw and not isinstance(kw[k], str):
+            raise TraceFormatError(f"Malformed trace: '{k}' is not text.")
+    for k in _OPTIONAL_TEXT:
+        if kw.get(k) is not None and not isinstance(kw[k], str):
+            raise TraceFormatError(f"Malformed trace: '{k}' is not text or null.")
+    for k in _NUMBERS:
+        if k in kw and (isinstance(kw[k], bool) or not isinstance(kw[k], (int, float))):
+            raise TraceFormatError(f"Malformed trace: '{k}' is not a number.")
+    if "params" in kw and not isinstance(kw["params"], dict):
+        raise TraceFormatError("Malformed trace: 'params' is not an object.")
+    if kw.get("decision") is not None and not isinstance(kw["decision"], dict):
+        raise TraceFormatError("Malformed trace: 'decision' is not an object or null.")
+    if kw.get("correct") is not None and not isinstance(kw["correct"], bool):
+        raise TraceFormatError("Malformed trace: 'correct' is not true, false or null.")
+    if "status" in kw and kw["status"] not in (RUNNING, DONE, CANCELLED, FAILED):
+        raise TraceFormatError(f"Malformed trace: unknown run status {str(kw['status'])[:40]!r}.")
 
 
 def _json_safe(x: Any) -> Any:

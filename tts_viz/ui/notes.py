@@ -54,10 +54,6 @@ VIEW_NOTES = {
         "answer (✓/✗ when the gold answer is known), the thick path = the chosen solution. "
         "Click a dot to inspect its path."
     ),
-    "revisions": (
-        "Each row is one revision chain, attempts left to right; colour = the attempt's score. "
-        "Hover the small triangles to see what changed between attempts."
-    ),
     "prm": (
         "A process reward model scores every step. Paste a solution (steps separated by blank "
         "lines) or take the clicked node's path, and compare verifiers side by side; the first step "

@@ -340,12 +340,14 @@ def revision_figure(trace: Trace) -> go.Figure:
     fig.add_trace(_colorbar_trace())
     n_att = max(n.attempt for n in attempts) + 1
     fig.update_layout(
-        title=dict(text="revision chains: attempt 1 → " + str(n_att), x=0.01, font=dict(size=14)),
+        title=dict(text="revision chains: attempt 1 → " + str(n_att) + "<br><sup>each row is one chain, attempts left "
+                        "to right, colour = the attempt's score; hover a triangle to see what changed</sup>",
+                   x=0.01, font=dict(size=14)),
         xaxis=dict(tickmode="array", tickvals=list(range(n_att)), ticktext=[f"attempt {i + 1}" for i in range(n_att)],
                    range=[-0.6, n_att - 0.4], showgrid=False, zeroline=False),
         yaxis=dict(tickmode="array", tickvals=[-row[c] for c in chains], ticktext=[f"chain {c}" for c in chains],
                    range=[-len(chains) + 0.4, 0.6], showgrid=False, zeroline=False),
-        margin=dict(l=10, r=10, t=36, b=10), plot_bgcolor="white", hovermode="closest",
-        height=max(220, 120 + 90 * len(chains)), meta={"n_attempts": len(attempts)},
+        margin=dict(l=10, r=10, t=56, b=10), plot_bgcolor="white", hovermode="closest",
+        height=max(240, 140 + 90 * len(chains)), meta={"n_attempts": len(attempts)},
     )
     return fig
