@@ -325,3 +325,29 @@ def test_prm_report_panel_shows_each_verifier_and_escapes_names():
     assert "0.910" in html and "0.625" in html and "arith (8 × 8)" in html
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "prm-eval" in prm_report_html(None)  # says how to make one
+
+
+def test_a_wide_tree_labels_only_what_fits_and_keeps_the_chosen_leaf():
+    """At N=64 the finished leaves would write 64 answers side by side: only the chosen leaf and the
+    first leaf of each other answer are labelled, never two on neighbouring columns; pruned nodes keep a
+    grey rim so they stay visible."""
+    from tts_viz.trace import FINISHED, PRUNED, SELECTED, Trace
+
+    t = Trace(question="q", strategy="best-of-n", gold="1")
+    for i in range(64):
+        status = SELECTED if i == 40 else FINISHED
+        t.add_node(0, f"\\boxed{{{i % 3}}}", status=status, answer=str(i % 3), correct=i % 3 == 1, step_score=0.5)
+    t.add_node(0, "dropped", status=PRUNED, step_score=0.2)
+    fig = tree_figure(t)
+    nodes = next(tr for tr in fig.data if tr.name == "nodes")
+    labelled = [i for i, text in zip(nodes.customdata, nodes.text) if text]
+    assert 41 in labelled  # node 41 is leaf 40, the chosen one
+    assert len(labelled) <= 3
+    xs = sorted(nodes.x[list(nodes.customdata).index(i)] for i in labelled)
+    assert all(b - a >= 2 for a, b in zip(xs, xs[1:]))
+    pruned = list(nodes.customdata).index(65)
+    assert nodes.marker.line.color[pruned] != "rgb(255,255,255)" and nodes.marker.opacity[pruned] >= 0.4
+    few = Trace(question="q", strategy="best-of-n", gold="1")
+    for i in range(4):
+        few.add_node(0, "\\boxed{1}", status=FINISHED, answer="1", correct=True)
+    assert all(next(tr for tr in tree_figure(few).data if tr.name == "nodes").text[1:])  # all labelled

@@ -17,7 +17,9 @@ from ..trace import FINISHED, FOOLED_HIGH, FOOLED_LOW, PRUNED, SELECTED, Node, T
 COLORSCALE = "RdYlGn"
 UNSCORED_COLOR = "rgb(170,170,170)"
 ROOT_COLOR = "rgb(70,110,200)"
-PRUNED_OPACITY = 0.3
+PRUNED_OPACITY = 0.45  # visible but quiet: pruned nodes also get a grey rim (PRUNED_OUTLINE)
+PRUNED_OUTLINE = "rgb(120,120,120)"
+LABELLED_LEAVES = 20  # more finished leaves than this and only the chosen one (and one per answer) is labelled
 NODE_OPACITY = 1.0
 SELECTED_OUTLINE = "rgb(20,20,20)"
 EDGE_COLOR = "rgba(140,140,140,0.55)"
@@ -125,6 +127,28 @@ def tidy_layout(trace: Trace) -> dict[int, tuple[float, float]]:
     return pos
 
 
+def _labelled_leaves(trace: Trace, pos: dict[int, tuple[float, float]]) -> set[int]:
+    """Finished leaves whose answer is written under them. All of them while they fit; beyond
+    LABELLED_LEAVES, the chosen leaf and the first leaf of each other answer, and never two labels on
+    neighbouring columns of one row (answers such as \\frac{5}{6} are wide): the rest show on hover."""
+    done = [n for n in trace.nodes if n.status in (FINISHED, SELECTED)]
+    if len(done) <= LABELLED_LEAVES:
+        return {n.id for n in done}
+    chosen = [n for n in done if n.status == SELECTED]
+    seen = {n.answer for n in chosen}
+    out = [n.id for n in chosen]
+    for n in sorted(done, key=lambda n: n.id):
+        if n.answer not in seen:
+            seen.add(n.answer)
+            out.append(n.id)
+    kept: list[int] = []
+    for nid in out:  # the chosen leaf first, so it always keeps its label
+        x, y = pos[nid]
+        if all(abs(pos[k][0] - x) >= 2 or pos[k][1] != y for k in kept):
+            kept.append(nid)
+    return set(kept)
+
+
 # ----- hover text ---------------------------------------------------------------------------
 def node_hover(trace: Trace, n: Node) -> str:
     if n.parent is None:
@@ -204,6 +228,7 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
                              line=dict(color=SELECTED_EDGE_COLOR, width=4.5)))
 
     xs, ys, colors, opac, sizes, lw, lc, labels, hovers, ids, symbols = ([] for _ in range(11))
+    label_ids = _labelled_leaves(trace, pos)
     for n in trace.nodes:
         x, y = pos[n.id]
         xs.append(x)
@@ -216,9 +241,10 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         clicked = selected_node is not None and n.id == selected_node
         sizes.append(16 if is_root else (15 if n.status in (FINISHED, SELECTED) else 12))
         lw.append(4 if clicked else (2.5 if on_path else 0.5))
-        lc.append("rgb(0,120,255)" if clicked else (SELECTED_OUTLINE if on_path else "rgb(255,255,255)"))
+        lc.append("rgb(0,120,255)" if clicked else (SELECTED_OUTLINE if on_path else (
+            PRUNED_OUTLINE if n.status == PRUNED else "rgb(255,255,255)")))
         symbols.append("diamond" if n.status in (FINISHED, SELECTED) else ("square" if is_root else "circle"))
-        labels.append(answer_label(n, gold_known) if n.status in (FINISHED, SELECTED) else "")
+        labels.append(answer_label(n, gold_known) if n.id in label_ids else "")
         hovers.append(node_hover(trace, n))
 
     fig.add_trace(go.Scatter(
@@ -259,7 +285,7 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         hovermode="closest",
         clickmode="event",
         dragmode="pan",
-        height=height or max(360, min(900, 120 + 80 * max_depth)),
+        height=height or max(360, min(1400, 120 + 80 * max_depth)),
     )
     return fig
 
