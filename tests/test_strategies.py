@@ -231,3 +231,25 @@ def test_trace_round_trips_through_json():
     assert again.compute["policy"].generated_tokens == trace.compute["policy"].generated_tokens > 0
     g = again.to_networkx()
     assert g.number_of_nodes() == len(trace.nodes) and g.number_of_edges() == len(trace.nodes) - 1
+
+
+def test_early_stop_vote_stops_exactly_when_the_leader_cannot_be_caught():
+    """Batches of 2, budget 8. All agree: after 2 batches the leader has 4 votes, 4 samples are left (a
+    4-4 tie is still possible): go on; after 3 batches 6 > 0 + 2: stop, 6 of 8 spent."""
+    from tts_viz.strategies.early_stop_vote import leader_cannot_be_caught
+
+    policy = ScriptedPolicy(lambda *a: "", solution_fn=lambda i, call, prev: ["\\boxed{7}"])
+    t = run("early-stop-vote", policy, n=8, width=2)
+    stop = t.root.extra["early_stop"]
+    assert [c["count"] for c in policy.calls] == [2, 2, 2]
+    assert stop["spent"] == 6 and stop["stopped_early"] and stop["leader"] == "7"
+    assert t.final_answer == "7" and len(t.finished()) == 6
+    # split votes: never decided early, the whole budget is spent
+    split = ScriptedPolicy(lambda *a: "", solution_fn=lambda i, call, prev: [f"\\boxed{{{i % 2}}}"])
+    t2 = run("early-stop-vote", split, n=8, width=2)
+    assert t2.root.extra["early_stop"]["spent"] == 8 and not t2.root.extra["early_stop"]["stopped_early"]
+    assert leader_cannot_be_caught([3, 1], 1) and not leader_cannot_be_caught([3, 1], 2)
+    assert leader_cannot_be_caught([1], 0) and not leader_cannot_be_caught([2, 2], 0)
+    from tts_viz.viz import summary_html
+
+    assert "6 of 8" in summary_html(t)

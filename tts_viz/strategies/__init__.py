@@ -6,6 +6,7 @@ from .auto import AutoStrategy
 from .beam import BeamSearch
 from .best_of_n import BestOfN
 from .dvts import DVTS
+from .early_stop_vote import EarlyStopVote
 from .lookahead import LookaheadSearch
 from .majority import MajorityVote
 from .revisions import Revisions
@@ -13,7 +14,8 @@ from .weighted_best_of_n import WeightedBestOfN
 
 STRATEGIES = {
     cls.name: cls
-    for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions, AutoStrategy)
+    for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions, EarlyStopVote,
+                AutoStrategy)
 }
 
 

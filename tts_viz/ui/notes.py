@@ -39,6 +39,12 @@ STRATEGY_NOTES: dict[str, str] = {
         "chains x L attempts. Snell et al. 2024: easy questions prefer sequential revisions, harder "
         "ones a mix of parallel chains and sequential steps."
     ),
+    "early-stop-vote": (
+        "**Early-stopping vote.** Majority voting in batches of M samples that stops as soon as the leading "
+        "answer cannot be caught by the runner-up with the samples left: the same answer as the full vote, often "
+        "for a fraction of the budget (early-stopping self-consistency, Li et al. 2024). The summary shows the "
+        "compute spent against the budget."
+    ),
     "auto": (
         "**Compute-optimal (auto).** Estimate the question's difficulty from a few samples' verifier "
         "scores, then pick the strategy that did best for that difficulty and budget. Snell et al. "

@@ -60,6 +60,10 @@ def summary_html(trace: Trace | None) -> str:
         ("rounds · steps", f"{trace.rounds} · {len(trace.nodes) - 1}"),
         ("search time", f"{trace.seconds:.1f} s" + (f" (+ {trace.load_seconds:.1f} s loading)" if trace.load_seconds >= 0.05 else "")),
     ]
+    stop = trace.root.extra.get("early_stop") if isinstance(trace.root.extra, dict) else None
+    if isinstance(stop, dict):
+        rows.append(("compute spent", f"<b>{esc(stop.get('spent'))} of {esc(stop.get('budget'))}</b> generations · "
+                                      f"{esc(stop.get('why', ''))}"))
     truth = truth_summary(trace)
     if truth is not None:
         rows.append(("verifier vs step truth", _truth_words(truth)))
