@@ -1,0 +1,89 @@
+"""Readers of the field's data: search-and-learn rows as prefix trees, ProcessBench with its metric."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tts_viz.cli import main
+from tts_viz.imports.processbench import processbench_metric, processbench_trace
+from tts_viz.imports.sal import sal_trace
+from tts_viz.trace import Trace
+
+SAL_ROW = {
+    "problem": "What is 2 + 3 + 4?", "answer": "9", "unique_id": "toy/1",
+    "completions": [
+        "2 + 3 = 5\n\n5 + 4 = 9\n\nSo \\boxed{9}",
+        "2 + 3 = 5\n\n5 + 4 = 10\n\nSo \\boxed{10}",
+        "2 + 3 = 5\n\n5 + 4 = 9\n\nSo \\boxed{9}",  # identical to the first: its own vote
+        "",  # an empty completion
+    ],
+    "scores": [[0.9, 0.8, 0.7], [0.9, 0.3, 0.2], [0.9, 0.8, 0.7], []],
+    "pred": "\\boxed{9}", "pred_weighted@4": "\\boxed{9}", "pred_maj@4": "\\boxed{9}", "pred_naive@4": "\\boxed{9}",
+    "agg_scores": [0.7, 0.2, 0.7, 0.0], "completion_tokens": [12, 13, 12, 0],
+}
+
+
+def test_sal_row_becomes_a_prefix_tree_with_its_scores():
+    t = sal_trace(SAL_ROW)
+    first = t.children(0)
+    # "2 + 3 = 5" is shared by the three real completions; the empty one is a leaf of its own
+    assert [n.text for n in first] == ["2 + 3 = 5", ""]
+    shared = first[0]
+    assert shared.step_score == 0.9
+    second = t.children(shared.id)
+    assert [n.text for n in second] == ["5 + 4 = 9", "5 + 4 = 10"]  # the two 5 + 4 branches
+    leaves = [n for n in t.nodes if n.status in ("finished", "selected")]
+    assert len(leaves) == 4  # identical completions stay two votes
+    assert sorted(n.answer or "" for n in leaves) == ["", "10", "9", "9"]
+    assert t.final_answer == "9" and t.correct is True
+    info = t.root.extra["imported"]
+    assert info["ours"] == {"majority": "9", "best": "9", "weighted": "9"}
+    assert info["stored"]["pred_weighted@4"] == "\\boxed{9}"
+    wrong = next(n for n in leaves if n.answer == "10")
+    assert wrong.agg_score == 0.2 and wrong.tokens == 13
+    assert Trace.from_json(t.to_json()).nodes[wrong.id].answer == "10"  # the trace round-trips
+
+
+def test_sal_ties_go_as_the_apps_selection_rules_say():
+    """One vote each: the vote's tie goes to the higher-scored answer (select.pick), as does best-of-N."""
+    row = dict(SAL_ROW, completions=["\\boxed{1}", "\\boxed{2}", "\\boxed{1}"], scores=[[0.4], [0.9], [0.4]])
+    info = sal_trace(row).root.extra["imported"]
+    assert info["ours"] == {"majority": "1", "best": "2", "weighted": "2"}  # 2 votes; 0.9 alone; 0.9 > 0.8
+
+
+@pytest.mark.parametrize("drop", ["completions", "scores", "problem"])
+def test_a_row_with_a_missing_column_names_it(drop):
+    row = {k: v for k, v in SAL_ROW.items() if k != drop}
+    with pytest.raises(ValueError, match=f"missing column.*{drop}"):
+        sal_trace(row)
+
+
+def test_processbench_labels_and_metric_match_a_hand_computation():
+    rows = [{"id": "a", "problem": "p", "steps": ["s1", "s2", "s3"], "label": 1, "final_answer_correct": False},
+            {"id": "b", "problem": "p", "steps": ["s1", "s2"], "label": -1, "final_answer_correct": True},
+            {"id": "c", "problem": "p", "steps": ["s1", "s2"], "label": 0, "final_answer_correct": False},
+            {"id": "d", "problem": "p", "steps": ["s1"], "label": -1, "final_answer_correct": True}]
+    t = processbench_trace(rows[0])
+    assert [n.true_label for n in t.nodes[1:]] == [True, False, False]
+    scores = [[0.9, 0.2, 0.1], [0.9, 0.8], [0.7, 0.1], [0.3]]
+    # a: predicted 1 = label 1 (hit); c: predicted 1, label 0 (miss) -> 1/2 on erroneous
+    # b: no step below 0.5 (hit); d: step 0 below (miss) -> 1/2 on correct; F1 = 0.5
+    m = processbench_metric([r["label"] for r in rows], scores)
+    assert m == {"acc_erroneous": 0.5, "acc_correct": 0.5, "f1": 0.5, "erroneous": 2, "correct": 2}
+    with pytest.raises(ValueError, match="missing column.*label"):
+        processbench_trace({"problem": "p", "steps": ["s"]})
+
+
+def test_import_command_writes_one_trace_per_problem_and_guesses_the_format(tmp_path, capsys):
+    f = tmp_path / "runs.jsonl"
+    f.write_text(json.dumps(SAL_ROW) + "\n" + json.dumps(dict(SAL_ROW, problem="Another?")) + "\n")
+    assert main(["import", str(f), "--out", str(tmp_path / "out")]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["format"] for x in lines] == ["sal", "sal"] and lines[0]["completions"] == 4
+    assert Trace.load(lines[1]["trace"]).question == "Another?"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "q"}) + "\n")
+    assert main(["import", str(bad), "--out", str(tmp_path / "o2")]) == 2
+    assert "Cannot tell the format" in capsys.readouterr().err
