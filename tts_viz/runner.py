@@ -131,7 +131,7 @@ def run_search(
                 max_solution_tokens=cfg.max_solution_tokens,
             )
         if verifier is None and cfg.verifier != "none":
-            verifier = make_verifier(cfg.verifier, pool, policy.backend, judge=cfg.judge, problem=cfg.problem(),
+            verifier = make_verifier(cfg.verifier, pool, policy.backend, judge=cfg.judge, problem=truth_problem,
                                      seed=cfg.search.seed)
         # Per-run accounting objects, so concurrent runs sharing a model do not mix counts.
         policy.compute = trace.model_compute("policy", policy.backend.params)
