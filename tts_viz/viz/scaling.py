@@ -199,7 +199,8 @@ def budget_ratio(rows: Sequence[Mapping[str, Any]], split: str | None = "test", 
     out: dict[str, Any] = {"reference": f"{reference}@{reference_budget}", "reference_accuracy": target,
                            "auto_budget": None, "ratio": None}
     if target is None or not auto:
-        out["note"] = "missing " + ("the reference" if target is None else "auto") + " curve"
+        out["note"] = (f"{reference} was not run at N={reference_budget} here" if target is None
+                       else "auto was not evaluated on these rows yet, so there is nothing to compare")
         return out
     for n in sorted(auto):
         if auto[n]["accuracy"] >= target - 1e-12:
