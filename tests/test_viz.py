@@ -351,3 +351,19 @@ def test_a_wide_tree_labels_only_what_fits_and_keeps_the_chosen_leaf():
     for i in range(4):
         few.add_node(0, "\\boxed{1}", status=FINISHED, answer="1", correct=True)
     assert all(next(tr for tr in tree_figure(few).data if tr.name == "nodes").text[1:])  # all labelled
+
+
+def test_maths_reads_as_maths_in_the_inspector_and_hover_and_stays_escaped():
+    from tts_viz.trace import Trace
+    from tts_viz.viz.figures import latex_to_text, node_hover
+
+    assert latex_to_text(r"\[ \frac{48}{2} = 24 \]") == "48/2 = 24"
+    assert latex_to_text(r"so the answer is $\boxed{\frac{5}{6}}$") == "so the answer is ⟦5/6⟧"
+    assert latex_to_text("pays $5 for 3 \\times 4 = 12") == "pays $5 for 3 × 4 = 12"  # money keeps its sign
+    t = Trace(question="q", strategy="beam")
+    n = t.add_node(0, r"\( 3 \cdot 4 = 12 \) <script>alert(1)</script>", step_score=0.5)
+    html = inspector_html(t, n.id)
+    assert "3 · 4 = 12" in html and "<script>" not in html and "&lt;script&gt;" in html
+    assert 'title="\\( 3 \\cdot 4' in html  # the raw LaTeX on hover
+    hover = node_hover(t, n)
+    assert "3 · 4 = 12" in hover and "<script>" not in hover

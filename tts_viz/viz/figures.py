@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import re
 import textwrap
 from typing import Any, Iterable
 
@@ -68,9 +69,45 @@ def esc(text: Any) -> str:
     return html.escape("" if text is None else str(text), quote=True)
 
 
+_LATEX_SYMBOLS = {r"\times": "×", r"\cdot": "·", r"\div": "÷", r"\pm": "±", r"\le": "≤", r"\leq": "≤",
+                  r"\ge": "≥", r"\geq": "≥", r"\neq": "≠", r"\approx": "≈", r"\pi": "π", r"\infty": "∞",
+                  r"\%": "%", r"\$": "$", r"\,": " ", r"\;": " ", r"\!": "", r"\quad": " ", r"\left": "",
+                  r"\right": "", r"\dfrac": r"\frac", r"\tfrac": r"\frac"}
+_FRAC = re.compile(r"\\frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}")
+_SQRT = re.compile(r"\\sqrt\s*\{([^{}]*)\}")
+_BOXED = re.compile(r"\\boxed\s*\{((?:[^{}]|\{[^{}]*\})*)\}")
+_TEXT = re.compile(r"\\(?:text|mathrm|mathbf|textbf|operatorname)\s*\{([^{}]*)\}")
+
+
+def latex_to_text(text: str) -> str:
+    """Maths written in LaTeX as readable plain text, for places HTML maths cannot go (plot hovers,
+    the inspector's step column): \\frac{48}{2} -> 48/2, \\times -> ×, \\boxed{7} -> ⟦7⟧, math
+    delimiters dropped. Not escaped: the caller escapes the result."""
+    out = text or ""
+    for a, b in ((r"\[", ""), (r"\]", ""), (r"\(", ""), (r"\)", ""), ("$$", "")):
+        out = out.replace(a, b)
+    # $...$ around LaTeX is maths; a plain "$5" is money and keeps its sign
+    out = re.sub(r"\$(?!\d)([^$\n]*?\\[A-Za-z][^$\n]*?)\$", r"\1", out)
+    for _ in range(3):  # nested fractions, inside out
+        out = _FRAC.sub(lambda m: f"{_group(m.group(1))}/{_group(m.group(2))}", out)
+    out = _SQRT.sub(lambda m: f"√{_group(m.group(1))}", out)
+    out = _TEXT.sub(r"\1", out)
+    out = _BOXED.sub(lambda m: f"⟦{m.group(1).strip()}⟧", out)
+    for a in sorted(_LATEX_SYMBOLS, key=len, reverse=True):
+        out = re.sub(re.escape(a) + r"(?![A-Za-z])", lambda _m, b=_LATEX_SYMBOLS[a]: b, out)
+    out = re.sub(r"\^\{([^{}]*)\}", lambda m: "^" + _group(m.group(1)), out)
+    out = out.replace("{", "").replace("}", "")
+    return re.sub(r"[ \t]{2,}", " ", out).strip()
+
+
+def _group(x: str) -> str:
+    x = x.strip()
+    return x if re.fullmatch(r"[\w.]+", x) else f"({x})"
+
+
 def wrap_html(text: str, width: int = HOVER_WIDTH, max_chars: int = HOVER_MAX_CHARS) -> str:
-    """Escape model text, then wrap it with <br> (the only markup we add)."""
-    text = text or ""
+    """Render LaTeX as plain maths, escape, then wrap it with <br> (the only markup we add)."""
+    text = latex_to_text(text or "")
     if len(text) > max_chars:
         text = text[:max_chars].rstrip() + " …"
     lines: list[str] = []

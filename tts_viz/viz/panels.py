@@ -10,7 +10,7 @@ import math
 from typing import Mapping, Sequence
 
 from ..trace import FOOLED_HIGH, PRUNED, Trace, fooled_kind, truth_summary
-from .figures import esc, score_color, si_split, strategy_label, verifier_words
+from .figures import esc, latex_to_text, score_color, si_split, strategy_label, verifier_words
 
 _STYLE = "font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.4;"
 _TABLE = "border-collapse: collapse; margin: 4px 0;"
@@ -19,6 +19,13 @@ _TD = "border: 1px solid #ddd; padding: 3px 8px; vertical-align: top;"
 
 def _pre(text: str) -> str:
     return f'<div style="white-space: pre-wrap; font-family: ui-monospace, monospace; font-size: 13px;">{esc(text)}</div>'
+
+
+def _maths(text: str) -> str:
+    """Model text with its LaTeX as plain maths (figures.latex_to_text), escaped; the raw text on hover."""
+    shown = latex_to_text(text)
+    title = f' title="{esc(text)}"' if shown != (text or "").strip() else ""
+    return f'<div style="white-space: pre-wrap; font-size: 14px;"{title}>{esc(shown)}</div>'
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -122,19 +129,22 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
     if node.answer is not None:
         parts.append(f"<div>Answer: <b>{esc(node.answer)}</b> · {esc(_verdict(node.correct))}</div>")
     truth_known = any(n.true_label is not None for n in path)
+    cols = ("step", "score", "true label", "tokens") if truth_known else ("step", "score", "tokens")
     rows = []
     for n in path:
         faded = "opacity:0.55;" if n.status == PRUNED else ""
         here = "background:#eef5ff;" if n.id == node.id else ""
+        # one line of numbers, then the step's text across the whole panel (a narrow column made a
+        # five-step path 800 px tall); LaTeX shown as plain maths, the raw text on hover
         rows.append(
-            f'<tr style="{faded}{here}"><td style="{_TD}">{n.depth}</td>'
+            f'<tr style="{faded}{here}"><td style="{_TD}"><b>{n.depth}</b></td>'
             f'<td style="{_TD}">{_swatch(n.step_score)}{_num(n.step_score)}</td>'
             + (f'<td style="{_TD}">{_truth_cell(n.step_score, n.true_label)}</td>' if truth_known else "")
-            + f'<td style="{_TD}">{n.tokens}</td><td style="{_TD}">{_pre(n.text)}'
+            + f'<td style="{_TD}">{n.tokens}</td></tr>'
+            f'<tr style="{faded}{here}"><td colspan="{len(cols)}" style="{_TD}">{_maths(n.text)}'
             + (f'<div style="color:#666;font-size:12px">{esc(n.reason)}</div>' if n.reason and n.id != node.id else "")
             + "</td></tr>"
         )
-    cols = ("step", "score", "true label", "tokens", "text") if truth_known else ("step", "score", "tokens", "text")
     head = "".join(f'<th style="{_TD}">{h}</th>' for h in cols)
     parts.append(f'<table style="{_TABLE}"><tr>{head}</tr>{"".join(rows)}</table>')
     look = node.extra.get("lookahead") if isinstance(node.extra, dict) else None
