@@ -293,10 +293,12 @@ def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_
                 yield (gr.update(), gr.update(), gr.update(), gr.update(), _ok(msg), *keep)
                 continue
             trace = tr
-            if tr.status == "running" and tr.rounds == 0:  # models ready, nothing searched yet
+            if tr.status == "running" and tr.rounds == 0:  # models ready; whole samples may be streaming in
                 ready = time.perf_counter() - t0
-                yield (*views(tr)[:4], _ok(f"models ready after {ready:.1f} s · first search round running…"),
-                       tr, gr.update(), gr.update())
+                written = len(tr.finished())
+                msg = (f"{written} of {cfg.search.n} samples written · scoring when all are done" if written else
+                       f"models ready after {ready:.1f} s · first search round running…")
+                yield (*views(tr)[:4], _ok(msg), tr, gr.update(), gr.update())
                 continue
             if tr.status != "running":
                 continue  # the final trace: shown below, after the stream (and its lock) closed

@@ -50,7 +50,8 @@ class ScriptedPolicy:
         self._maybe_cancel(cancel)
         return out
 
-    def full_solutions(self, question, count, temperature, seed, cancel=None, previous_attempts=None):
+    def full_solutions(self, question, count, temperature, seed, cancel=None, previous_attempts=None,
+                       on_solution=None):
         call_no = len(self.calls)
         self.calls.append({"kind": "solutions", "count": count, "previous": previous_attempts})
         out = []
@@ -59,6 +60,8 @@ class ScriptedPolicy:
             steps = self.solution_fn(i, call_no, list(prev))
             self.compute.add(prompt_tokens=10, generated_tokens=5 * len(steps))
             out.append((steps, 5 * len(steps), "boxed"))
+            if on_solution is not None:  # as the real backend: each sample as it finishes
+                on_solution(i, out[-1])
         self._maybe_cancel(cancel)
         return out
 

@@ -253,3 +253,17 @@ def test_early_stop_vote_stops_exactly_when_the_leader_cannot_be_caught():
     from tts_viz.viz import summary_html
 
     assert "6 of 8" in summary_html(t)
+
+
+def test_pool_strategies_stream_sample_by_sample_and_keep_sample_order():
+    """best-of-n shows each whole sample as it is written (unscored previews with 1, 2, 3, 4 leaves),
+    then the scored tree; the final trace holds the samples in sample order."""
+    seen = []
+    policy = ScriptedPolicy(lambda *a: "", solution_fn=lambda i, call, prev: [f"go [0.{i + 1}]", f"\\boxed{{{i}}}"])
+    cfg = RunConfig(question=Q, strategy="best-of-n", verifier="arith", search=SearchConfig(n=4))
+    final = run_search(cfg, policy=policy, verifier=TaggedVerifier(),
+                       on_progress=lambda t: seen.append((len(t.finished()), t.rounds, t.nodes[-1].step_score)))
+    previews = [s for s in seen if s[1] == 0 and s[0]]
+    assert [p[0] for p in previews] == [1, 2, 3, 4] and all(p[2] is None for p in previews)
+    assert seen[-1][0] == 4 and seen[-1][1] == 1  # the scored round
+    assert [n.answer for n in final.finished()] == ["0", "1", "2", "3"]

@@ -118,12 +118,14 @@ class StepPolicy:
         seed: int,
         cancel: threading.Event | None = None,
         previous_attempts: Sequence[Sequence[str]] | None = None,
+        on_solution=None,
     ) -> list[tuple[list[str], int, str]]:
-        """`count` whole solutions in one batched call: (steps, tokens, finish_reason) each."""
+        """`count` whole solutions in one batched call: (steps, tokens, finish_reason) each.
+        on_solution(index, (steps, tokens, finish_reason)) is called as each one finishes."""
         prompts = [
             self.prompt(question, (), previous_attempts[i] if previous_attempts else ()) for i in range(count)
         ]
-        return self._whole(prompts, temperature, seed, cancel)
+        return self._whole(prompts, temperature, seed, cancel, on_solution)
 
     def full_solutions_many(self, questions: Sequence[str], count: int, temperature: float, seed: int,
                             cancel: threading.Event | None = None) -> list[list[tuple[list[str], int, str]]]:
@@ -134,7 +136,8 @@ class StepPolicy:
         return [flat[i * count: (i + 1) * count] for i in range(len(questions))]
 
     def _whole(self, prompts: Sequence[str], temperature: float, seed: int,
-               cancel: threading.Event | None) -> list[tuple[list[str], int, str]]:
+               cancel: threading.Event | None, on_solution=None) -> list[tuple[list[str], int, str]]:
+        extra = {} if on_solution is None else {"on_done": lambda i, g: on_solution(i, self._solution(g))}
         gens = self.backend.generate(
             prompts,
             max_new_tokens=self.max_solution_tokens,
@@ -142,12 +145,14 @@ class StepPolicy:
             seed=seed,
             cancel=cancel,
             compute=self.compute,
+            **extra,
         )
-        out = []
-        for g in gens:
-            steps = split_steps(g.text) or [g.text.strip()]
-            if len(steps) > self.max_steps:  # keep every word (the answer is at the end): merge the tail
-                steps = steps[: self.max_steps - 1] + [STEP_DELIMITER.join(steps[self.max_steps - 1 :])]
-            reason = "boxed" if has_final_answer(g.text) else ("eos" if g.finish_reason == "eos" else "max_tokens")
-            out.append((steps, g.tokens, reason))
-        return out
+        return [self._solution(g) for g in gens]
+
+    def _solution(self, g) -> tuple[list[str], int, str]:
+        """(steps, tokens, finish_reason) of one whole generation."""
+        steps = split_steps(g.text) or [g.text.strip()]
+        if len(steps) > self.max_steps:  # keep every word (the answer is at the end): merge the tail
+            steps = steps[: self.max_steps - 1] + [STEP_DELIMITER.join(steps[self.max_steps - 1 :])]
+        reason = "boxed" if has_final_answer(g.text) else ("eos" if g.finish_reason == "eos" else "max_tokens")
+        return steps, g.tokens, reason

@@ -98,19 +98,23 @@ class TransformersBackend:
         cancel: threading.Event | None = None,
         compute: ModelCompute | None = None,
         min_new_tokens: int = 0,
+        on_done=None,
     ) -> list[Generation]:
         """One continuation per prompt; rows are batched (left padding), each stops on its own.
 
         Sampling is seeded per call, so the same prompts, seed and batch give the same text.
+        on_done(index, Generation) is called as each row finishes (the app streams whole samples).
         """
         out: list[Generation] = []
         for start in range(0, len(prompts), self.max_batch):
             chunk = prompts[start : start + self.max_batch]
+            done = None if on_done is None else (lambda i, g, start=start: on_done(start + i, g))
             out.extend(self._generate_chunk(chunk, max_new_tokens, temperature, top_p, stop, seed + start, cancel,
-                                            compute, min_new_tokens))
+                                            compute, min_new_tokens, done))
         return out
 
-    def _generate_chunk(self, prompts, max_new_tokens, temperature, top_p, stop, seed, cancel, compute, min_new_tokens=0):
+    def _generate_chunk(self, prompts, max_new_tokens, temperature, top_p, stop, seed, cancel, compute, min_new_tokens=0,
+                        on_done=None):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         t0 = time.perf_counter()
@@ -118,7 +122,8 @@ class TransformersBackend:
         cache, hidden, mask, computed, reused = self._run_prompts(prompts, rows, keep_cache=True)
         logits = self.model.get_output_embeddings()(hidden)
         torch.manual_seed(seed)
-        new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens)
+        new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens,
+                           None if on_done is None else (lambda r, toks: on_done(r, self._cut(toks, stop))))
         gens = [self._cut(row, stop) for row in new]
         if compute is not None:
             compute.add(
@@ -148,7 +153,7 @@ class TransformersBackend:
         return out.past_key_values, out.last_hidden_state[:, -1, :], mask, int(mask.sum()), 0
 
     def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel,
-                min_new_tokens: int = 0) -> list[list[int]]:
+                min_new_tokens: int = 0, on_done=None) -> list[list[int]]:
         """Sample continuations token by token; a row that finishes leaves the batch at once.
 
         Why not model.generate(): it keeps computing finished rows until the longest one ends,
@@ -172,7 +177,10 @@ class TransformersBackend:
                     bool(stop) and any(s in self.tokenizer.decode(out[r][-tail:]) for s in stop))
                 if not ended:
                     keep.append(j)
-                elif self.can_reuse and len(out[r]) > 1:
+                    continue
+                if on_done is not None:
+                    on_done(r, out[r])
+                if self.can_reuse and len(out[r]) > 1:
                     # its KV covers the prompt and every generated token but the last (never run)
                     pad = width - len(rows[r])
                     self.prefix_store.put(rows[r] + tuple(out[r][:-1]), [
