@@ -24,7 +24,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from tts_viz.models import DEFAULT_POLICY, EMBEDDED, ModelError
+from tts_viz.models import DEFAULT_POLICY, EMBEDDED, ModelError, install_hint, is_installed
 from tts_viz.policy import split_steps
 from tts_viz.problems import EXAMPLES, generate_arith, get_problem
 from tts_viz.runner import MAX_BUDGET, RunConfig, RunError, default_pool, iter_search
@@ -545,9 +545,12 @@ CSS = """
 
 
 def build_app() -> gr.Blocks:
-    policies = list(EMBEDDED)
+    # only models that can run here are offered; the others are named with their install command
+    policies = [m for m in EMBEDDED if is_installed(m)]
     if POLICY not in policies:
         policies.insert(0, POLICY)
+    missing = [m for m in EMBEDDED if m not in policies]
+    policy_info = ("Not installed: " + "; ".join(f"{m} ({install_hint(EMBEDDED[m])})" for m in missing)) if missing else None
     with gr.Blocks(title="tts-viz: test-time compute explorer") as demo:
         trace_state = gr.State(None)  # per browser session: this session's current Trace
         trace_a = gr.State(None)
@@ -578,7 +581,8 @@ def build_app() -> gr.Blocks:
                         gold = gr.Textbox(EXAMPLES[0].gold, label="Gold answer (optional)", elem_id="tts-gold")
                         problem_msg = gr.HTML("")
                         with gr.Row():
-                            policy = gr.Dropdown(policies, value=POLICY, label="Policy", allow_custom_value=True)
+                            policy = gr.Dropdown(policies, value=POLICY, label="Policy", allow_custom_value=True,
+                                                 info=policy_info)
                             verifier = gr.Dropdown([(f"{k}: {v[0]}", k) for k, v in VERIFIERS.items()],
                                                    value=VERIFIER, label="Verifier (PRM)", elem_id="tts-verifier")
                         quality = gr.Slider(0.5, 1.0, value=1.0, step=0.05, visible=False, elem_id="tts-quality",

@@ -126,3 +126,14 @@ def test_quantize_linears_replaces_every_linear():
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Sequential(torch.nn.Linear(8, 4)))
     assert quantize_linears_int8(model) == 2
     assert not any(isinstance(m, torch.nn.Linear) for m in model.modules())
+
+
+def test_an_uninstalled_model_is_named_in_one_line_with_its_install_command(monkeypatch):
+    """The 1.5B comes in 22 packages: the message names how many and one command, not all 22 twice."""
+    big = spec(count=22)
+    monkeypatch.setitem(models.EMBEDDED, "fake", models.EmbeddedModel(**{**big.__dict__, "optional": True}))
+    with pytest.raises(models.ModelNotAvailable) as e:
+        models.part_paths(models.EMBEDDED["fake"])
+    msg = str(e.value)
+    assert "22 packages" in msg and "requirements-extra.txt" in msg and len(msg) < 300
+    assert not models.is_installed("fake") and not models.is_installed("no-such-model")

