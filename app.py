@@ -39,6 +39,7 @@ from tts_viz.viz.scaling import (QUALITY_RESULTS, SCALING_RESULTS, load_results_
                                  rows_for_verifier, scaling_view, verifiers_in)
 from tts_viz.viz.figures import esc
 from tts_viz.viz import (
+    compare_html,
     decision_html,
     inspector_html,
     revision_figure,
@@ -526,7 +527,7 @@ def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, loo
                 yield tuple(out)
             if cancel.is_set():
                 break
-        out[4] = _ok("stopped" if cancel.is_set() else "done")
+        out[4] = _ok("stopped" if cancel.is_set() else "done") + compare_html(out[5], out[6])
         yield tuple(out)
     except ERRORS as e:
         out[4] = _err(str(e))

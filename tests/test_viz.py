@@ -367,3 +367,21 @@ def test_maths_reads_as_maths_in_the_inspector_and_hover_and_stays_escaped():
     assert 'title="\\( 3 \\cdot 4' in html  # the raw LaTeX on hover
     hover = node_hover(t, n)
     assert "3 · 4 = 12" in hover and "<script>" not in hover
+
+
+def test_compare_says_which_side_won():
+    from tts_viz.trace import ModelCompute, Trace
+    from tts_viz.viz import compare_html
+
+    def t(strategy, answer, correct, tokens, verifier="arith"):
+        tr = Trace(question="q", strategy=strategy, gold="5", final_answer=answer, correct=correct, verifier=verifier)
+        tr.compute["policy"] = ModelCompute(params=1, generated_tokens=tokens)
+        return tr
+
+    assert "A wins" in compare_html(t("beam", "5", True, 900), t("best-of-n", "<b>6</b>", False, 700))
+    assert "&lt;b&gt;6" in compare_html(t("beam", "5", True, 900), t("best-of-n", "<b>6</b>", False, 700))
+    assert "B wins" in compare_html(t("beam", "6", False, 900), t("beam", "5", True, 700, "oracle@0.9"))
+    assert "oracle (knows the answer) at AUROC 0.9" in compare_html(t("beam", "6", False, 9), t("beam", "5", True, 7, "oracle@0.9"))
+    both = compare_html(t("beam", "5", True, 900), t("best-of-n", "5", True, 700))
+    assert "both right" in both and "B used fewer tokens" in both
+    assert compare_html(None, t("beam", "5", True, 1)) == ""

@@ -16,6 +16,7 @@ from .figures import (
     tree_figure,
 )
 from .panels import (
+    compare_html,
     decision_html,
     inspector_html,
     prm_report_html,
@@ -26,6 +27,7 @@ from .panels import (
 __all__ = [
     "COLORSCALE",
     "UNSCORED_COLOR",
+    "compare_html",
     "decision_html",
     "inspector_html",
     "prm_report_html",

@@ -106,6 +106,34 @@ def _truth_words(t: dict) -> str:
     return words
 
 
+def compare_html(a: Trace | None, b: Trace | None) -> str:
+    """One line that says which side of Compare won, and at what cost (tokens, seconds)."""
+    if a is None or b is None:
+        return ""
+
+    def side(t: Trace, tag: str) -> str:
+        who = esc(strategy_label(t.strategy)) + (f" · {esc(verifier_words(t.verifier))}" if t.verifier.startswith("oracle") else "")
+        ans = esc(t.final_answer if t.final_answer is not None else "no answer")
+        mark = "" if t.correct is None else (" ✓" if t.correct else " ✗")
+        tot = t.totals()
+        return f"<b>{tag}</b> {who}: {ans}{mark} ({tot.prompt_tokens + tot.generated_tokens:,} tokens, {t.seconds:.1f} s)"
+
+    if a.correct is None or b.correct is None:
+        verdict = "no gold answer: neither side can be called right"
+    elif a.correct and not b.correct:
+        verdict = "<b>A wins</b>"
+    elif b.correct and not a.correct:
+        verdict = "<b>B wins</b>"
+    else:
+        both = "both right" if a.correct else "both wrong"
+        ta, tb = a.totals(), b.totals()
+        ca, cb = ta.prompt_tokens + ta.generated_tokens, tb.prompt_tokens + tb.generated_tokens
+        cheaper = "" if ca == cb else f"; {'A' if ca < cb else 'B'} used fewer tokens"
+        verdict = both + cheaper
+    return (f'<div class="tts-compare" style="{_STYLE}; padding:6px 8px; border:1px solid #ddd; border-radius:4px">'
+            f"{side(a, 'A')} · {side(b, 'B')} → {verdict}</div>")
+
+
 # ----- node inspector -----------------------------------------------------------------------
 def inspector_html(trace: Trace | None, node_id: int | None) -> str:
     if trace is None:
