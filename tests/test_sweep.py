@@ -519,6 +519,7 @@ def test_a_pool_is_sampled_once_and_rescored_for_another_verifier(tmp_path):
     rows = [r for r in load_results(cfg.results) if r["verifier"] == "oracle"]
     pool = next(r for r in rows if r["strategy"] == "pool")
     assert pool["scores"] == [1.0 if c else 0.0 for c in pool["sample_correct"]]
+    assert pool["rescored"] is True and pool["spent_seconds"] == 0.0  # no sampling was paid for again
     arith_pool = next(r for r in load_results(cfg.results) if r["verifier"] == "arith" and r["strategy"] == "pool")
     assert pool["answers"] == arith_pool["answers"]  # the very same samples
     best = {r["budget"]: r for r in rows if r["strategy"] == "best-of-n"}

@@ -297,11 +297,11 @@ def pool_trace_path(cfg: SweepConfig, problem: Problem, run_cfg) -> Path:
 
 def sample_pool(cfg: SweepConfig, problem: Problem, strategy: str, size: int, run_fn: RunFn,
                 make_verifier_fn: Callable[[Any], Any] | None = None):
-    """The problem's pool trace: re-scored from `pool_traces` when sampled before (under any verifier),
-    else sampled by run_fn and kept there."""
+    """(the problem's pool trace, whether it was re-scored): re-scored from `pool_traces` when sampled
+    before (under any verifier), else sampled by run_fn and kept there."""
     run_cfg = _problem_run_config(cfg, problem, strategy, size, {})
     if not cfg.pool_traces:
-        return run_fn(run_cfg)
+        return run_fn(run_cfg), False
     path = pool_trace_path(cfg, problem, run_cfg)
     if path.is_file():
         try:
@@ -318,13 +318,14 @@ def sample_pool(cfg: SweepConfig, problem: Problem, strategy: str, size: int, ru
                 make_verifier_fn = lambda rc: make_verifier(rc.verifier, problem=rc.problem(), seed=rc.search.seed)  # noqa: E731
             verifier = make_verifier_fn(run_cfg) if cfg.verifier != "none" else None
             if verifier is None:
-                return old
-            return rescore_trace(old, verifier, cfg.aggregation, SELECTION_METHOD.get(strategy, "best"), cfg.verifier_label)
+                return old, True
+            return rescore_trace(old, verifier, cfg.aggregation, SELECTION_METHOD.get(strategy, "best"),
+                                 cfg.verifier_label), True
     trace = run_fn(run_cfg)
     if trace.status == "done":
         path.parent.mkdir(parents=True, exist_ok=True)
         trace.save(path)
-    return trace
+    return trace, False
 
 
 def default_run_fn(cfg: SweepConfig) -> RunFn:
@@ -619,9 +620,11 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
             if need_pool:
                 bar.set_postfix_str(f"{p.id} pool x{pool_size}")
                 pool_strategy = "best-of-n" if cfg.verifier != "none" else "majority"
-                trace = sample_pool(cfg, p, pool_strategy, pool_size, run_fn)
+                trace, rescored = sample_pool(cfg, p, pool_strategy, pool_size, run_fn)
                 runs_done += 1
                 rows = pool_rows(cfg, p, split, trace, pool_specs, budgets)
+                if rescored:  # its cost as a method stays; this sweep spent (next to) nothing on it
+                    rows[0].update(spent_seconds=0.0, rescored=True)
                 pool_diff[p.id] = {k: rows[0][k] for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
                 for row in rows:
                     remember(row)
@@ -763,13 +766,15 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default="assets/scaling/results.jsonl")
     p.add_argument("--small", default="qwen2.5-coder-0.5b", help="the policy that searches")
     p.add_argument("--big", default="qwen2.5-coder-1.5b", help="the bigger policy of the FLOPs-matched comparison")
+    p.add_argument("--quality", help="instead: the verifier-quality study's tables from this results file "
+                                     "(e.g. assets/scaling/verifier-quality.jsonl)")
 
 
 def cmd_scaling_report(args) -> int:
-    from ..viz.scaling import scaling_report
+    from ..viz.scaling import quality_report, scaling_report
 
-    rows = load_results(args.results)
+    rows = load_results(args.quality or args.results)
     if not rows:
-        raise ValueError(f"No results in {args.results}: run `python -m tts_viz sweep` first.")
-    print(scaling_report(rows, args.small, args.big))
+        raise ValueError(f"No results in {args.quality or args.results}: run `python -m tts_viz sweep` first.")
+    print(quality_report(rows, args.small) if args.quality else scaling_report(rows, args.small, args.big))
     return 0

@@ -635,3 +635,21 @@ def quality_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "tes
         parts.append(f"**{title}.** {budget_ratio_line(budget_ratio(mine, split, policy))}\n\n"
                      + accuracy_table_markdown(mine, split, policy))
     return "\n\n".join(parts)
+
+
+def quality_report(rows: Sequence[Mapping[str, Any]], policy: str) -> str:
+    """The verifier-quality study as Markdown (README): what ran, accuracy at N=16 against the oracle's
+    AUROC, and per level the held-out table with auto's budget ratio."""
+    rows = list(rows)
+    cur = current_rows(rows)
+    curves = quality_curves(cur, "test", policy, 16)
+    levels = sorted({q for c in curves.values() for q in c})
+    head = "| strategy at N=16 | " + " | ".join("exact" if q >= 1 else f"AUROC {q:g}" for q in levels) + " |"
+    lines = [head, "|---" * (len(levels) + 1) + "|"]
+    for label in sorted(curves, key=lambda s: (s.startswith("auto"), s)):
+        cells = [f"{curves[label][q]['accuracy']:.3f} ({curves[label][q]['n']})" if q in curves[label] else "-"
+                 for q in levels]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return ("#### What ran\n\n" + what_ran_markdown(rows) + "\n\n#### Held-out accuracy at N=16 against verifier "
+            "quality\n\n" + "\n".join(lines) + "\n\n#### Per verifier quality (held-out)\n\n"
+            + quality_markdown(cur, "test", policy))
