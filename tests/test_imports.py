@@ -87,3 +87,31 @@ def test_import_command_writes_one_trace_per_problem_and_guesses_the_format(tmp_
     bad.write_text(json.dumps({"question": "q"}) + "\n")
     assert main(["import", str(bad), "--out", str(tmp_path / "o2")]) == 2
     assert "Cannot tell the format" in capsys.readouterr().err
+
+
+def test_a_trace_exports_to_treelog_and_back_to_a_sal_row():
+    from tts_viz.imports.export import to_sal_row, to_treelog
+
+    t = sal_trace(SAL_ROW)
+    log = to_treelog(t)["logs"][0]
+    assert len(log["nodes"]) == len(t.nodes) and len(log["edges"]) == len(t.nodes) - 1
+    chosen = t.selected()
+    # following selected_edge from the root walks the chosen path down to the chosen leaf
+    walk, at = [], 0
+    while log["nodes"][str(at)]["selected_edge"] is not None:
+        at = log["nodes"][str(at)]["selected_edge"]
+        walk.append(at)
+    assert walk[-1] == chosen.id and log["edges"][str(chosen.id)]["data"]["reward"] == chosen.step_score
+    row = to_sal_row(t)
+    again = sal_trace(row)  # what we export reads back as the same tree
+    assert [n.text for n in again.nodes] == [n.text for n in t.nodes]
+    assert row["pred"] == "\\boxed{9}" and len(row["completions"]) == 4
+
+
+def test_export_command_writes_treelog(tmp_path, capsys):
+    path = tmp_path / "t.json"
+    sal_trace(SAL_ROW).save(path)
+    assert main(["export", str(path), "--format", "treelog", "--out", str(tmp_path / "log.json")]) == 0
+    assert "logs" in json.loads((tmp_path / "log.json").read_text())
+    assert main(["export", str(path), "--format", "sal"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["answer"] == "9"

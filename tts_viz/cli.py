@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         ("bench", bench.add_bench_args, bench.cmd_bench, "measure harness throughput, prefix reuse, batched scoring, start time, memory"),
         ("prm-eval", prm_eval.add_prm_eval_args, prm_eval.cmd_prm_eval, "evaluate verifiers on a cached pool of sampled solutions"),
         ("train-probe", train_probe.add_train_probe_args, train_probe.cmd_train_probe, "train the on-policy value probe verifier from a seed"),
+        ("export", import_command.add_export_args, import_command.cmd_export, "write a trace as llm-reasoners TreeLog JSON or a search-and-learn row"),
         ("import", import_command.add_import_args, import_command.cmd_import, "open search-and-learn or ProcessBench rows as traces (one JSON per problem)"),
         ("train-prm", train_prm.add_train_prm_args, train_prm.cmd_train_prm, "train the PRM for within-problem selection (features, ranking losses, CV)"),
     ]:

@@ -51,3 +51,25 @@ def cmd_import(args) -> int:
                           "nodes": len(trace.nodes), "completions": info.get("completions"),
                           "steps": len(trace.nodes) - 1, "trace": str(path)}))
     return 0
+
+
+def add_export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trace", help="a trace JSON file (saved by the app or the CLI, or imported)")
+    p.add_argument("--format", choices=["treelog", "sal"], default="treelog",
+                   help="treelog: llm-reasoners' TreeLog JSON; sal: one search-and-learn-style row")
+    p.add_argument("--out", help="output file (default: print to stdout)")
+
+
+def cmd_export(args) -> int:
+    from ..trace import Trace
+    from .export import to_sal_row, to_treelog
+
+    trace = Trace.load(args.trace)
+    data = to_treelog(trace) if args.format == "treelog" else to_sal_row(trace)
+    text = json.dumps(data, ensure_ascii=False)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+        print(json.dumps({"format": args.format, "out": args.out, "nodes": len(trace.nodes)}))
+    else:
+        print(text)
+    return 0
