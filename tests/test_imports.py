@@ -115,3 +115,22 @@ def test_export_command_writes_treelog(tmp_path, capsys):
     assert "logs" in json.loads((tmp_path / "log.json").read_text())
     assert main(["export", str(path), "--format", "sal"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["answer"] == "9"
+
+
+def test_prm800k_row_keeps_the_rated_path_and_the_alternatives():
+    from tts_viz.imports.prm800k import prm800k_trace
+
+    row = {"question": {"problem": "What is 2 + 3 + 4?", "ground_truth_answer": "9"},
+           "label": {"finish_reason": "solution", "steps": [
+               {"completions": [{"text": "2 + 3 = 5", "rating": 1}, {"text": "2 + 3 = 6", "rating": -1}],
+                "human_completion": None, "chosen_completion": 0},
+               {"completions": [{"text": "5 + 4 = 9, so \\boxed{9}", "rating": 0}], "human_completion": None,
+                "chosen_completion": 0}]}}
+    t = prm800k_trace(row)
+    texts = {n.text: n for n in t.nodes[1:]}
+    assert texts["2 + 3 = 5"].true_label is True and texts["2 + 3 = 6"].true_label is False
+    assert texts["2 + 3 = 6"].status == "pruned"
+    assert texts["5 + 4 = 9, so \\boxed{9}"].true_label is None  # a neutral rating is no label
+    assert t.final_answer == "9" and t.correct is True
+    with pytest.raises(ValueError, match="missing column.*label"):
+        prm800k_trace({"question": {"problem": "p"}})

@@ -1,4 +1,4 @@
-"""`python -m tts_viz import FILE [--format sal|processbench] --out DIR`: one Trace JSON per problem.
+"""`python -m tts_viz import FILE [--format sal|processbench|prm800k] --out DIR`: one Trace JSON per problem.
 
 The format is guessed from the first row's columns when --format is left out; each written problem
 prints one JSON line (index, id, nodes, completions or steps, trace path)."""
@@ -9,13 +9,15 @@ import argparse
 import json
 from pathlib import Path
 
+from .prm800k import COLUMNS as PRM800K_COLUMNS
+from .prm800k import prm800k_trace
 from .processbench import COLUMNS as PB_COLUMNS
 from .processbench import processbench_trace
 from .rows import iter_rows
 from .sal import COLUMNS as SAL_COLUMNS
 from .sal import sal_trace
 
-READERS = {"sal": sal_trace, "processbench": processbench_trace}
+READERS = {"sal": sal_trace, "processbench": processbench_trace, "prm800k": prm800k_trace}
 
 
 def guess_format(row: dict) -> str:
@@ -23,9 +25,12 @@ def guess_format(row: dict) -> str:
         return "sal"
     if isinstance(row, dict) and all(c in row for c in PB_COLUMNS):
         return "processbench"
+    if isinstance(row, dict) and all(c in row for c in PRM800K_COLUMNS):
+        return "prm800k"
     have = ", ".join(sorted(map(str, row))[:12]) if isinstance(row, dict) else type(row).__name__
     raise ValueError(f"Cannot tell the format from the columns ({have}): search-and-learn rows need "
-                     f"{', '.join(SAL_COLUMNS)}; ProcessBench rows need {', '.join(PB_COLUMNS)}. Pass --format.")
+                     f"{', '.join(SAL_COLUMNS)}; ProcessBench rows need {', '.join(PB_COLUMNS)}; PRM800K rows need "
+                     f"{', '.join(PRM800K_COLUMNS)}. Pass --format.")
 
 
 def add_import_args(p: argparse.ArgumentParser) -> None:
