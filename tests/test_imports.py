@@ -134,3 +134,16 @@ def test_prm800k_row_keeps_the_rated_path_and_the_alternatives():
     assert t.final_answer == "9" and t.correct is True
     with pytest.raises(ValueError, match="missing column.*label"):
         prm800k_trace({"question": {"problem": "p"}})
+
+
+def test_prm_eval_import_computes_processbench_f1_for_a_local_verifier(tmp_path, capsys):
+    rows = [{"problem": "p", "steps": ["2 + 3 = 5", "5 * 2 = 11", "so 11"], "label": 1, "final_answer_correct": False},
+            {"problem": "p", "steps": ["2 + 3 = 5", "5 * 2 = 10"], "label": -1, "final_answer_correct": True},
+            {"problem": "p", "steps": ["2 + 3 = 6", "6 * 2 = 12"], "label": 0, "final_answer_correct": False}]
+    f = tmp_path / "pb.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "pb.json"
+    assert main(["prm-eval", "--import", str(f), "--verifiers", "arith", "--out", str(out)]) == 0
+    m = json.loads(out.read_text())["verifiers"]["arith"]
+    # arith finds both wrong equations exactly where they are and passes the right solution
+    assert (m["acc_erroneous"], m["acc_correct"], m["f1"]) == (1.0, 1.0, 1.0)

@@ -343,6 +343,9 @@ def add_prm_eval_args(p: argparse.ArgumentParser) -> None:
                    help="comma list; self-judge@MODEL uses another judge model, e.g. self-judge@qwen2.5-coder-1.5b")
     p.add_argument("--levels", default="1,2,3,4,5")
     p.add_argument("--per-level", type=int, default=8, help="generated arithmetic stories per level")
+    p.add_argument("--import", dest="import_file", help="instead: ProcessBench's metric on a local ProcessBench "
+                                                         "file (.jsonl / .json / .parquet) for each verifier")
+    p.add_argument("--limit", type=int, help="with --import: at most this many rows")
     p.add_argument("--word-per-level", type=int, default=0,
                    help="generated GSM8K-like word problems per level (same seed), a set of their own")
     p.add_argument("--problems-per-call", type=int, default=1,
@@ -361,7 +364,49 @@ def _fmt(x: Any) -> str:
     return "-" if x is None else f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
+def processbench_eval(rows: Sequence[dict], verifiers: dict[str, Any], threshold: float = 0.5) -> dict[str, Any]:
+    """ProcessBench's metric for each verifier on imported rows (imports/processbench.py): every row's
+    steps scored in one call, the predicted earliest error = the first step below the threshold."""
+    from ..imports.processbench import processbench_metric, processbench_trace
+
+    traces = [processbench_trace(r, where=f"row {i}") for i, r in enumerate(rows)]
+    labels = [t.root.extra["imported"]["label"] for t in traces]
+    out: dict[str, Any] = {"rows": len(rows), "verifiers": {}}
+    for name, v in verifiers.items():
+        t0 = time.perf_counter()
+        scores = [v.score(t.question, [t.steps(t.nodes[-1].id)])[0] for t in traces]
+        out["verifiers"][name] = {**processbench_metric(labels, scores, threshold),
+                                  "seconds": time.perf_counter() - t0}
+    return out
+
+
+def cmd_prm_eval_import(args) -> int:
+    """prm-eval --import FILE: ProcessBench's F1 for each named verifier on a local ProcessBench file."""
+    from ..imports.rows import read_rows
+    from ..verifiers import make_verifier
+
+    names = [v.strip() for v in args.verifiers.split(",") if v.strip()]
+    backend, pool_models = None, None
+    if any(n not in ("arith",) for n in names):  # a model-backed verifier needs the policy loaded
+        from ..backends.transformers_backend import TransformersBackend
+        from ..models import ModelPool
+
+        pool_models = ModelPool()
+        backend = TransformersBackend.from_loaded(pool_models.get(args.policy))
+    verifiers = {n: make_verifier(n, pool_models, backend) for n in names}
+    report = processbench_eval(read_rows(args.import_file, args.limit), verifiers)
+    for name, m in report["verifiers"].items():
+        print(f"{name}: F1 {_fmt(m['f1'])} (erroneous {_fmt(m['acc_erroneous'])} of {m['erroneous']}, "
+              f"correct {_fmt(m['acc_correct'])} of {m['correct']})", file=sys.stderr)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1))
+    print(json.dumps({"rows": report["rows"], **{k: v["f1"] for k, v in report["verifiers"].items()}}))
+    return 0
+
+
 def cmd_prm_eval(args) -> int:
+    if getattr(args, "import_file", None):
+        return cmd_prm_eval_import(args)
     from ..backends.transformers_backend import TransformersBackend
     from ..models import ModelPool
     from ..policy import StepPolicy
