@@ -10,14 +10,13 @@ prefill of the question and the steps so far, per candidate.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from .base import VerifierBase
-from .probe import ASSETS, ProbeHead
+from .probe import ASSETS, ProbeHead, load_head, save_head
 from .step_features import step_features
 
 NAME = "prm"
@@ -28,30 +27,11 @@ def prm_paths(policy_name: str, folder: Path = ASSETS) -> tuple[Path, Path]:
 
 
 def save_prm(head: ProbeHead, card: dict[str, Any], policy_name: str, folder: Path = ASSETS) -> Path:
-    from safetensors.torch import save_file
-
-    weights, meta = prm_paths(policy_name, folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(weights))
-    meta.write_text(json.dumps({**card, "dim": head.dim, "hidden": head.hidden}, indent=1))
-    return weights
+    return save_head(head, card, *prm_paths(policy_name, folder))
 
 
 def load_prm(policy_name: str, policy_sha: str | None, folder: Path = ASSETS) -> tuple[ProbeHead, dict]:
-    from safetensors.torch import load_file
-
-    weights, meta = prm_paths(policy_name, folder)
-    if not weights.is_file() or not meta.is_file():
-        raise ValueError(f"No trained PRM for the policy '{policy_name}' (looked for {weights.name} in {folder}). "
-                         f"Train one: python -m tts_viz train-prm --policy {policy_name}")
-    card = json.loads(meta.read_text())
-    if policy_sha and card.get("policy_sha256") and card["policy_sha256"] != policy_sha:
-        raise ValueError(f"The PRM in {weights.name} was trained on policy weights {card['policy_sha256'][:12]}…, "
-                         f"not on these ({policy_sha[:12]}…): its scores would mean nothing. Retrain it with train-prm.")
-    head = ProbeHead(card["dim"], card.get("hidden", 0))
-    head.load_state_dict(load_file(str(weights)))
-    head.eval()
-    return head, card
+    return load_head(*prm_paths(policy_name, folder), policy_sha, "PRM", "train-prm", policy_name)
 
 
 class LearnedPRM(VerifierBase):

@@ -42,35 +42,45 @@ def probe_paths(policy_name: str, folder: Path = ASSETS) -> tuple[Path, Path]:
     return folder / f"probe-{policy_name}.safetensors", folder / f"probe-{policy_name}.json"
 
 
-def save_probe(head: ProbeHead, card: dict[str, Any], policy_name: str, folder: Path = ASSETS) -> Path:
+def save_head(head: ProbeHead, card: dict[str, Any], weights: Path, meta: Path) -> Path:
+    """A trained head's weights (safetensors) and its card (JSON), as the probe and the PRM keep them."""
     from safetensors.torch import save_file
 
-    weights, meta = probe_paths(policy_name, folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    weights.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in head.state_dict().items()}, str(weights))
     meta.write_text(json.dumps({**card, "dim": head.dim, "hidden": head.hidden}, indent=1))
     return weights
 
 
-def load_probe(policy_name: str, policy_sha: str | None, folder: Path = ASSETS) -> tuple[ProbeHead, dict]:
+def load_head(weights: Path, meta: Path, policy_sha: str | None, what: str, command: str,
+              policy_name: str) -> tuple[ProbeHead, dict]:
+    """A trained head and its card; refuses a missing file (saying how to train one) and a card whose
+    policy weights differ from `policy_sha` (its scores would mean nothing)."""
     from safetensors.torch import load_file
 
-    weights, meta = probe_paths(policy_name, folder)
     if not weights.is_file() or not meta.is_file():
         raise ValueError(
-            f"No probe is trained for the policy '{policy_name}' (looked for {weights.name} in {folder}). "
-            f"Train one: python -m tts_viz train-probe --policy {policy_name}"
+            f"No {what} is trained for the policy '{policy_name}' (looked for {weights.name} in {weights.parent}). "
+            f"Train one: python -m tts_viz {command} --policy {policy_name}"
         )
     card = json.loads(meta.read_text())
     if policy_sha and card.get("policy_sha256") and card["policy_sha256"] != policy_sha:
         raise ValueError(
-            f"The probe in {weights.name} was trained on policy weights {card['policy_sha256'][:12]}…, not on "
-            f"these ({policy_sha[:12]}…): its scores would mean nothing. Retrain it with train-probe."
+            f"The {what} in {weights.name} was trained on policy weights {card['policy_sha256'][:12]}…, not on "
+            f"these ({policy_sha[:12]}…): its scores would mean nothing. Retrain it with {command}."
         )
     head = ProbeHead(card["dim"], card.get("hidden", 0))
     head.load_state_dict(load_file(str(weights)))
     head.eval()
     return head, card
+
+
+def save_probe(head: ProbeHead, card: dict[str, Any], policy_name: str, folder: Path = ASSETS) -> Path:
+    return save_head(head, card, *probe_paths(policy_name, folder))
+
+
+def load_probe(policy_name: str, policy_sha: str | None, folder: Path = ASSETS) -> tuple[ProbeHead, dict]:
+    return load_head(*probe_paths(policy_name, folder), policy_sha, "probe", "train-probe", policy_name)
 
 
 class ProbeVerifier(VerifierBase):
