@@ -430,11 +430,16 @@ def scaling_rows() -> list:
     return _scaling_cache[key]
 
 
+def study_policy() -> str:
+    """The policy whose search the shipped study shows: the app's policy if it was swept, else the default."""
+    return POLICY if any(r.get("policy") == POLICY for r in scaling_rows()) else DEFAULT_POLICY
+
+
 def scaling_verifiers() -> list[tuple[str, str]]:
     """(label, verifier) choices of the Scaling tab: the real verifier(s) first, then oracle levels."""
     from tts_viz.viz.figures import verifier_words
 
-    return [(verifier_words(v), v) for v in verifiers_in(scaling_rows(), POLICY)] or [(VERIFIER, VERIFIER)]
+    return [(verifier_words(v), v) for v in verifiers_in(scaling_rows(), study_policy())] or [(VERIFIER, VERIFIER)]
 
 
 def scaling_views(split: str, binning_kind: str, verifier: str = VERIFIER):
@@ -450,10 +455,11 @@ def scaling_views(split: str, binning_kind: str, verifier: str = VERIFIER):
         if len(_scaling_cache) >= 12:
             _scaling_cache.clear()
             _scaling_cache[("rows", _stamp(SCALING_RESULTS), _stamp(QUALITY_RESULTS))] = rows
-        mine = rows_for_verifier(rows, verifier, POLICY)
-        fig_n, fig_f, md = scaling_view(mine, split, binning_kind, POLICY)
-        qmd = quality_markdown(rows, split, POLICY)
-        _scaling_cache[key] = (fig_n, fig_f, md, quality_figure(rows, split, POLICY),
+        policy = study_policy()
+        mine = rows_for_verifier(rows, verifier, policy)
+        fig_n, fig_f, md = scaling_view(mine, split, binning_kind, policy)
+        qmd = quality_markdown(rows, split, policy)
+        _scaling_cache[key] = (fig_n, fig_f, md, quality_figure(rows, split, policy),
                                qmd or "_No verifier-quality sweep shipped yet._")
     return _scaling_cache[key]
 

@@ -222,6 +222,7 @@ def test_quality_figure_draws_accuracy_at_16_against_the_oracle_auroc():
         rows.append(_qrow(pid, "oracle@0.6", "best-of-n", 16, pid in ("a", "b")))
         for v in ("oracle", "oracle@0.6"):
             rows.append(_qrow(pid, v, "majority", 16, pid != "d"))
+    rows.append(_qrow("e", "oracle", "best-of-n", 16, False))  # only one level ran it: left out of the pairing
     curves = quality_curves(rows, "test", "p", 16)
     assert curves["best-of-n"] == {1.0: {"accuracy": 1.0, "n": 4}, 0.6: {"accuracy": 0.5, "n": 4}}
     assert curves["majority"][0.6]["accuracy"] == 0.75

@@ -584,13 +584,17 @@ def verifiers_in(rows: Sequence[Mapping[str, Any]], policy: str) -> list[str]:
 
 def quality_curves(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
                    budget: int = 16) -> dict[str, dict[float, dict[str, float]]]:
-    """curve label -> verifier AUROC -> {accuracy, n} at `budget`, over the oracle levels in rows."""
+    """curve label -> verifier AUROC -> {accuracy, n} at `budget`, over the oracle levels in rows, on
+    the problems that every level has run (a paired comparison: the levels differ only in the verifier)."""
     out: dict[str, dict[float, dict[str, float]]] = {}
-    for name in {r.get("verifier") for r in rows}:
+    cur = [r for r in current_rows(rows) if (split is None or r.get("split") == split)
+           and (policy is None or r.get("policy") == policy) and verifier_auroc(r.get("verifier")) is not None
+           and r.get("budget") == budget and _usable(r)]
+    names = {r["verifier"] for r in cur}
+    shared = set.intersection(*[{r["problem_id"] for r in cur if r["verifier"] == v} for v in names]) if names else set()
+    for name in names:
         q = verifier_auroc(name)
-        if q is None:
-            continue
-        mine = [r for r in current_rows(rows) if r.get("verifier") == name]
+        mine = [r for r in cur if r["verifier"] == name and r["problem_id"] in shared]
         for label, by_n in accuracy_by_bin(mine, split, policy).get(ALL, {}).items():
             if budget in by_n:
                 out.setdefault(label, {})[q] = {"accuracy": by_n[budget]["accuracy"], "n": by_n[budget]["n"]}
@@ -614,7 +618,8 @@ def quality_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
                           "<extra></extra>"))
     fig.update_layout(height=400, margin=dict(l=50, r=20, t=50, b=50),
                       title=f"Accuracy at N={budget} against verifier quality (oracle with calibrated noise; "
-                            f"{split or 'all'} split)",
+                            f"{split or 'all'} split, the {max((c['n'] for d in data.values() for c in d.values()), default=0)}"
+                            " problems every level ran)",
                       xaxis=dict(title="verifier step AUROC (0.5 = chance, 1 = the exact oracle)", range=[0.48, 1.02]),
                       yaxis=dict(range=[-0.02, 1.02], title="accuracy"), legend=dict(orientation="h", y=-0.25))
     if not data:
