@@ -19,9 +19,9 @@ def label_trace(trace: Trace, problem: Problem | None) -> Trace:
     """Set `true_label` on every node of the trace (in place; returns it). No gold answer: no labels."""
     if problem is None or not (problem.gold or "").strip():
         return trace
-    labels: dict[int, bool | None] = {0: None}
-    for node in trace.nodes[1:]:  # parents come before their children
-        above = labels.get(node.parent) if node.parent is not None else None
+    trace.root.true_label = None
+    for node in trace.nodes[1:]:  # parents come before their children, so theirs is set
+        above = trace.nodes[node.parent].true_label
         if above is False:
             label: bool | None = False
         elif node.status in (FINISHED, SELECTED) and node.correct is not None:
@@ -31,6 +31,5 @@ def label_trace(trace: Trace, problem: Problem | None) -> Trace:
         else:
             own = label_steps(problem, [node.text])[0]
             label = above if own is None else own
-        labels[node.id] = label
         node.true_label = label
     return trace
