@@ -23,6 +23,7 @@ app: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/ensure-chromium.sh
+	PYTHON=$(PY) bash scripts/build-llama-server.sh >/dev/null
 	$(PY) -m pytest
 
 bench: $(STAMP)

@@ -31,7 +31,9 @@ from tts_viz.runner import MAX_BUDGET, RunConfig, RunError, default_pool, iter_s
 from tts_viz.strategies import STRATEGIES
 from tts_viz.strategies.base import SearchConfig
 from tts_viz.trace import Trace, TraceFormatError
+from tts_viz.backends.openai_backend import is_server_name, list_models, parse_server_name
 from tts_viz.ui.data_paths import check_data_path
+from tts_viz.ui.servers import check_server_url
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note, verifier_note
 from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS, is_oracle, make_verifier, oracle_name
@@ -193,6 +195,38 @@ def _whole(value, what: str) -> int:
     return int(x)
 
 
+def checked_policy(policy) -> str:
+    """The policy name from the page; a model server only where ui/servers.py allows its URL
+    (the dropdown takes typed values, so a typed openai:...@URL is checked here too)."""
+    if not isinstance(policy, (str, type(None))):
+        raise RunError("Pick a policy.")
+    name = (policy or POLICY).strip()
+    if is_server_name(name):
+        try:
+            model, url = parse_server_name(name)
+            return f"openai:{model}@{check_server_url(url)}"
+        except ValueError as e:
+            raise RunError(str(e)) from None
+    return name
+
+
+def check_model_server(url, current):
+    """The "Check" button: the models the server serves, added to the Policy list. -> (policy update, message)."""
+    try:
+        url = check_server_url(url if isinstance(url, str) else "")
+        served = list_models(url, timeout=5.0)
+    except ValueError as e:  # ServerError is one too
+        return gr.update(), _err(str(e))
+    if not served:
+        return gr.update(), _err(f"{url} serves no models.")
+    names = [f"openai:{m}@{url}" for m in served]
+    base = [m for m in EMBEDDED if is_installed(m)] or [POLICY]
+    return (gr.update(choices=base + names, value=names[0]),
+            f"<div>{esc(url)} serves: {esc(', '.join(served))}. Added to the Policy list; "
+            f"the verifier runs here (self-judge asks the server for top log-probabilities; the probe and "
+            f"the trained PRM need the policy in process).</div>")
+
+
 def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
                 aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None) -> RunConfig:
     search = SearchConfig(
@@ -205,7 +239,8 @@ def make_config(question, gold, policy, verifier, strategy, n, width, lookahead,
         raise RunError("Pick a strategy.")
     if not isinstance(question, (str, type(None))) or not isinstance(gold, (str, type(None))):
         raise RunError("The question and the gold answer must be text.")
-    cfg = RunConfig(question=question or "", gold=(gold or "").strip() or None, policy=(policy or POLICY).strip(),
+    policy = checked_policy(policy)
+    cfg = RunConfig(question=question or "", gold=(gold or "").strip() or None, policy=policy,
                     verifier=verifier_name(verifier, quality), strategy=strategy, search=search,
                     max_step_tokens=step, max_solution_tokens=max(step, step * int(max_rounds)),
                     intermediates=_intermediates(problem, question))
@@ -612,6 +647,12 @@ def build_app() -> gr.Blocks:
                                                         label="Max tokens per step")
                             max_rounds = gr.Slider(1, 24, value=DEFAULTS["max_rounds"], step=1,
                                                    label="Max rounds (steps)")
+                            with gr.Row():
+                                server_url = gr.Textbox(label="Model server (vLLM, SGLang, llama-server)",
+                                                        placeholder="http://127.0.0.1:8080", elem_id="tts-server",
+                                                        scale=4)
+                                server_btn = gr.Button("Check", size="sm", elem_id="tts-server-check", scale=1)
+                            server_msg = gr.HTML("", elem_id="tts-server-msg")
                         with gr.Row():
                             run_btn = gr.Button("Run", variant="primary", elem_id="tts-run")
                             stop_btn = gr.Button("Stop", variant="stop", elem_id="tts-stop")
@@ -724,6 +765,7 @@ def build_app() -> gr.Blocks:
                        [question, gold, problem_msg, problem_state])
         example_dd.change(load_problem, [source, example_dd, level, index, ds_path, math_level],
                           [question, gold, problem_msg, problem_state])
+        server_btn.click(check_model_server, [server_url, policy], [policy, server_msg])
         verifier.change(verifier_controls, [verifier, quality], [quality, verifier_md])
         quality.change(verifier_controls, [verifier, quality], [quality, verifier_md])
         verifier.change(lambda v: gr.update(visible=v == "oracle"), verifier, cmp_quality_row)

@@ -524,3 +524,23 @@ def test_a_pool_is_sampled_once_and_rescored_for_another_verifier(tmp_path):
     assert pool["answers"] == arith_pool["answers"]  # the very same samples
     best = {r["budget"]: r for r in rows if r["strategy"] == "best-of-n"}
     assert best[2]["correct"] is True  # the arith-scored pick at 2 was wrong (see the test above)
+
+
+def test_problems_run_concurrently_write_the_same_rows(tmp_path):
+    """On a model server the sweep keeps several problems in flight; each problem's runs stay in
+    order and the rows are those of the one-at-a-time sweep."""
+    import dataclasses
+
+    one = sweep_cfg(tmp_path / "a")
+    many = dataclasses.replace(sweep_cfg(tmp_path / "b"), concurrency=3)
+    calls_one, calls_many = [], []
+    s1 = run_sweep(one, run_fn=make_run_fn(calls_one), progress=False)
+    s2 = run_sweep(many, run_fn=make_run_fn(calls_many), progress=False)
+    assert s1["runs"] == s2["runs"] == 16 and s2["rows_written"] == s1["rows_written"]
+    strip = lambda rows: sorted(json.dumps({k: v for k, v in r.items() if k not in ("time", "seconds", "spent_seconds")},
+                                           sort_keys=True) for r in rows)
+    assert strip(load_results(one.results)) == strip(load_results(many.results))
+    by_problem = {}
+    for q, s, n in calls_many:
+        by_problem.setdefault(q, []).append((s, n))
+    assert all(v == [("best-of-n", 4), ("beam", 1), ("beam", 2), ("beam", 4)] for v in by_problem.values())

@@ -375,6 +375,18 @@ def load_embedded(name: str, dtype: str | None = None, device: str | None = None
     )
 
 
+def embedded_tokenizer(name: str):
+    """An embedded model's tokenizer without its weights (a model server runs the weights): from
+    the warm-start cache where a load left one, else read from the GGUF file itself."""
+    from transformers import AutoTokenizer
+
+    path, digest = gguf_path(name)
+    for warm in sorted((cache_dir() / EMBEDDED[name].name).glob(f"hf-{digest[:16]}-*")):
+        if (warm / "done").is_file() and (warm / "tokenizer_config.json").is_file():
+            return _prepare_tokenizer(AutoTokenizer.from_pretrained(warm))
+    return _prepare_tokenizer(AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name))
+
+
 INT8_CACHE_FILE = "int8-weights.safetensors"
 
 
@@ -511,6 +523,8 @@ def load_hub_model(
 
 def load_policy_model(name: str, device: str | None = None) -> LoadedModel:
     """Any policy: an embedded name or a hub id."""
+    if name.startswith("openai:"):
+        raise ModelError(f"{name!r} is a model on a server, not weights to load: run it through backends.policy_backend.")
     if is_embedded(name):
         return load_embedded(name, device=device)
     t0 = time.perf_counter()
@@ -541,7 +555,10 @@ class ModelPool:
 
     def get_verifier(self, name: str, build):
         """A model-backed verifier, built once per process by `build()`."""
-        key = "verifier:" + name
+        return self.get_built("verifier:" + name, build)
+
+    def get_built(self, key: str, build):
+        """Anything built once per process by `build()` under `key` (a verifier, a server client)."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from .backends.transformers_backend import Cancelled, TransformersBackend
+from .backends import policy_backend
+from .backends.transformers_backend import Cancelled
 from .models import DEFAULT_POLICY, ModelError, ModelPool
 from .policy import StepPolicy
 from .strategies import STRATEGIES, get_strategy
@@ -123,9 +124,8 @@ def run_search(
     t0 = time.perf_counter()
     try:
         if policy is None:
-            lm = pool.get(cfg.policy)
             policy = StepPolicy(
-                TransformersBackend.from_loaded(lm),
+                policy_backend(cfg.policy, pool),
                 max_step_tokens=cfg.max_step_tokens,
                 max_steps=cfg.search.max_rounds,
                 max_solution_tokens=cfg.max_solution_tokens,

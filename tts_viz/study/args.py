@@ -21,7 +21,7 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
         return text
 
     run_defaults, search_defaults = RunConfig(question=""), SearchConfig()
-    p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; or a hub id (GPU)")
+    p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; a hub id (GPU); or a model server, openai:MODEL@URL")
     p.add_argument("--verifier", default=DEFAULT_VERIFIER, type=verifier_arg,
                    help=f"{', '.join(VERIFIERS)}; arith+X (arithmetic veto); oracle@AUROC (noisy oracle, e.g. oracle@0.75)")
     p.add_argument("--judge", help="model for self-judge (default: the policy itself)")

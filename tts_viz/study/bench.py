@@ -9,7 +9,9 @@
 3. verifier scoring of 16 solutions (self-judge on the policy): one batched call vs one per solution;
 4. cold vs warm start, each in a fresh process: first load from the packaged GGUF (into an empty
    cache folder) vs a later load from the warm cache;
-5. peak resident memory of a process holding what the app holds: gradio, the policy, the verifiers.
+5. peak resident memory of a process holding what the app holds: gradio, the policy, the verifiers;
+6. with --server: the same beam search through llama.cpp's llama-server (16 slots, prompt cache on,
+   the same GGUF) against the in-process backend, and single-stream decode tok/s of both.
 
 Prints a table of ratios and writes every figure to JSON. Timings are wall seconds on this
 machine; run it on a quiet machine (another busy process on 2 cores halves every figure).
@@ -46,6 +48,9 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--beam-width", type=int, default=4)
     p.add_argument("--rounds", type=int, default=4, help="beam rounds (both paths run the same number)")
     p.add_argument("--skip-start", action="store_true", help="skip cold/warm start (needs ~4 GB of temp disk)")
+    p.add_argument("--server", action="store_true", help="also: llama-server against the in-process backend")
+    p.add_argument("--only-server", action="store_true", help="only the llama-server comparison")
+    p.add_argument("--slots", type=int, default=16, help="llama-server parallel slots")
     p.add_argument("--out", default="runs/bench.json")
 
 
@@ -199,6 +204,63 @@ def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
     }, reuse_trace
 
 
+def bench_server(backend, args) -> dict:
+    """Beam search N, width M through llama-server vs in process, same problem, seed and verifier
+    (arith: instant, so the policy is what is timed). The trees differ (each samples its own way),
+    so seconds per generated token are reported beside the wall seconds. Then single-stream decode
+    of 128 tokens on each (EOS ignored)."""
+    import httpx
+
+    from ..backends.llama_server import LlamaServer
+    from ..backends.prefix_cache import PrefixKVStore
+    from ..models import ModelPool
+    from ..policy import StepPolicy
+    from ..runner import RunConfig, run_search
+    from ..strategies.base import SearchConfig
+
+    problem, where = _beam_problem(args)
+    out: dict = {"problem": where, "n": args.beam_n, "width": args.beam_width, "max_rounds": args.rounds,
+                 "slots": args.slots}
+    with LlamaServer.start(args.policy, slots=args.slots) as srv:
+        out["llama_server"] = {"binary": str(srv.proc.args[0]), "policy": srv.policy_name}
+        for mode, policy_name in (("in_process", args.policy), ("llama_server", srv.policy_name)):
+            cfg = RunConfig(question=problem.question, gold=problem.gold, policy=policy_name, verifier="arith",
+                            strategy="beam", search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0,
+                                                                 max_rounds=args.rounds))
+            if mode == "in_process":
+                backend.prefix_store = PrefixKVStore()
+                trace = run_search(cfg, policy=StepPolicy(backend, max_step_tokens=cfg.max_step_tokens,
+                                                          max_steps=cfg.search.max_rounds,
+                                                          max_solution_tokens=cfg.max_solution_tokens))
+            else:
+                trace = run_search(cfg, pool=ModelPool())
+            if trace.error:
+                raise RuntimeError(f"beam search failed ({mode}): {trace.error}")
+            mc = trace.compute["policy"]
+            out.setdefault(mode, {}).update({
+                "seconds": trace.seconds, "nodes": len(trace.nodes), "answer": trace.final_answer,
+                "correct": trace.correct, "generated_tokens": mc.generated_tokens, "prompt_tokens": mc.prompt_tokens,
+                "reused_tokens": mc.reused_tokens, "generated_tok_s": mc.generated_tokens / trace.seconds})
+        prompt = StepPolicy(backend).prompt("Write a long story about a cat.")
+        backend.generate([prompt], 4)
+        t0 = time.perf_counter()
+        g = backend.generate([prompt], 128, min_new_tokens=128)
+        out["in_process"]["single_stream_tok_s"] = g[0].tokens / (time.perf_counter() - t0)
+        body = {"model": args.policy, "prompt": prompt, "max_tokens": 128, "ignore_eos": True, "temperature": 0.8,
+                "seed": 1, "cache_prompt": True}
+        httpx.post(srv.url + "/v1/completions", json=dict(body, max_tokens=4), timeout=300)
+        t0 = time.perf_counter()
+        r = httpx.post(srv.url + "/v1/completions", json=body, timeout=300).json()
+        out["llama_server"]["single_stream_tok_s"] = r["usage"]["completion_tokens"] / (time.perf_counter() - t0)
+        out["llama_server"]["server_decode_tok_s"] = (r.get("timings") or {}).get("predicted_per_second")
+    a, b = out["in_process"], out["llama_server"]
+    out["beam_seconds_ratio_server_over_in_process"] = b["seconds"] / a["seconds"]
+    out["beam_per_token_ratio_server_over_in_process"] = (b["seconds"] / b["generated_tokens"]) / (
+        a["seconds"] / a["generated_tokens"])
+    out["single_stream_ratio_server_over_in_process"] = b["single_stream_tok_s"] / a["single_stream_tok_s"]
+    return out
+
+
 def bench_verifier(backend, trace) -> dict:
     from ..backends.prefix_cache import PrefixKVStore
     from ..verifiers import SelfJudgeVerifier
@@ -285,6 +347,8 @@ def cmd_bench(args) -> int:
 
     report: dict = {"policy": args.policy, "cpu_count": os.cpu_count(), "torch_threads": None, "targets": TARGETS}
     started = time.perf_counter()
+    if args.only_server:
+        return _server_only(args, report, started)
     if not args.skip_start:
         print("cold / warm start (fresh processes, empty cache folder)...", file=sys.stderr)
         report["start"] = bench_start(args.policy)
@@ -300,6 +364,9 @@ def cmd_bench(args) -> int:
     report["prefix_reuse"], trace = bench_prefix_reuse(backend, args)
     print("verifier: batched vs per solution...", file=sys.stderr)
     report["verifier"] = bench_verifier(backend, trace)
+    if args.server:
+        print("beam through llama-server vs in process...", file=sys.stderr)
+        report["server"] = bench_server(backend, args)
     del backend, policy, lm
     print("peak memory of an app-like process...", file=sys.stderr)
     report["app_memory"] = _child(_APP_SNIPPET, args.policy)
@@ -330,12 +397,51 @@ def cmd_bench(args) -> int:
     rows.append(("token accounting: trace - hook (= rows never run)",
                  f"{acct['trace_prompt_tokens'] + acct['trace_generated_tokens']} - {acct['forward_tokens_counted']}",
                  None, f"gap {acct['accounting_gap']} (0 = exact)"))
-    width = max(len(r[0]) for r in rows)
-    print(f"\n{'measure'.ljust(width)}  {'figures'.ljust(44)}  {'ratio':>6}  target")
-    for name, figures, ratio, target in rows:
-        print(f"{name.ljust(width)}  {figures.ljust(44)}  {_fmt(ratio) if ratio is not None else '':>6}  {target}")
+    if "server" in report:
+        rows += _server_rows(report["server"])
+    _print_rows(rows)
     print(f"\nmodel: {report['model']}, torch threads {report['torch_threads']}, bench {report['bench_seconds']:.0f} s")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
     print(f"JSON: {args.out}")
     return 0
+
+
+def _server_rows(sv: dict) -> list:
+    a, b = sv["in_process"], sv["llama_server"]
+    return [
+        ("beam N=%d M=%d, %d rounds: llama-server / in process" % (sv["n"], sv["width"], sv["max_rounds"]),
+         f"{b['seconds']:.1f} s / {a['seconds']:.1f} s ({b['generated_tokens']} / {a['generated_tokens']} tokens)",
+         sv["beam_seconds_ratio_server_over_in_process"], "<= 1 favours the server"),
+        ("  same, seconds per generated token", f"{b['generated_tok_s']:.1f} / {a['generated_tok_s']:.1f} tok/s",
+         sv["beam_per_token_ratio_server_over_in_process"], ""),
+        ("single-stream decode: llama-server / in process",
+         f"{b['single_stream_tok_s']:.1f} / {a['single_stream_tok_s']:.1f} tok/s",
+         sv["single_stream_ratio_server_over_in_process"], ""),
+    ]
+
+
+def _server_only(args, report: dict, started: float) -> int:
+    import torch
+
+    from .. import models
+    from ..backends.transformers_backend import TransformersBackend
+
+    lm = models.load_embedded(args.policy)
+    report["torch_threads"] = torch.get_num_threads()
+    report["model"] = {"dtype": lm.meta.get("dtype"), "cpu_quant": lm.meta.get("cpu_quant"), "params": lm.params}
+    report["server"] = bench_server(TransformersBackend.from_loaded(lm), args)
+    report["bench_seconds"] = time.perf_counter() - started
+    _print_rows(_server_rows(report["server"]))
+    print(f"\nmodel: {report['model']}, bench {report['bench_seconds']:.0f} s")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+    print(f"JSON: {args.out}")
+    return 0
+
+
+def _print_rows(rows) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'measure'.ljust(width)}  {'figures'.ljust(44)}  {'ratio':>6}  target")
+    for name, figures, ratio, target in rows:
+        print(f"{name.ljust(width)}  {figures.ljust(44)}  {_fmt(ratio) if ratio is not None else '':>6}  {target}")

@@ -46,7 +46,9 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -262,6 +264,8 @@ class SweepConfig:
     max_step_tokens: int = RunConfig.max_step_tokens
     max_solution_tokens: int = RunConfig.max_solution_tokens
     limit: int | None = None  # at most this many problems (after the split), for quick checks
+    # problems in flight at once: >1 only pays on a model server (--policy openai:...), which batches them
+    concurrency: int = 1
 
     @property
     def verifier_label(self) -> str:
@@ -615,44 +619,61 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                dynamic_ncols=True)
     t0 = time.perf_counter()
     runs_done = 0
-    try:
-        for p, split, need_pool, runs in plan:
-            if need_pool:
-                bar.set_postfix_str(f"{p.id} pool x{pool_size}")
-                pool_strategy = "best-of-n" if cfg.verifier != "none" else "majority"
-                trace, rescored = sample_pool(cfg, p, pool_strategy, pool_size, run_fn)
-                runs_done += 1
-                rows = pool_rows(cfg, p, split, trace, pool_specs, budgets)
-                if rescored:  # its cost as a method stays; this sweep spent (next to) nothing on it
-                    rows[0].update(spent_seconds=0.0, rescored=True)
-                pool_diff[p.id] = {k: rows[0][k] for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
-                for row in rows:
-                    remember(row)
-                    if row_key(row) not in done:
-                        writer.write(row)
-                        if row["status"] != "error":
-                            done.add(row_key(row))
-                bar.update(1)
-            diff = pool_diff.get(p.id, {"difficulty": None, "predicted_difficulty": None, "oracle_difficulty": None})
-            nests: Nests = {}
-            for spec, n in runs:
-                bar.set_postfix_str(f"{p.id} {spec.label} N={n}")
-                if spec.name == "auto":
-                    row = _auto_row(cfg, p, split, n, pools.get(p.id), subsample.get(p.id, {}), table, table_path,
-                                    sub_runs, run_fn, diff, nests)
-                    runs_done += 1
-                else:
-                    row = nested_row(cfg, p, split, spec, n, nests, diff)
-                    if row is None:
-                        trace = run_fn(_problem_run_config(cfg, p, spec.name, n, spec.param_dict))
-                        row = run_row(cfg, p, split, spec, n, trace, diff)
-                        runs_done += 1
-                        remember_nest(nests, spec, n, trace)
+    lock = threading.Lock()  # problems may run concurrently (a model server): one writer, one count
+
+    def write(row: dict[str, Any]) -> None:
+        with lock:
+            writer.write(row)
+            if row["status"] != "error":
+                done.add(row_key(row))
+
+    def one_problem(p: Problem, split: str, need_pool: bool, runs) -> None:
+        nonlocal runs_done
+        if need_pool:
+            bar.set_postfix_str(f"{p.id} pool x{pool_size}")
+            pool_strategy = "best-of-n" if cfg.verifier != "none" else "majority"
+            trace, rescored = sample_pool(cfg, p, pool_strategy, pool_size, run_fn)
+            rows = pool_rows(cfg, p, split, trace, pool_specs, budgets)
+            if rescored:  # its cost as a method stays; this sweep spent (next to) nothing on it
+                rows[0].update(spent_seconds=0.0, rescored=True)
+            pool_diff[p.id] = {k: rows[0][k] for k in ("difficulty", "predicted_difficulty", "oracle_difficulty")}
+            for row in rows:
                 remember(row)
-                writer.write(row)
-                if row["status"] != "error":
-                    done.add(row_key(row))
+                if row_key(row) not in done:
+                    write(row)
+            with lock:
+                runs_done += 1
                 bar.update(1)
+        diff = pool_diff.get(p.id, {"difficulty": None, "predicted_difficulty": None, "oracle_difficulty": None})
+        nests: Nests = {}
+        for spec, n in runs:
+            bar.set_postfix_str(f"{p.id} {spec.label} N={n}")
+            ran = 1
+            if spec.name == "auto":
+                row = _auto_row(cfg, p, split, n, pools.get(p.id), subsample.get(p.id, {}), table, table_path,
+                                sub_runs, run_fn, diff, nests)
+            else:
+                row = nested_row(cfg, p, split, spec, n, nests, diff)
+                ran = int(row is None)
+                if row is None:
+                    trace = run_fn(_problem_run_config(cfg, p, spec.name, n, spec.param_dict))
+                    row = run_row(cfg, p, split, spec, n, trace, diff)
+                    remember_nest(nests, spec, n, trace)
+            remember(row)
+            write(row)
+            with lock:
+                runs_done += ran
+                bar.update(1)
+
+    try:
+        if cfg.concurrency > 1:
+            # each problem's runs stay in order (nesting, auto's pool); problems overlap on the server
+            with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="tts-viz-sweep") as ex:
+                for f in [ex.submit(one_problem, *item) for item in plan]:
+                    f.result()
+        else:
+            for item in plan:
+                one_problem(*item)
     finally:
         bar.close()
     return {"results": str(cfg.results), "split": cfg.split, "problems": len(problems), "runs": runs_done,
@@ -702,6 +723,8 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", default="runs/sweep.jsonl")
     p.add_argument("--pool-traces", help="folder of pool traces: sample each problem's pool once and re-score it "
                                          "for every other verifier (e.g. the oracle qualities)")
+    p.add_argument("--problem-concurrency", type=int, help="problems run at once (default: 4 on a model server, "
+                                                           "else 1: in process they would only contend for the cores)")
 
 
 def sweep_config_from_args(args) -> SweepConfig:
@@ -714,6 +737,7 @@ def sweep_config_from_args(args) -> SweepConfig:
         judge=args.judge, seed=args.seed, temperature=args.temperature, aggregation=args.aggregation,
         max_rounds=args.max_rounds, max_step_tokens=args.max_step_tokens,
         max_solution_tokens=args.max_solution_tokens, limit=args.limit, pool_traces=args.pool_traces,
+        concurrency=args.problem_concurrency or (4 if args.policy.startswith("openai:") else 1),
     )
 
 

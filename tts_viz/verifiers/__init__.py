@@ -58,6 +58,15 @@ def check_verifier_name(name: str) -> None:
     base = name[len("arith+"):] if name.startswith("arith+") else name
     if name in VERIFIERS or base in VERIFIERS or base.startswith("self-judge@"):
         return
+    if base.startswith("openai:"):  # a PRM on a vLLM pooling server (served_prm.py)
+        from ..backends.openai_backend import ServerError, parse_server_name
+        from .served_prm import served_family
+
+        try:
+            served_family(parse_server_name(base)[0])
+        except ServerError as e:
+            raise ValueError(str(e)) from None
+        return
     raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)} (oracle@AUROC for a noisy oracle).")
 
 
@@ -97,12 +106,19 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
     if name == "self-judge":
         backend = policy_backend
         if judge and (policy_backend is None or judge != policy_backend.name):
-            from ..backends.transformers_backend import TransformersBackend
+            from ..backends import policy_backend as make_backend
 
-            backend = TransformersBackend.from_loaded(pool.get(judge))
+            backend = make_backend(judge, pool)
         if backend is None:
             raise ValueError("self-judge needs a model: pass the policy backend or a judge model name.")
         return SelfJudgeVerifier(backend)
+    if name.startswith("openai:"):
+        from .served_prm import ServedPRM
+
+        return pool.get_verifier(name, lambda: ServedPRM.from_name(name)) if pool is not None else ServedPRM.from_name(name)
+    if name in ("probe", "prm") and policy_backend is not None and not hasattr(policy_backend, "last_hidden_states"):
+        raise ValueError(f"The {name} verifier reads the policy's hidden states, which a model server does not send: "
+                         f"run the policy in process (e.g. {DEFAULT_POLICY}) or pick another verifier.")
     if name == "probe":
         from ..policy import StepPolicy
         from .probe import ProbeVerifier, load_probe

@@ -30,6 +30,26 @@ def _variant_ids(tokenizer, word: str) -> list[int]:
     return sorted(ids)
 
 
+TOP_K = 20  # what vLLM allows by default (--max-logprobs 20)
+
+
+def p_yes_from_top(top: dict[str, float]) -> float:
+    """P(Yes) / (P(Yes) + P(No)) from a server's top-k next-token log-probabilities. The variants
+    are those _variant_ids takes ("Yes", " Yes", "yes", ...). A word outside the top k has at most
+    the smallest listed probability: that bound stands in for it; neither listed gives 0.5."""
+    def mass(word: str) -> float | None:
+        vals = [lp for t, lp in top.items() if t.strip() in (word, word.lower(), word.upper())]
+        return float(torch.logsumexp(torch.tensor(vals), 0)) if vals else None
+
+    yes, no = mass("Yes"), mass("No")
+    if yes is None and no is None:
+        return 0.5
+    floor = min(top.values())
+    yes = floor if yes is None else yes
+    no = floor if no is None else no
+    return float(torch.sigmoid(torch.tensor(yes - no)))
+
+
 class SelfJudgeVerifier(VerifierBase):
     name = "self-judge"
 
@@ -38,8 +58,12 @@ class SelfJudgeVerifier(VerifierBase):
         self.backend = backend
         self.batch_size = batch_size
         self.compute.params = backend.params
-        self.yes_ids = _variant_ids(backend.tokenizer, "Yes")
-        self.no_ids = _variant_ids(backend.tokenizer, "No")
+        # in process: the full next-token distribution by token id; on a model server: its top
+        # log-probabilities by token text (openai_backend.next_token_top_logprobs)
+        self.by_id = hasattr(backend, "next_token_logprobs")
+        if self.by_id:
+            self.yes_ids = _variant_ids(backend.tokenizer, "Yes")
+            self.no_ids = _variant_ids(backend.tokenizer, "No")
 
     def judge_prompt(self, question: str, steps: Sequence[str]) -> str:
         shown = "\n\n".join(f"Step {i + 1}: {s}" for i, s in enumerate(steps))
@@ -50,6 +74,9 @@ class SelfJudgeVerifier(VerifierBase):
     def _p_yes(self, prompts: list[str]) -> list[float]:
         if not prompts:
             return []
+        if not self.by_id:
+            tops = self.backend.next_token_top_logprobs(prompts, k=TOP_K, compute=self.compute)
+            return [p_yes_from_top(t) for t in tops]
         logp = self.backend.next_token_logprobs(prompts, batch_size=self.batch_size, compute=self.compute)
         yes = torch.logsumexp(logp[:, self.yes_ids], dim=-1)
         no = torch.logsumexp(logp[:, self.no_ids], dim=-1)
