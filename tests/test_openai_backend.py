@@ -188,6 +188,9 @@ def test_failures_each_have_a_message(server):
     Stub.mode = "bad_shape"
     with pytest.raises(ServerError, match="unexpected shape"):
         b.generate(["p"], 10)
+    Stub.mode = "slow"
+    with pytest.raises(ServerError, match=r"did not answer /v1/completions within 0.1 s \(tried 2 times\)"):
+        OpenAIBackend(MODEL, server, timeout=0.1, retries=1).generate(["p"], 10)
     Stub.mode = "ok"
     assert list_models(server + "/v1") == [MODEL]
     with pytest.raises(ServerError, match="http:// or https://"):

@@ -70,7 +70,13 @@ class ServedPRM(VerifierBase):
     def _one(self, question: str, steps: Sequence[str]) -> list[float]:
         if not steps:
             return []
-        data = self.client.request("POST", "/pooling", self.body(question, steps), what="/pooling")
+        try:
+            data = self.client.request("POST", "/pooling", self.body(question, steps), what="/pooling")
+        except ServerError as e:
+            if "no /pooling endpoint" in str(e):
+                raise ServerError(f"{e} A PRM is read through vLLM's pooling API: serve it with "
+                                  f"`vllm serve MODEL --runner pooling` (llama-server and SGLang have no /pooling).") from None
+            raise
         try:
             rows = data["data"][0]["data"]
             if rows and not isinstance(rows[0], list):  # a single step may come back as one flat row
