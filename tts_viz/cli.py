@@ -63,6 +63,7 @@ def cmd_run(args) -> int:
         policy=args.policy,
         verifier=args.verifier,
         judge=args.judge,
+        quant=args.quant,
         intermediates=list(problem.intermediates),
         strategy=args.strategy,
         search=SearchConfig(

@@ -314,11 +314,16 @@ def cpu_weight_quant(device: str, dtype: str) -> str | None:
     return None
 
 
-def load_embedded(name: str, dtype: str | None = None, device: str | None = None) -> LoadedModel:
+def load_embedded(name: str, dtype: str | None = None, device: str | None = None,
+                  quant: str | None = None) -> LoadedModel:
+    """quant "nf4": the GGUF dequantised (the warm-start folder) and quantised again to
+    bitsandbytes NF4, on CUDA or the CPU; None: the default precision (bf16 / int8 on a CPU)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     setup_torch_threads()
+    if check_quant(quant) == "nf4":
+        return _load_embedded_nf4(name, dtype, device)
     spec = EMBEDDED[name]
     t0 = time.perf_counter()
     path, digest = gguf_path(name)
@@ -337,7 +342,8 @@ def load_embedded(name: str, dtype: str | None = None, device: str | None = None
         return LoadedModel(
             name=name, model=model, tokenizer=_prepare_tokenizer(tok), params=spec.params, device=device,
             load_seconds=time.perf_counter() - t0, source="cache",
-            meta={"gguf": str(path), "sha256": digest, "dtype": dtype, "cpu_quant": quant},
+            meta={"gguf": str(path), "sha256": digest, "dtype": dtype, "cpu_quant": quant,
+                  "precision": precision_label(model)},
         )
     if (warm / "config.json").is_file() and (warm / "done").is_file():
         tok = AutoTokenizer.from_pretrained(warm)
@@ -371,7 +377,8 @@ def load_embedded(name: str, dtype: str | None = None, device: str | None = None
         device=device,
         load_seconds=time.perf_counter() - t0,
         source=source,
-        meta={"gguf": str(path), "sha256": digest, "dtype": dtype, "cpu_quant": quant or None},
+        meta={"gguf": str(path), "sha256": digest, "dtype": dtype, "cpu_quant": quant or None,
+              "precision": precision_label(model)},
     )
 
 
@@ -385,6 +392,33 @@ def embedded_tokenizer(name: str):
         if (warm / "done").is_file() and (warm / "tokenizer_config.json").is_file():
             return _prepare_tokenizer(AutoTokenizer.from_pretrained(warm))
     return _prepare_tokenizer(AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name))
+
+
+def _load_embedded_nf4(name: str, dtype: str | None, device: str | None) -> LoadedModel:
+    """The warm-start folder (written by one ordinary load when absent) is a saved HF model, so
+    NF4 loads it through the same path as a hub or local-folder model."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    spec = EMBEDDED[name]
+    t0 = time.perf_counter()
+    path, digest = gguf_path(name)
+    device = device or default_device()
+    dtype = dtype or preferred_dtype(device)
+    warm = cache_dir() / spec.name / f"hf-{digest[:16]}-{dtype}"
+    if not ((warm / "config.json").is_file() and (warm / "done").is_file()):
+        load_embedded(name, dtype=dtype, device="cpu")  # writes the folder
+        if not (warm / "done").is_file():
+            raise ModelError(f"Could not write the dequantised copy of {name} to {warm}, which NF4 loads from.")
+    tok = AutoTokenizer.from_pretrained(warm)
+    model = AutoModelForCausalLM.from_pretrained(warm, quantization_config=nf4_config(device),
+                                                 device_map=_device_map(device))
+    model.eval()
+    return LoadedModel(
+        name=name, model=model, tokenizer=_prepare_tokenizer(tok), params=spec.params, device=device,
+        load_seconds=time.perf_counter() - t0, source="cache",
+        meta={"gguf": str(path), "sha256": digest, "dtype": dtype, "cpu_quant": None, "quant": "nf4",
+              "precision": precision_label(model)},
+    )
 
 
 INT8_CACHE_FILE = "int8-weights.safetensors"
@@ -476,35 +510,81 @@ def _hub_missing_message(model_id: str) -> str:
     )
 
 
+QUANTS = ("none", "nf4")  # precision choices beside the default: "nf4" = bitsandbytes 4-bit NormalFloat
+
+
+def check_quant(quant: str | None) -> str | None:
+    if quant in (None, "", "auto"):
+        return None
+    if quant not in QUANTS:
+        raise ModelError(f"Unknown precision {quant!r}: use nf4 (bitsandbytes 4-bit) or none.")
+    return quant
+
+
+NF4_SKIP_MODULES = ["lm_head", "score", "classifier", "v_head"]
+
+
+def nf4_config(device: str):
+    """bitsandbytes NF4 with the compute dtype this device runs fast: bf16 on CUDA or a CPU with
+    native bf16, else float32 (emulated bf16 is ~50x slower on an AVX2-only CPU)."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    compute = torch.bfloat16 if device == "cuda" or cpu_has_fast_bf16() else torch.float32
+    # output heads stay in full precision: they are small, their error goes straight into the score,
+    # and bitsandbytes' CPU kernel cannot pack a layer of fewer than 32 outputs (a PRM's 2-class head)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute,
+                              llm_int8_skip_modules=NF4_SKIP_MODULES)
+
+
+def _device_map(device: str):
+    return {"": 0} if device == "cuda" else device
+
+
+def precision_label(model: Any) -> str:
+    """What the weights run in, for the run summary and the Trace: "nf4 (bitsandbytes, bfloat16
+    compute)", "float32 + int8 weights", "bfloat16", ..."""
+    for m in model.modules():
+        name = type(m).__name__
+        if name == "Linear4bit":
+            qtype = getattr(getattr(m.weight, "quant_state", None), "quant_type", None) or "4-bit"
+            compute = str(getattr(m, "compute_dtype", None) or "").replace("torch.", "") or "?"
+            return f"{qtype} (bitsandbytes, {compute} compute)"
+        if name == "Int8WeightLinear":
+            return "float32 + int8 weights"
+    p = next(iter(model.parameters()), None)
+    return str(p.dtype).replace("torch.", "") if p is not None else "?"
+
+
 def load_hub_model(
     model_id: str,
     auto_class: Any = None,
     trust_remote_code: bool = False,
     quantize_4bit: bool | None = None,
     device: str | None = None,
+    quant: str | None = None,
     **kwargs: Any,
 ) -> tuple[Any, Any]:
-    """(model, tokenizer) for a hub id. On CUDA: 4-bit NF4 with bf16 compute unless told otherwise.
+    """(model, tokenizer) for a hub id or a local folder of saved weights (the same path).
+    quant "nf4": bitsandbytes 4-bit on CUDA or on the CPU; None: nf4 on CUDA, else full precision.
 
     Looks in the local HF cache first; only if the hub is reachable does it download.
     """
-    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     auto_class = auto_class or AutoModelForCausalLM
     device = device or default_device()
+    quant = check_quant(quant)
     if quantize_4bit is None:
-        quantize_4bit = device == "cuda"
+        quantize_4bit = quant == "nf4" or (quant is None and device == "cuda")
     load_kw: dict[str, Any] = dict(trust_remote_code=trust_remote_code, **kwargs)
     if quantize_4bit:
-        from transformers import BitsAndBytesConfig
-
-        load_kw["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
-        )
-        load_kw["device_map"] = {"": 0}
+        load_kw["quantization_config"] = nf4_config(device)
+        load_kw["device_map"] = _device_map(device)
     else:
-        load_kw["dtype"] = torch.bfloat16
+        import torch
+
+        load_kw["dtype"] = getattr(torch, preferred_dtype(device))
     last_err: Exception | None = None
     for local_only in (True, False):
         if not local_only and not hub_reachable():
@@ -521,16 +601,18 @@ def load_hub_model(
     raise ModelNotAvailable(_hub_missing_message(model_id)) from last_err
 
 
-def load_policy_model(name: str, device: str | None = None) -> LoadedModel:
-    """Any policy: an embedded name or a hub id."""
+def load_policy_model(name: str, device: str | None = None, quant: str | None = None) -> LoadedModel:
+    """Any policy: an embedded name, a hub id or a local folder of saved weights."""
     if name.startswith("openai:"):
         raise ModelError(f"{name!r} is a model on a server, not weights to load: run it through backends.policy_backend.")
     if is_embedded(name):
-        return load_embedded(name, device=device)
+        return load_embedded(name, device=device, quant=quant)
     t0 = time.perf_counter()
-    model, tok = load_hub_model(name, device=device)
-    params = sum(p.numel() for p in model.parameters())
-    return LoadedModel(name, model, tok, params, device or default_device(), time.perf_counter() - t0, "hub")
+    model, tok = load_hub_model(name, device=device, quant=quant)
+    from .verifiers.hub_base import count_params
+
+    return LoadedModel(name, model, tok, count_params(model), device or default_device(), time.perf_counter() - t0,
+                       "hub", meta={"precision": precision_label(model), "quant": check_quant(quant)})
 
 
 class ModelPool:
@@ -545,13 +627,15 @@ class ModelPool:
         self._guard = threading.Lock()
         self.run_locks: dict[str, threading.Lock] = {}
 
-    def get(self, name: str) -> LoadedModel:
+    def get(self, name: str, quant: str | None = None) -> LoadedModel:
+        quant = check_quant(quant)
+        key = name if quant is None else f"{name}|{quant}"
         with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
+            lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            if name not in self._models:
-                self._models[name] = load_policy_model(name)
-            return self._models[name]
+            if key not in self._models:
+                self._models[key] = load_policy_model(name, quant=quant)
+            return self._models[key]
 
     def get_verifier(self, name: str, build):
         """A model-backed verifier, built once per process by `build()`."""

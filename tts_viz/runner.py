@@ -8,6 +8,7 @@ after every round (what the app streams), ending with the final one.
 from __future__ import annotations
 
 import copy
+import os
 import queue
 import threading
 import time
@@ -47,6 +48,9 @@ class RunConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     max_step_tokens: int = 96  # a longer step is cut and continued next round; the batch waits for its longest row
     max_solution_tokens: int = 512
+    # precision of the models loaded here: None = the default (bf16, or int8 weights on an AVX2 CPU;
+    # nf4 for hub models on CUDA), "nf4" = bitsandbytes 4-bit, "none" = full precision
+    quant: str | None = field(default_factory=lambda: os.environ.get("TTS_VIZ_QUANT") or None)
 
     def validate(self) -> None:
         q = (self.question or "").strip()
@@ -57,6 +61,8 @@ class RunConfig:
                 f"The question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,} "
                 "(a small model's context fills up fast). Shorten it."
             )
+        if self.quant not in (None, "none", "nf4"):
+            raise RunError(f"Unknown precision {self.quant!r}: use nf4 (bitsandbytes 4-bit) or none.")
         if self.strategy not in STRATEGIES:
             raise RunError(f"Unknown strategy '{self.strategy}'. Choose one of: {', '.join(STRATEGIES)}.")
         try:
@@ -87,6 +93,21 @@ class RunConfig:
             return None
         return Problem(id="run", question=self.question.strip(), gold=gold,
                        source="arith" if self.intermediates else "custom", intermediates=list(self.intermediates))
+
+
+def verifier_precision(verifier) -> str | None:
+    """What a model-backed verifier's weights run in (None for arith, the oracle)."""
+    for attr in ("backend", "policy_backend"):
+        b = getattr(verifier, attr, None)
+        if b is not None and getattr(b, "precision", None):
+            return b.precision
+    model = getattr(verifier, "model", None)
+    if model is not None and hasattr(model, "modules"):
+        from .models import precision_label
+
+        return precision_label(model)
+    inner = getattr(verifier, "inner", None)
+    return verifier_precision(inner) if inner is not None else None
 
 
 _default_pool: ModelPool | None = None
@@ -125,18 +146,21 @@ def run_search(
     try:
         if policy is None:
             policy = StepPolicy(
-                policy_backend(cfg.policy, pool),
+                policy_backend(cfg.policy, pool, quant=cfg.quant),
                 max_step_tokens=cfg.max_step_tokens,
                 max_steps=cfg.search.max_rounds,
                 max_solution_tokens=cfg.max_solution_tokens,
             )
         if verifier is None and cfg.verifier != "none":
             verifier = make_verifier(cfg.verifier, pool, policy.backend, judge=cfg.judge, problem=truth_problem,
-                                     seed=cfg.search.seed)
+                                     seed=cfg.search.seed, quant=cfg.quant)
         # Per-run accounting objects, so concurrent runs sharing a model do not mix counts.
         policy.compute = trace.model_compute("policy", policy.backend.params)
         if verifier is not None:
             verifier.compute = trace.model_compute("verifier", verifier.compute.params)
+        trace.precision = {"policy": getattr(policy.backend, "precision", "?")}
+        if verifier is not None and verifier_precision(verifier):
+            trace.precision["verifier"] = verifier_precision(verifier)
         trace.load_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         ctx = SearchContext(

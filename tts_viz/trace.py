@@ -107,6 +107,9 @@ class Trace:
     revisions: list[RevisionLink] = field(default_factory=list)
     decision: dict[str, Any] | None = None  # allocator record (auto strategy)
     compute: dict[str, ModelCompute] = field(default_factory=dict)  # per model role name
+    # what each model role's weights ran in: "bfloat16", "float32 + int8 weights", "nf4 (bitsandbytes, ...)",
+    # "served" for a model server
+    precision: dict[str, str] = field(default_factory=dict)
     final_answer: str | None = None
     correct: bool | None = None
     status: str = RUNNING
@@ -328,6 +331,9 @@ def _check_top(kw: dict[str, Any]) -> None:
             raise TraceFormatError(f"Malformed trace: '{k}' is not a number.")
     if "params" in kw and not isinstance(kw["params"], dict):
         raise TraceFormatError("Malformed trace: 'params' is not an object.")
+    if "precision" in kw and not (isinstance(kw["precision"], dict)
+                                  and all(isinstance(v, str) for v in kw["precision"].values())):
+        raise TraceFormatError("Malformed trace: 'precision' is not an object of texts.")
     if kw.get("decision") is not None and not isinstance(kw["decision"], dict):
         raise TraceFormatError("Malformed trace: 'decision' is not an object or null.")
     if kw.get("correct") is not None and not isinstance(kw["correct"], bool):

@@ -203,6 +203,7 @@ class OpenAIBackend:
         self.concurrency = max(1, int(concurrency))
         self.client = ServerClient(url, timeout=timeout, retries=retries)
         self.prefix_store = None  # the server keeps its own prefix cache
+        self.precision = "served (the server's choice)"
         self.params = int(params or 0)
         self.kind = "openai"  # "llama.cpp" once /v1/models says so: it gets llama-server's own fields
         if check:

@@ -53,6 +53,9 @@ class TransformersBackend:
         self.name = name
         self.params = params if params is not None else sum(p.numel() for p in model.parameters())
         self.device = next(model.parameters()).device
+        from ..models import precision_label
+
+        self.precision = precision_label(model)  # recorded in the Trace and shown in the run summary
         self.max_batch = 32  # rows per generate call; more gains little on 2 cores and costs memory
         # KV caches of sequences already run, reused by longest common token prefix (prefix_cache.py);
         # None turns reuse off (every prompt is prefilled in full: the bench's baseline).

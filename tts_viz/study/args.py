@@ -25,6 +25,9 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verifier", default=DEFAULT_VERIFIER, type=verifier_arg,
                    help=f"{', '.join(VERIFIERS)}; arith+X (arithmetic veto); oracle@AUROC (noisy oracle, e.g. oracle@0.75)")
     p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
+    p.add_argument("--quant", choices=["nf4", "none"], default=run_defaults.quant,
+                   help="precision of the models loaded here: nf4 = bitsandbytes 4-bit (CPU or CUDA); "
+                        "default: bf16 / int8 weights on a CPU, nf4 for hub models on CUDA ($TTS_VIZ_QUANT)")
     p.add_argument("--temperature", type=float, default=search_defaults.temperature)
     p.add_argument("--seed", type=int, default=search_defaults.seed)
     p.add_argument("--aggregation", default=search_defaults.aggregation, choices=["last", "min", "prod"])

@@ -253,6 +253,7 @@ class SweepConfig:
     policy: str = "qwen2.5-coder-0.5b"
     verifier: str = DEFAULT_VERIFIER
     judge: str | None = None
+    quant: str | None = None  # precision of the models loaded here (RunConfig.quant)
     # a folder of pool traces: a problem's pool is sampled once and re-scored for every other verifier
     # (its samples do not depend on the verifier), e.g. the oracle study's four qualities
     pool_traces: str | None = None
@@ -283,7 +284,7 @@ def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: in
         aggregation=params.get("aggregation", cfg.aggregation), max_rounds=cfg.max_rounds,
     )
     return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
-                     strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,
+                     quant=cfg.quant, strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,
                      max_solution_tokens=cfg.max_solution_tokens, intermediates=list(intermediates))
 
 
@@ -737,6 +738,7 @@ def sweep_config_from_args(args) -> SweepConfig:
         judge=args.judge, seed=args.seed, temperature=args.temperature, aggregation=args.aggregation,
         max_rounds=args.max_rounds, max_step_tokens=args.max_step_tokens,
         max_solution_tokens=args.max_solution_tokens, limit=args.limit, pool_traces=args.pool_traces,
+        quant=args.quant,
         concurrency=args.problem_concurrency or (4 if args.policy.startswith("openai:") else 1),
     )
 

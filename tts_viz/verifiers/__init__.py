@@ -93,12 +93,13 @@ def _hub_class(name: str):
 
 
 def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None = None, problem=None,
-                  seed: int = 0):
-    """problem (a problems.Problem) and seed are for the oracle: its labels and its noise."""
+                  seed: int = 0, quant: str | None = None):
+    """problem (a problems.Problem) and seed are for the oracle: its labels and its noise; quant
+    ("nf4") the precision of a verifier model loaded here (hub PRMs, another judge model)."""
     if is_oracle(name):
         return OracleVerifier(problem, parse_oracle(name), seed)
     if name.startswith("arith+"):  # any verifier with the arithmetic veto (arith_veto.py)
-        return ArithVetoVerifier(make_verifier(name[len("arith+"):], pool, policy_backend, judge, problem, seed))
+        return ArithVetoVerifier(make_verifier(name[len("arith+"):], pool, policy_backend, judge, problem, seed, quant))
     if name == "arith":
         return ArithVerifier()
     if name.startswith("self-judge@"):  # "self-judge@qwen2.5-coder-1.5b": another model judges the policy
@@ -108,7 +109,7 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         if judge and (policy_backend is None or judge != policy_backend.name):
             from ..backends import policy_backend as make_backend
 
-            backend = make_backend(judge, pool)
+            backend = make_backend(judge, pool, quant=quant)
         if backend is None:
             raise ValueError("self-judge needs a model: pass the policy backend or a judge model name.")
         return SelfJudgeVerifier(backend)
@@ -138,7 +139,8 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         head, card = load_prm(policy_backend.name, sha)
         return LearnedPRM(policy_backend, head, card["layers"], StepPolicy(policy_backend).prompt)
     if name in VERIFIERS and VERIFIERS[name][1]:
-        return pool.get_verifier(name, lambda: _hub_class(name).from_hub(VERIFIERS[name][1]))
+        key = name if quant in (None, "none") else f"{name}|{quant}"
+        return pool.get_verifier(key, lambda: _hub_class(name).from_hub(VERIFIERS[name][1], quant=quant))
     raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)}.")
 
 

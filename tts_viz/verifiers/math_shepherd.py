@@ -56,12 +56,12 @@ class MathShepherdPRM(HubPRMBase):
         }
 
     @classmethod
-    def from_hub(cls, model_id: str = MATH_SHEPHERD_ID, device: str | None = None, **kw: Any) -> "MathShepherdPRM":
+    def from_hub(cls, model_id: str = MATH_SHEPHERD_ID, device: str | None = None, quant: str | None = None, **kw: Any) -> "MathShepherdPRM":
         from transformers import AutoModelForCausalLM
 
         from ..models import load_hub_model
 
-        model, tok = load_hub_model(model_id, auto_class=AutoModelForCausalLM, device=device)
+        model, tok = load_hub_model(model_id, auto_class=AutoModelForCausalLM, device=device, quant=quant)
         return cls(model, tok, model_id=model_id, **kw)
 
     def render(self, question: str, steps: list[str]) -> tuple[str, list[int]]:

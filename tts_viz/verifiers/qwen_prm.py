@@ -56,12 +56,21 @@ class QwenMathPRM(HubPRMBase):
         self.step_sep_id = sep[0]
 
     @classmethod
-    def from_hub(cls, model_id: str = QWEN_PRM_ID, device: str | None = None, **kw: Any) -> "QwenMathPRM":
-        from transformers import AutoModel
+    def from_hub(cls, model_id: str = QWEN_PRM_ID, device: str | None = None, quant: str | None = None, **kw: Any) -> "QwenMathPRM":
+        from transformers import AutoConfig, AutoModel, AutoModelForTokenClassification
 
         from ..models import load_hub_model
 
-        model, tok = load_hub_model(model_id, auto_class=AutoModel, trust_remote_code=True, device=device)
+        # the hub checkpoint maps AutoModel to its own Qwen2ForProcessRewardModel (remote code); a
+        # folder saved from Qwen2ForTokenClassification (same contract: logits [B, T, 2]) loads as that
+        auto = AutoModel
+        try:
+            archs = AutoConfig.from_pretrained(model_id, local_files_only=True, trust_remote_code=True).architectures or []
+            if any(a.endswith("ForTokenClassification") for a in archs):
+                auto = AutoModelForTokenClassification
+        except (OSError, ValueError):
+            pass
+        model, tok = load_hub_model(model_id, auto_class=auto, trust_remote_code=True, device=device, quant=quant)
         return cls(model, tok, model_id=model_id, **kw)
 
     def render(self, question: str, steps: Sequence[str]) -> str:

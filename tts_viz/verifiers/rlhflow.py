@@ -50,12 +50,12 @@ class RLHFlowPRM(HubPRMBase):
             raise ValueError(f"{self.name}: '+' and '-' map to the same token id {self.plus_id}.")
 
     @classmethod
-    def from_hub(cls, model_id: str = RLHFLOW_PRM_ID, device: str | None = None, **kw: Any) -> "RLHFlowPRM":
+    def from_hub(cls, model_id: str = RLHFLOW_PRM_ID, device: str | None = None, quant: str | None = None, **kw: Any) -> "RLHFlowPRM":
         from transformers import AutoModelForCausalLM
 
         from ..models import load_hub_model
 
-        model, tok = load_hub_model(model_id, auto_class=AutoModelForCausalLM, device=device)
+        model, tok = load_hub_model(model_id, auto_class=AutoModelForCausalLM, device=device, quant=quant)
         return cls(model, tok, model_id=model_id, **kw)
 
     def conversation(self, question: str, steps: list[str], answer: str = "+") -> list[dict[str, str]]:

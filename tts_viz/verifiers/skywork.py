@@ -30,6 +30,8 @@ and split on "\\n"; every line gets the "\\n" step token, exactly as the referen
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from typing import Any
 
 import torch
@@ -88,6 +90,9 @@ def _load_v_head_state(model_id: str) -> dict:
     offline = not hub_reachable()
 
     def fetch(name: str):
+        local = Path(model_id) / name
+        if Path(model_id).is_dir():  # a local folder of saved weights: the same layout
+            return str(local) if local.is_file() else None
         try:
             return hf_hub_download(model_id, name, local_files_only=offline)
         except Exception:  # not in the cache / not in the repo: try the next layout
@@ -132,12 +137,12 @@ class SkyworkPRM(HubPRMBase):
         self.step_token_id = tokenizer.encode(STEP_TOKEN, add_special_tokens=False)[-1]
 
     @classmethod
-    def from_hub(cls, model_id: str = SKYWORK_PRM_ID, device: str | None = None, **kw: Any) -> "SkyworkPRM":
+    def from_hub(cls, model_id: str = SKYWORK_PRM_ID, device: str | None = None, quant: str | None = None, **kw: Any) -> "SkyworkPRM":
         from transformers import AutoModel
 
         from ..models import load_hub_model
 
-        backbone, tok = load_hub_model(model_id, auto_class=AutoModel, device=device)
+        backbone, tok = load_hub_model(model_id, auto_class=AutoModel, device=device, quant=quant)
         model = SkyworkValueHeadModel(backbone)
         state = _load_v_head_state(model_id)
         model.v_head.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)

@@ -65,6 +65,7 @@ def summary_html(trace: Trace | None) -> str:
         ("gold", esc(trace.gold if trace.gold is not None else "–")),
         ("correct", esc(_verdict(trace.correct)) if trace.final_answer is not None else "–"),
         ("rounds · steps", f"{trace.rounds} · {len(trace.nodes) - 1}"),
+        *([("precision", esc(" · ".join(f"{k}: {v}" for k, v in trace.precision.items())))] if trace.precision else []),
         ("search time", f"{trace.seconds:.1f} s" + (f" (+ {trace.load_seconds:.1f} s loading)" if trace.load_seconds >= 0.05 else "")),
     ]
     stop = trace.root.extra.get("early_stop") if isinstance(trace.root.extra, dict) else None
