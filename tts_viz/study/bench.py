@@ -10,6 +10,9 @@
 4. cold vs warm start, each in a fresh process: first load from the packaged GGUF (into an empty
    cache folder) vs a later load from the warm cache;
 5. peak resident memory of a process holding what the app holds: gradio, the policy, the verifiers;
+7. with --nf4 (or --only-nf4): bitsandbytes NF4 against the default precision, each in a fresh
+   process: decode tok/s at batch 1 and 16, peak resident memory, and the next-token KL and top-1
+   agreement over a GSM8K prompt and solution (teacher-forced, every position);
 6. with --server: the same beam search through llama.cpp's llama-server (16 slots, prompt cache on,
    the same GGUF) against the in-process backend, and single-stream decode tok/s of both.
 
@@ -51,6 +54,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--server", action="store_true", help="also: llama-server against the in-process backend")
     p.add_argument("--only-server", action="store_true", help="only the llama-server comparison")
     p.add_argument("--slots", type=int, default=16, help="llama-server parallel slots")
+    p.add_argument("--nf4", action="store_true", help="also: NF4 (bitsandbytes 4-bit) against the default precision")
+    p.add_argument("--only-nf4", action="store_true", help="only the NF4 comparison")
     p.add_argument("--out", default="runs/bench.json")
 
 
@@ -299,6 +304,88 @@ print(json.dumps({"source": lm.source, "load_seconds": lm.load_seconds, "import_
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
+_PRECISION_SNIPPET = """
+import json, resource, sys, time
+import torch
+from tts_viz import models
+from tts_viz.backends.transformers_backend import TransformersBackend
+from tts_viz.policy import StepPolicy
+name, quant, text_file, out_file = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+lm = models.load_embedded(name, quant=None if quant == "default" else quant)
+b = TransformersBackend.from_loaded(lm)
+b.prefix_store = None  # decode speed of the model itself
+prompt = StepPolicy(b).prompt("Write a long story about a cat.")
+out = {"precision": models.precision_label(lm.model)}
+b.generate([prompt], 4)
+for batch in (1, 16):
+    t0 = time.perf_counter()
+    g = b.generate([prompt] * batch, 64, min_new_tokens=64, seed=1)
+    out[f"decode_tok_s_batch{batch}"] = sum(x.tokens for x in g) / (time.perf_counter() - t0)
+ids = lm.tokenizer(open(text_file).read(), return_tensors="pt", add_special_tokens=False)["input_ids"]
+with torch.inference_mode():
+    logits = lm.model(input_ids=ids.to(b.device)).logits[0].float().cpu()
+torch.save(torch.log_softmax(logits, -1), out_file)
+out["tokens_scored"] = int(ids.shape[1])
+out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def bench_nf4(args) -> dict:
+    """NF4 against the default precision of the policy, each in a fresh process (clean memory)."""
+    import torch
+
+    from .. import models
+    from ..policy import StepPolicy
+
+    problem, where = _beam_problem(args)
+    tok = models.embedded_tokenizer(args.policy)
+
+    class _TokOnly:  # chat_prompt for the text, without loading a model here
+        name, params = args.policy, 0
+
+        def chat_prompt(self, messages, continuation=""):
+            return tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False) + continuation
+
+    solution = None
+    if args.data and Path(args.data).is_file():  # GSM8K's own worked solution, its "#### x" as \boxed{x}
+        raw = json.loads(Path(args.data).read_text().splitlines()[args.index]).get("answer", "")
+        if "####" in raw:
+            work, ans = raw.rsplit("####", 1)
+            solution = work.strip().replace("\n", "\n\n") + "\n\nTherefore, the final answer is: $\\boxed{" + ans.strip() + "}$."
+    text = StepPolicy(_TokOnly()).prompt(problem.question) + (solution or
+        "Let's compute step by step.\n\nFirst, we find the total.\n\nTherefore, the final answer is: $\\boxed{"
+        + str(problem.gold) + "}$.")
+    out: dict = {"problem": where}
+    with tempfile.TemporaryDirectory(prefix="tts-viz-nf4-") as tmp:
+        Path(tmp, "text.txt").write_text(text)
+        for quant in ("default", "nf4"):
+            out[quant] = _child(_PRECISION_SNIPPET, args.policy, extra_args=[quant, f"{tmp}/text.txt", f"{tmp}/{quant}.pt"])
+        p, q = torch.load(f"{tmp}/default.pt"), torch.load(f"{tmp}/nf4.pt")
+    kl = (p.exp() * (p - q)).sum(-1)  # KL(default || nf4) at each position
+    out["next_token_kl_mean"] = float(kl.mean())
+    out["next_token_kl_max"] = float(kl.max())
+    out["top1_agreement"] = float((p.argmax(-1) == q.argmax(-1)).float().mean())
+    out["positions"] = int(p.shape[0])
+    for k in ("decode_tok_s_batch1", "decode_tok_s_batch16", "peak_rss_mb"):
+        out[k + "_ratio_nf4_over_default"] = out["nf4"][k] / out["default"][k]
+    return out
+
+
+def _nf4_rows(nv: dict) -> list:
+    a, b = nv["default"], nv["nf4"]
+    return [
+        (f"decode batch 1: nf4 / default ({a['precision']})", f"{b['decode_tok_s_batch1']:.1f} / {a['decode_tok_s_batch1']:.1f} tok/s",
+         nv["decode_tok_s_batch1_ratio_nf4_over_default"], ""),
+        ("decode batch 16: nf4 / default", f"{b['decode_tok_s_batch16']:.1f} / {a['decode_tok_s_batch16']:.1f} tok/s",
+         nv["decode_tok_s_batch16_ratio_nf4_over_default"], ""),
+        ("peak RSS: nf4 / default", f"{b['peak_rss_mb']:,.0f} / {a['peak_rss_mb']:,.0f} MB", nv["peak_rss_mb_ratio_nf4_over_default"], ""),
+        (f"next-token KL(default || nf4), {nv['positions']} positions", f"mean {nv['next_token_kl_mean']:.4f}, max {nv['next_token_kl_max']:.3f} nats",
+         None, ""),
+        ("top-1 agreement", f"{nv['top1_agreement']:.3f}", None, ""),
+    ]
+
+
 _APP_SNIPPET = """
 import json, resource, sys
 import gradio  # what the app imports
@@ -318,8 +405,8 @@ print(json.dumps(out))
 """
 
 
-def _child(snippet: str, policy: str, env: dict | None = None) -> dict:
-    proc = subprocess.run([sys.executable, "-c", snippet, policy], capture_output=True, text=True,
+def _child(snippet: str, policy: str, env: dict | None = None, extra_args: list[str] | None = None) -> dict:
+    proc = subprocess.run([sys.executable, "-c", snippet, policy, *(extra_args or [])], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=Path(__file__).resolve().parents[2])
     if proc.returncode != 0:
         raise RuntimeError(f"child process failed: {proc.stderr.strip().splitlines()[-1:]}")
@@ -349,6 +436,14 @@ def cmd_bench(args) -> int:
     started = time.perf_counter()
     if args.only_server:
         return _server_only(args, report, started)
+    if args.only_nf4:
+        report["nf4"] = bench_nf4(args)
+        report["bench_seconds"] = time.perf_counter() - started
+        _print_rows(_nf4_rows(report["nf4"]))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+        print(f"JSON: {args.out}")
+        return 0
     if not args.skip_start:
         print("cold / warm start (fresh processes, empty cache folder)...", file=sys.stderr)
         report["start"] = bench_start(args.policy)
@@ -368,6 +463,9 @@ def cmd_bench(args) -> int:
         print("beam through llama-server vs in process...", file=sys.stderr)
         report["server"] = bench_server(backend, args)
     del backend, policy, lm
+    if args.nf4:
+        print("nf4 vs the default precision (fresh processes)...", file=sys.stderr)
+        report["nf4"] = bench_nf4(args)
     print("peak memory of an app-like process...", file=sys.stderr)
     report["app_memory"] = _child(_APP_SNIPPET, args.policy)
     report["bench_seconds"] = time.perf_counter() - started
@@ -399,6 +497,8 @@ def cmd_bench(args) -> int:
                  None, f"gap {acct['accounting_gap']} (0 = exact)"))
     if "server" in report:
         rows += _server_rows(report["server"])
+    if "nf4" in report:
+        rows += _nf4_rows(report["nf4"])
     _print_rows(rows)
     print(f"\nmodel: {report['model']}, torch threads {report['torch_threads']}, bench {report['bench_seconds']:.0f} s")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
