@@ -581,7 +581,8 @@ def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, loo
 
 # ----- layout -------------------------------------------------------------------------------
 CSS = """
-#tts-tree { min-height: 380px; }
+#tts-tree { min-height: 380px; overflow-x: auto; }
+#tts-tree .js-plotly-plot { min-width: fit-content; }
 .tts-inspector table, .tts-summary table { width: 100%; }
 """
 
@@ -658,19 +659,21 @@ def build_app() -> gr.Blocks:
                             stop_btn = gr.Button("Stop", variant="stop", elem_id="tts-stop")
                         status = gr.HTML("", elem_id="tts-status")
                     with gr.Column(scale=3):
+                        # the tree gets the column's whole width (it scrolls sideways at big budgets);
+                        # the inspector and the run summary sit side by side under it
+                        tree = gr.Plot(label="Search tree", elem_id="tts-tree")
+                        gr.Markdown(VIEW_NOTES["tree"])
+                        decision = gr.HTML("", visible=False, elem_id="tts-decision")
                         with gr.Row():
-                            with gr.Column(scale=3):
-                                tree = gr.Plot(label="Search tree", elem_id="tts-tree")
-                                gr.Markdown(VIEW_NOTES["tree"])
-                            with gr.Column(scale=2, min_width=300):
+                            with gr.Column(scale=1, min_width=320):
                                 gr.Markdown("### Inspector")
                                 with gr.Row():
                                     node_num = gr.Number(None, precision=0, label="Node id",
                                                          elem_id="tts-node-num")
                                     node_btn = gr.Button("Show node", size="sm")
                                 inspector = gr.HTML(inspector_html(None, None), elem_id="tts-inspector")
-                        decision = gr.HTML("", visible=False, elem_id="tts-decision")
-                        summary = gr.HTML(summary_html(None), elem_id="tts-summary")
+                            with gr.Column(scale=1, min_width=320):
+                                summary = gr.HTML(summary_html(None), elem_id="tts-summary")
                         revisions = gr.Plot(label="Revision chains", elem_id="tts-revisions", visible=False)
                         with gr.Row():
                             download = gr.DownloadButton("Download trace (JSON)", value=None, interactive=False,

@@ -28,6 +28,22 @@ CLICK_JS = """
     box.dispatchEvent(new Event('input', {bubbles: true}));
     setTimeout(() => btn.click(), 60);
   };
+  // a tree wider than its panel scrolls sideways: bring the chosen leaf (else the root) into view
+  const centre = (host, gd) => {
+    if (!gd._fullLayout || host.scrollWidth <= host.clientWidth + 4) return;
+    const tr = (gd.data || []).find(t => t.name === 'nodes');
+    if (!tr) return;
+    const path = ((gd.layout || {}).meta || {}).selected_path || [];
+    let k = tr.customdata.indexOf(0);
+    let best = 1;
+    for (const id of path) {
+      const j = tr.customdata.indexOf(id);
+      if (j >= 0 && -tr.y[j] >= best) { best = -tr.y[j]; k = j; }
+    }
+    if (k < 0) return;
+    const px = gd._fullLayout.margin.l + gd._fullLayout.xaxis.l2p(tr.x[k]);
+    host.scrollLeft = Math.max(0, px - host.clientWidth / 2);
+  };
   const attach = () => {
     for (const treeId of TREES) {
       const host = document.getElementById(treeId);
@@ -37,6 +53,7 @@ CLICK_JS = """
         if (gd.__ttsEv === gd._ev) return;  // already attached to this emitter
         gd.__ttsEv = gd._ev;
         gd.on('plotly_click', onClick(treeId));
+        centre(host, gd);
       });
     }
   };

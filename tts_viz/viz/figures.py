@@ -18,6 +18,9 @@ from ..trace import FINISHED, FOOLED_HIGH, FOOLED_LOW, PRUNED, SELECTED, Node, T
 COLORSCALE = "RdYlGn"
 UNSCORED_COLOR = "rgb(170,170,170)"
 ROOT_COLOR = "rgb(70,110,200)"
+FIT_COLUMNS = 44  # leaf columns that fit the page's tree panel (about 800 px) side by side
+COLUMN_PX = 18
+DENSE_COLUMNS = 16  # beyond this many columns an answer label is wider than its column
 PRUNED_OPACITY = 0.45  # visible but quiet: pruned nodes also get a grey rim (PRUNED_OUTLINE)
 PRUNED_OUTLINE = "rgb(120,120,120)"
 LABELLED_LEAVES = 20  # more finished leaves than this and only the chosen one (and one per answer) is labelled
@@ -122,7 +125,7 @@ def _fmt(x: float | None) -> str:
 
 def answer_label(node: Node, gold_known: bool) -> str:
     """Escaped label for a finished leaf: its answer plus ✓/✗ when the gold answer is known."""
-    ans = node.answer if node.answer not in (None, "") else "?"
+    ans = latex_to_text(node.answer) if node.answer not in (None, "") else "?"  # \\frac{5}{6} -> 5/6
     ans = ans if len(ans) <= 14 else ans[:13] + "…"
     mark = ""
     if gold_known and node.correct is not None:
@@ -165,23 +168,31 @@ def tidy_layout(trace: Trace) -> dict[int, tuple[float, float]]:
 
 
 def _labelled_leaves(trace: Trace, pos: dict[int, tuple[float, float]]) -> set[int]:
-    """Finished leaves whose answer is written under them. All of them while they fit; beyond
-    LABELLED_LEAVES, the chosen leaf and the first leaf of each other answer, and never two labels on
+    """Finished leaves whose answer is written under them. All of them while the tree is narrow;
+    beyond LABELLED_LEAVES finished leaves, the chosen leaf and the first leaf of each other answer;
+    and once columns are narrower than a label (more than DENSE_COLUMNS), never two labels on
     neighbouring columns of one row (answers such as \\frac{5}{6} are wide): the rest show on hover."""
     done = [n for n in trace.nodes if n.status in (FINISHED, SELECTED)]
-    if len(done) <= LABELLED_LEAVES:
+    n_cols = max((x for x, _ in pos.values()), default=0) + 1
+    if len(done) <= LABELLED_LEAVES and n_cols <= DENSE_COLUMNS:
         return {n.id for n in done}
     chosen = [n for n in done if n.status == SELECTED]
     seen = {n.answer for n in chosen}
     out = [n.id for n in chosen]
     for n in sorted(done, key=lambda n: n.id):
-        if n.answer not in seen:
+        if len(done) <= LABELLED_LEAVES and n.id not in out:
+            out.append(n.id)
+        elif n.answer not in seen:
             seen.add(n.answer)
             out.append(n.id)
+    # a label's width in columns: ~6.5 px per character at font size 11, over the column's pixels
+    col_px = COLUMN_PX if n_cols > FIT_COLUMNS else max(COLUMN_PX, 800.0 / n_cols)
+    gold_known = trace.gold is not None
+    half = {nid: (len(html.unescape(answer_label(trace.nodes[nid], gold_known))) * 6.5 + 8) / 2 / col_px for nid in out}
     kept: list[int] = []
     for nid in out:  # the chosen leaf first, so it always keeps its label
         x, y = pos[nid]
-        if all(abs(pos[k][0] - x) >= 2 or pos[k][1] != y for k in kept):
+        if all(abs(pos[k][0] - x) >= max(2.0, half[k] + half[nid]) or pos[k][1] != y for k in kept):
             kept.append(nid)
     return set(kept)
 
@@ -307,6 +318,12 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
 
     n_cols = max(1.0, max(x for x, _ in pos.values()) + 1)
     max_depth = max(n.depth for n in trace.nodes)
+    # beyond FIT_COLUMNS leaves the figure grows wider than the page (the app scrolls it
+    # sideways) at COLUMN_PX per leaf, so N=64 stays 64 readable columns instead of one band
+    width = int(COLUMN_PX * n_cols + 140) if n_cols > FIT_COLUMNS else None
+    if width:
+        nodes = next(t for t in fig.data if t.name == "nodes")
+        nodes.marker.size = tuple(min(s, 11) for s in nodes.marker.size)
     status = {"running": "running…", "cancelled": "stopped (partial tree)", "error": "failed"}.get(trace.status, "")
     title = f"{esc(trace.strategy)} · {len(trace.nodes) - 1} steps · round {trace.rounds}" + (f" · {status}" if status else "")
     fig.update_layout(
@@ -323,7 +340,9 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         clickmode="event",
         dragmode="pan",
         height=height or max(360, min(1400, 120 + 80 * max_depth)),
+        width=width,
     )
+    fig.layout.meta["width_px"] = width
     return fig
 
 
