@@ -385,3 +385,29 @@ def test_compare_says_which_side_won():
     both = compare_html(t("beam", "5", True, 900), t("best-of-n", "5", True, 700))
     assert "both right" in both and "B used fewer tokens" in both
     assert compare_html(None, t("beam", "5", True, 1)) == ""
+
+
+def test_a_tree_wider_than_the_panel_scrolls_and_its_labels_do_not_overlap():
+    """Past what fits the panel the figure gets a column of pixels per leaf (the page scrolls it);
+    a narrow tree fills the panel. Labels are the answers as text, never closer than their widths."""
+    from tts_viz.trace import FINISHED, SELECTED, Trace
+    from tts_viz.viz.figures import COLUMN_PX, FIT_COLUMNS
+
+    def fan(n):
+        t = Trace(question="q", strategy="best-of-n", gold="1")
+        for i in range(n):
+            ans = ["\\frac{5}{6}", "1", "12"][i % 3]
+            t.add_node(0, f"\\boxed{{{ans}}}", status=SELECTED if i == n // 2 else FINISHED, answer=ans,
+                       correct=ans == "1", step_score=0.5)
+        return tree_figure(t)
+
+    wide, narrow = fan(64), fan(8)
+    assert FIT_COLUMNS < 64 and wide.layout.width >= COLUMN_PX * 64 and narrow.layout.width is None
+    for fig, n in ((wide, 64), (narrow, 8)):
+        nodes = next(tr for tr in fig.data if tr.name == "nodes")
+        labels = [(x, text) for x, text in zip(nodes.x, nodes.text) if text]
+        assert all("frac" not in t for _, t in labels) and any(t.startswith("5/6") for _, t in labels)
+        col_px = COLUMN_PX if fig.layout.width else 800 / n
+        labels.sort()
+        for (xa, ta), (xb, tb) in zip(labels, labels[1:]):  # ~6.5 px per character at font size 11
+            assert (xb - xa) * col_px >= (len(ta) + len(tb)) / 2 * 6.5
