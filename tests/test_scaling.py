@@ -235,3 +235,14 @@ def test_quality_figure_draws_accuracy_at_16_against_the_oracle_auroc():
     big = _qrow("a", "none", "majority", 1, True, policy="big")
     kept = rows_for_verifier(rows + [big], "oracle@0.6", "p")
     assert big in kept and {r["verifier"] for r in kept if r["policy"] == "p"} == {"oracle@0.6"}
+
+
+def test_empty_bins_are_named_and_a_second_policy_gets_its_own_colour():
+    rows = _rows()  # test problems at pass@1 0.8 and 0.05 only
+    bins = QuantileBins(edges=[0.02, 0.3, 0.6, 0.9])  # 5 bins: 1 (>= 0.9) .. 5 (< 0.02)
+    fig = scaling_figure(rows, split="test", binning=bins)
+    assert "no problem of this split fell in 1, 3, 5" in fig.layout.title.text
+    rows += [_row("e0", "majority", 1, True, policy="p15"), _row("e0", "majority", 1, True, policy="p05")]
+    lines = {t.name: t for t in flops_figure(rows, split="test").data}
+    a, b = lines["p05: majority"], lines["p15: majority"]
+    assert a.line.color != b.line.color and a.line.dash != b.line.dash and a.marker.symbol != b.marker.symbol

@@ -93,6 +93,15 @@ def _bin_order(labels: Iterable[str], binning) -> list[str]:
     return [ALL] + [b for b in known if b in labels] + sorted(labels - set(known))
 
 
+def _shade(hex_color: str, k: int) -> str:
+    """The k-th policy's shade of a strategy colour: the first as is, later ones darker."""
+    if k == 0 or not hex_color.startswith("#") or len(hex_color) != 7:
+        return hex_color
+    f = max(0.35, 1.0 - 0.3 * k)
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"#{int(r * f):02x}{int(g * f):02x}{int(b * f):02x}"
+
+
 def _color(label: str) -> str:
     return STRATEGY_COLORS.get(label.split(" (")[0].split(": ")[-1], "#7f7f7f")
 
@@ -132,8 +141,14 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
                               "<br>%{customdata[1]:.3s} FLOPs per problem<extra></extra>"), row=1, col=col)
         fig.update_xaxes(type="log", dtick=0.30102999566, title_text="budget (generations)", row=1, col=col)
     fig.update_yaxes(range=[-0.02, 1.02], title_text="accuracy", row=1, col=1)
-    fig.update_layout(height=420, margin=dict(l=50, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.25),
-                      title=f"Accuracy vs test-time budget ({split or 'all'} split)")
+    title = f"Accuracy vs test-time budget ({split or 'all'} split)"
+    known = list(getattr(binning or AbsoluteBins(), "labels", []))
+    empty = [b for b in known if b not in order]
+    if empty:  # a bin no problem of this split fell into gets no panel: say so
+        title += (f"<br><sup>bins {', '.join(known)}: no problem of this split fell in {', '.join(empty)}, "
+                  f"so {'they get' if len(empty) > 1 else 'it gets'} no panel</sup>")
+    fig.update_layout(height=440 if empty else 420, margin=dict(l=50, r=20, t=80 if empty else 60, b=50),
+                      legend=dict(orientation="h", y=-0.25), title=title)
     return fig
 
 
@@ -170,9 +185,12 @@ def flops_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test",
         pol = label.split(": ")[0]
         xs = [sum(float(r.get("flops") or 0) for r in by_n[n]) / len(by_n[n]) for n in ns]
         ys = [sum(bool(r["correct"]) for r in by_n[n]) / len(by_n[n]) for n in ns]
+        k = policies.index(pol) if pol in policies else 0
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="lines+markers", name=label,
-            line=dict(color=_color(label), dash=dashes[policies.index(pol) % len(dashes)]),
+            # another policy: another dash, marker and shade, so its majority line is not the other's
+            line=dict(color=_shade(_color(label), k), dash=dashes[k % len(dashes)]),
+            marker=dict(symbol=["circle", "square", "diamond", "triangle-up"][k % 4], size=7),
             customdata=[[n, len(by_n[n])] for n in ns],
             hovertemplate=f"{esc(label)}<br>budget %{{customdata[0]}}<br>%{{x:.3s}} FLOPs per problem"
                           "<br>accuracy %{y:.3f} (%{customdata[1]} problems)<extra></extra>"))
