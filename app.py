@@ -279,6 +279,19 @@ def views(trace: Trace | None, status: str = ""):
     )
 
 
+def _load_hint(name: str) -> str:
+    """How long a first load takes: converting the GGUF (cold) or reading the warm cache."""
+    try:
+        from tts_viz.models import EMBEDDED, cache_dir
+
+        if name in EMBEDDED:
+            warm = any((d / "done").is_file() for d in (cache_dir() / EMBEDDED[name].name).glob("hf-*"))
+            return "a few seconds from the cache" if warm else "converting its GGUF, about 30-60 s"
+    except OSError:
+        pass
+    return "loading its weights"
+
+
 def _stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
     """Yield partial traces of one run, holding the per-model run lock (one search per model)."""
     lock = pool.run_lock(cfg.policy)
@@ -290,9 +303,11 @@ def _stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
                 return
     try:
         total = _expected_rounds(cfg)
-        loaded = cfg.policy in pool.loaded()
-        progress(0.0, desc=f"{label}{'starting' if loaded else 'loading ' + cfg.policy} …")
-        yield None, f"{label}{'running' if loaded else 'loading ' + cfg.policy + ' (first run only) …'}"
+        loaded = cfg.policy in pool.loaded() or is_server_name(cfg.policy)
+        if loaded:
+            progress(0.0, desc=f"{label}starting …")
+        # a load has no steps to count: no progress bar stuck at 0%, the status line says what happens
+        yield None, f"{label}{'running' if loaded else 'loading ' + cfg.policy + ' (first run only: ' + _load_hint(cfg.policy) + ') …'}"
         for tr in iter_search(cfg, pool, cancel=cancel):
             done_rounds = f"round {tr.rounds} of ≤{total}" if tr.rounds else "first search round running"
             progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}{done_rounds}")
@@ -323,17 +338,23 @@ def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_
     t0 = time.perf_counter()
     first = None
     trace = None
+    waited = 0.0  # seconds spent waiting for another user's run on the same model
     try:
         for tr, msg in _stream(cfg, cancel, progress):
             if tr is None:
+                if msg.startswith("waiting"):
+                    waited = -1.0
+                elif waited < 0:
+                    waited = time.perf_counter() - t0
                 yield (gr.update(), gr.update(), gr.update(), gr.update(), _ok(msg), *keep)
                 continue
             trace = tr
             if tr.status == "running" and tr.rounds == 0:  # models ready; whole samples may be streaming in
-                ready = time.perf_counter() - t0
+                ready = time.perf_counter() - t0 - max(0.0, waited)
                 written = len(tr.finished())
+                after = f"waited {waited:.1f} s for another run, then " if waited > 0 else ""
                 msg = (f"{written} of {cfg.search.n} samples written · scoring when all are done" if written else
-                       f"models ready after {ready:.1f} s · first search round running…")
+                       f"{after}models ready after {ready:.1f} s · first search round running…")
                 yield (*views(tr)[:4], _ok(msg), tr, gr.update(), gr.update())
                 continue
             if tr.status != "running":
