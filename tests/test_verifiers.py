@@ -127,7 +127,7 @@ def test_make_verifier_reads_the_judge_model_from_the_name():
         def __init__(self):
             self.asked = []
 
-        def get(self, name):
+        def get(self, name, quant=None):
             self.asked.append(name)
             return _tiny_loaded(name)
 
