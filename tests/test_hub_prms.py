@@ -34,32 +34,10 @@ from tts_viz.verifiers.qwen_prm import QWEN_PRM_ID, QWEN_SYSTEM, QwenMathPRM
 from tts_viz.verifiers.rlhflow import RLHFLOW_PRM_ID, RLHFlowPRM
 from tts_viz.verifiers.skywork import SKYWORK_PRM_ID, SkyworkPRM, SkyworkValueHeadModel
 
+from tests.tiny_models import CORPUS, QUESTION, SOLUTIONS  # noqa: E402  (shared with the NF4 tests)
+from tests.tiny_models import bytelevel_tokenizer as _bytelevel  # noqa: E402
+
 TOL = 1e-4
-QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
-SOLUTIONS = [
-    ["Tom starts with 3 apples.", "He buys 4 more, so 3 + 4 = 7.", "The answer is \\boxed{7}."],
-    ["3 + 4 = 7, so \\boxed{7}."],
-    ["Start: 3 apples.\nThen add 4 - 0 = 4.", "Total is \\boxed{7}."],
-]
-CORPUS = [QUESTION] + [s for sol in SOLUTIONS for s in sol] + [
-    "user assistant system Please reason step by step, and put your final answer within \\boxed{}.",
-    "Step 1: add 3 and 4 to get 7. ки\nStep 2: so the answer is 7. ки",
-    "+ - + - 3 + 4 = 7 ки ки",
-]
-
-
-def _bytelevel(specials: list[str], **kw) -> PreTrainedTokenizerFast:
-    tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tk.train_from_iterator(CORPUS * 3, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tk, **kw)
 
 
 def _small(cfg_cls, vocab: int, **kw):
