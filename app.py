@@ -36,6 +36,7 @@ from tts_viz.ui.data_paths import check_data_path
 from tts_viz.ui.servers import check_server_url
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note, verifier_note
+from tts_viz.ui.open_data import open_data_tab
 from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS, is_oracle, make_verifier, oracle_name
 from tts_viz.viz.scaling import (QUALITY_RESULTS, SCALING_RESULTS, load_results_file, quality_figure, quality_markdown,
                                  rows_for_verifier, scaling_view, verifiers_in)
@@ -777,6 +778,10 @@ def build_app() -> gr.Blocks:
                         tree_b = gr.Plot(label="B", elem_id="tts-tree-b")
                         sum_b = gr.HTML("")
                 cmp_inspector = gr.HTML("", elem_id="tts-cmp-inspector")
+
+            with gr.Tab("Open data", id="open-data"):
+                open_data_tab(pool, [k for k in VERIFIERS if k != "none"] + ["oracle@0.9", "oracle@0.75", "oracle@0.6"],
+                              POLICY)
 
             with gr.Tab("How it works", id="notes"):
                 from tts_viz.ui.notes import STRATEGY_NOTES
