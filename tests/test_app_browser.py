@@ -8,6 +8,7 @@ Screenshots go to $TTS_VIZ_SCREENSHOTS when set, else to pytest's tmp_path.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import socket
@@ -258,3 +259,39 @@ def test_noisy_oracle_run_marks_the_step_truth_and_reopens(app_url, shots, tmp_p
             assert not errors, errors
         finally:
             browser.close()
+
+
+def test_open_data_draws_an_imported_row_and_its_rescoring_side_by_side(app_url, shots, tmp_path):
+    """A search-and-learn file uploaded on the Open data tab: the row's tree as stored, and beside it
+    the same tree re-scored by arith, which overturns the stored PRM's wrong choice."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_open_data import sal_row
+
+    data = tmp_path / "sal.jsonl"
+    data.write_text("\n".join(json.dumps(sal_row(unique_id=f"t/{i}")) for i in range(3)) + "\n")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        page, errors = open_app(browser, app_url)
+        page.get_by_role("tab", name="Open data").click()
+        page.set_input_files("#tts-open-file input[type=file]", str(data))
+        page.wait_for_timeout(1500)
+        page.fill("#tts-open-row input", "1")
+        page.click("#tts-open-btn")
+        page.wait_for_function("() => {const gd = document.querySelector('#tts-open-a .js-plotly-plot');"
+                               " return gd && gd.data && gd.data.some(t => t.name === 'nodes')}", timeout=60_000)
+        page.click("#tts-open-verifier input")
+        page.get_by_role("option", name="arith", exact=True).click()
+        page.click("#tts-open-rescore")
+        page.wait_for_function("() => {const gd = document.querySelector('#tts-open-b .js-plotly-plot');"
+                               " return gd && gd.data && gd.data.some(t => t.name === 'nodes')}", timeout=60_000)
+        page.wait_for_function("() => document.querySelector('#tts-open-msg').innerText.includes('arith chose')",
+                               timeout=30_000)
+        msg = page.inner_text("#tts-open-msg")
+        assert "imported scores chose 24 ✗" in msg and "arith chose 20 ✓" in msg and "a different solution" in msg
+        n_a = page.evaluate("() => document.querySelector('#tts-open-a .js-plotly-plot').data"
+                            ".find(t => t.name === 'nodes').customdata.length")
+        assert n_a == 9
+        page.screenshot(path=str(shots / "open-data.png"), full_page=True)
+        assert not errors, errors
+        browser.close()
