@@ -10,7 +10,7 @@ import pytest
 from tests.fakes import ScriptedPolicy, TaggedVerifier, tagged_score
 from tts_viz.runner import RunConfig, RunError, iter_search, run_search
 from tts_viz.strategies.base import SearchConfig
-from tts_viz.trace import CANCELLED, DONE, KEPT, PRUNED, SELECTED, Trace
+from tts_viz.trace import CANCELLED, DONE, FINISHED, KEPT, PRUNED, SELECTED, Trace
 
 Q = "What is one half?"
 
@@ -267,3 +267,49 @@ def test_pool_strategies_stream_sample_by_sample_and_keep_sample_order():
     assert [p[0] for p in previews] == [1, 2, 3, 4] and all(p[2] is None for p in previews)
     assert seen[-1][0] == 4 and seen[-1][1] == 1  # the scored round
     assert [n.answer for n in final.finished()] == ["0", "1", "2", "3"]
+
+
+# ---------------------------------------------------------------------------------------------
+# particle filtering
+
+
+def test_particle_filter_copies_the_heavy_particle_and_never_drops_a_finished_one():
+    """Round 0: four first steps, one scored 0.95, two 0.05 and one that already finishes (scored
+    0.05, so it would lose any draw). The weights (softmax at T=0.2) put ~99% on the heavy particle:
+    resampling copies it into all three open slots, the two light ones are pruned with their weight,
+    and the finished one stays a finished solution. Round 1: the heavy node has three children."""
+    from tts_viz.strategies.particle_filter import (effective_sample_size, softmax_weights,
+                                                    systematic_resample)
+
+    def step(steps, i, call_no):
+        if not steps:
+            return ["heavy [0.95]", "light-a [0.05]", "light-b [0.05]", "early \\boxed{7} [0.05]"][i]
+        return f"then \\boxed{{1/2}} [0.{6 + i}]"
+
+    trace = run("particle-filter", ScriptedPolicy(step), n=4, width=2, gold="1/2")
+    first = trace.children(0)
+    heavy, light_a, light_b, early = first
+    assert heavy.extra["copies"] == 3 and heavy.extra["weight"] > 0.95
+    assert light_a.status == PRUNED and light_b.status == PRUNED and "not resampled" in light_a.reason
+    assert early.status == FINISHED and early.answer == "7"  # frozen, not resampled away
+    assert len(trace.children(heavy.id)) == 3 and not trace.children(light_a.id)
+    log = trace.root.extra["resampling"][0]
+    assert log["resampled"] and log["slots"] == [heavy.id] * 3 and log["ess"] < 1.5
+    assert trace.final_answer == "1/2"  # three weighted votes against one
+    # the pieces: weights, ESS, and systematic resampling's floor/ceil of k * w
+    w = softmax_weights([0.9, 0.5, 0.5])
+    assert w[0] > w[1] == w[2] and abs(sum(w) - 1) < 1e-9
+    assert effective_sample_size([0.25] * 4) == pytest.approx(4.0)
+    import random
+    picks = systematic_resample([0.5, 0.25, 0.25, 0.0], 8, random.Random(0))
+    assert [picks.count(i) for i in range(4)] == [4, 2, 2, 0]
+
+
+def test_particle_filter_keeps_every_particle_while_the_weights_are_even():
+    def step(steps, i, call_no):
+        return "go [0.5]" if len(steps) < 2 else "so \\boxed{1/2} [0.5]"
+
+    trace = run("particle-filter", ScriptedPolicy(step), n=4, width=2, gold="1/2")
+    assert all(not r["resampled"] for r in trace.root.extra["resampling"])
+    assert all(len(trace.children(n.id)) == 1 for n in trace.children(0))  # each particle its own line
+    assert sum(n.status in (FINISHED, SELECTED) for n in trace.nodes) == 4 and trace.correct

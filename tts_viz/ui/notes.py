@@ -45,6 +45,12 @@ STRATEGY_NOTES: dict[str, str] = {
         "for a fraction of the budget (early-stopping self-consistency, Li et al. 2024). The summary shows the "
         "compute spent against the budget."
     ),
+    "particle-filter": (
+        "**Particle filtering.** N partial solutions (particles) grow a step per round; the verifier's scores "
+        "become weights, and when they get uneven the particles are resampled: a strong one is copied (its node "
+        "branches), a weak one dropped, drawn by weight rather than ranked, so some diversity survives an unsure "
+        "verifier. Puri et al. 2025 report it scaling 4-16x better than deterministic search. Node size = weight."
+    ),
     "auto": (
         "**Compute-optimal (auto).** Estimate the question's difficulty from a few samples' verifier "
         "scores, then pick the strategy that did best for that difficulty and budget. Snell et al. "

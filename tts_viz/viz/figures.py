@@ -287,7 +287,11 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         opac.append(PRUNED_OPACITY if n.status == PRUNED else NODE_OPACITY)
         on_path = n.id in sel_path
         clicked = selected_node is not None and n.id == selected_node
-        sizes.append(16 if is_root else (15 if n.status in (FINISHED, SELECTED) else 12))
+        rel = n.extra.get("rel_weight") if isinstance(n.extra, dict) else None
+        if isinstance(rel, (int, float)) and n.status not in (FINISHED, SELECTED):  # a particle: size = weight
+            sizes.append(max(7.0, min(24.0, 7 + 5 * float(rel))))
+        else:
+            sizes.append(16 if is_root else (15 if n.status in (FINISHED, SELECTED) else 12))
         lw.append(4 if clicked else (2.5 if on_path else 0.5))
         lc.append("rgb(0,120,255)" if clicked else (SELECTED_OUTLINE if on_path else (
             PRUNED_OUTLINE if n.status == PRUNED else "rgb(255,255,255)")))

@@ -1,0 +1,108 @@
+"""Particle filtering over partial solutions (Puri et al. 2025; its_hub's ParticleFiltering).
+
+N particles start as N first steps. Each round every unfinished particle proposes one next step
+(one batched call), the verifier scores it, and the particles' weights are a softmax of their path
+scores at temperature WEIGHT_TEMPERATURE. When the effective sample size (1 / sum w^2) falls below
+ESS_THRESHOLD x the number of unfinished particles, they are resampled systematically: a
+high-weight particle is copied into several slots (its node then grows several children next
+round), a low-weight one loses its slot (pruned, with its weight in the reason). Finished particles
+are frozen: they are never resampled away and take no slot. Unlike beam search the survivors are
+drawn, not ranked, so a lower-scored path can survive with the probability its weight says: the
+search keeps some diversity where the verifier is unsure.
+
+The answer is a weighted vote over the finished particles. The Trace keeps, per round, the
+weights, the ESS and which node each slot copied (root.extra["resampling"]); every node has its
+weight and copy count in extra, and the tree sizes nodes by weight.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Sequence
+
+from ..trace import FINISHED, PRUNED, Node
+from .base import SearchContext, close_unfinished
+
+WEIGHT_TEMPERATURE = 0.2  # softmax(score / T): scores live in [0, 1], so 0.2 makes a 0.2 gap worth e^1
+ESS_THRESHOLD = 0.5
+
+
+def softmax_weights(scores: Sequence[float | None], temperature: float = WEIGHT_TEMPERATURE) -> list[float]:
+    vals = [(-1.0 if s is None else float(s)) / temperature for s in scores]
+    top = max(vals)
+    e = [math.exp(v - top) for v in vals]
+    z = sum(e)
+    return [x / z for x in e]
+
+
+def effective_sample_size(weights: Sequence[float]) -> float:
+    return 1.0 / sum(w * w for w in weights) if weights else 0.0
+
+
+def systematic_resample(weights: Sequence[float], k: int, rng: random.Random) -> list[int]:
+    """k indices drawn by systematic resampling: one uniform offset, k evenly spaced pointers into
+    the cumulative weights. Particle i gets floor or ceil of k * w_i slots."""
+    u = rng.random() / k
+    out, cum, i = [], weights[0], 0
+    for j in range(k):
+        p = u + j / k
+        while p > cum and i < len(weights) - 1:
+            i += 1
+            cum += weights[i]
+        out.append(i)
+    return out
+
+
+class ParticleFilter:
+    name = "particle-filter"
+    needs_verifier = True
+
+    def run(self, ctx: SearchContext) -> None:
+        cfg = ctx.config
+        rng = random.Random(ctx.seed(99))
+        log: list[dict] = []
+        ctx.trace.root.extra["resampling"] = log
+        finished: list[Node] = []
+        particles: list[Node] = []  # one entry per unfinished slot (a node may hold several)
+        for round_no in range(cfg.max_rounds):
+            ctx.check_cancel()
+            parents = [0] * cfg.n if round_no == 0 else [p.id for p in particles]
+            if round_no == 0:
+                proposals = ctx.expand([0], cfg.n, round_no)
+            else:
+                proposals = ctx.expand(parents, 1, round_no)
+            ctx.score(proposals)
+            finished += [p for p in proposals if p.status == FINISHED]
+            open_ = [p for p in proposals if p.status != FINISHED]
+            for p in proposals:
+                p.extra["particle"] = True
+            if not open_:
+                particles = []
+                ctx.report()
+                break
+            weights = softmax_weights([p.agg_score for p in open_])
+            ess = effective_sample_size(weights)
+            resample = ess < ESS_THRESHOLD * len(open_)
+            slots = systematic_resample(weights, len(open_), rng) if resample else list(range(len(open_)))
+            copies = [slots.count(i) for i in range(len(open_))]
+            for p, w, c in zip(open_, weights, copies):
+                # rel_weight 1 = an average particle: the tree sizes nodes by it
+                p.extra.update(weight=round(w, 6), rel_weight=round(w * len(open_), 4), copies=c)
+                if c == 0:
+                    p.status = PRUNED
+                    p.reason = (f"not resampled: weight {w:.3f} of {len(open_)} particles "
+                                f"(ESS {ess:.2f} < {ESS_THRESHOLD:g} x {len(open_)})")
+                else:
+                    p.reason = (f"resampled into {c} slot{'s' if c > 1 else ''}: weight {w:.3f}" if resample else
+                                f"kept: weight {w:.3f}, ESS {ess:.2f} high enough not to resample")
+            log.append({"round": round_no, "ess": round(ess, 4), "resampled": resample,
+                        "weights": {p.id: round(w, 6) for p, w in zip(open_, weights)},
+                        "slots": [open_[i].id for i in slots]})
+            particles = [open_[i] for i in slots]
+            ctx.report()
+            if len(finished) >= cfg.n:
+                break
+        close_unfinished(ctx, list(dict.fromkeys(particles)))
+        leaves = finished + [p for p in dict.fromkeys(particles) if p.status == FINISHED]
+        ctx.select(leaves, "weighted")
