@@ -313,3 +313,58 @@ def test_particle_filter_keeps_every_particle_while_the_weights_are_even():
     assert all(not r["resampled"] for r in trace.root.extra["resampling"])
     assert all(len(trace.children(n.id)) == 1 for n in trace.children(0))  # each particle its own line
     assert sum(n.status in (FINISHED, SELECTED) for n in trace.nodes) == 4 and trace.correct
+
+
+# ---------------------------------------------------------------------------------------------
+# MCTS
+
+
+def test_mcts_follows_uct_and_backpropagates_the_values():
+    """Root fans out to 2 steps scored 0.9 and 0.3. Iteration 1: both have one visit, the root two:
+    UCT = Q + sqrt(ln 2 / 1) picks the 0.9 child, which gets 2 unfinished children (0.8, 0.2).
+    Iteration 2: the good child has 3 visits, Q = 1.9 / 3, UCT 0.633 + sqrt(ln 4 / 3) = 1.313; the
+    bad one 0.3 + sqrt(ln 4 / 1) = 1.477: exploration wins, the bad child is expanded, and its two
+    children finish the budget of N=2 solutions."""
+    import math
+
+    from tts_viz.strategies.mcts import uct
+
+    def step(steps, i, call_no):
+        if not steps:
+            return ["good [0.9]", "bad [0.3]"][i]
+        if steps == ["good [0.9]"]:
+            return ["deep-a [0.8]", "deep-b [0.2]"][i]
+        return "so \\boxed{1/2} [0.7]"
+
+    trace = run("mcts", ScriptedPolicy(step), n=2, width=2, gold="1/2", max_rounds=3)
+    good, bad = trace.children(0)
+    assert [k.text for k in trace.children(good.id)] == ["deep-a [0.8]", "deep-b [0.2]"]
+    assert "chosen by UCT in iteration 1" in good.reason
+    assert uct(1.9 / 3, 3, 4) == pytest.approx(1.9 / 3 + math.sqrt(math.log(4) / 3))
+    assert "chosen by UCT in iteration 2" in bad.reason and "= 1.477" in bad.reason
+    assert len(trace.children(bad.id)) == 2 and trace.final_answer == "1/2" and trace.correct
+    assert good.extra == {**good.extra, "visits": 3, "value": pytest.approx(1.9 / 3, abs=1e-4)}
+    assert trace.root.extra["mcts"]["iterations"] == 3 and trace.root.extra["mcts"]["finished"] == 2
+    assert uct(0.5, 0, 3) == float("inf")  # an unvisited child goes first
+
+
+def test_mcts_backprop_sums_are_exact_after_two_iterations():
+    from tts_viz.strategies.mcts import MCTS
+
+    def step(steps, i, call_no):
+        if not steps:
+            return ["a [0.6]", "b [0.4]"][i]
+        return ["x \\boxed{1/2} [1.0]", "y \\boxed{3} [0.0]"][i]
+
+    policy = ScriptedPolicy(step)
+    trace = run("mcts", policy, n=2, width=2, gold="1/2", max_rounds=3)
+    a, b = trace.children(0)
+    # iteration 0 expands the root (2 steps); iteration 1 expands a (UCT 0.6 + c·sqrt(ln 2)), whose two
+    # children finish: the budget of N=2 solutions is spent
+    assert len(policy.calls) == 2 and [k.text for k in trace.children(a.id)][0].startswith("x")
+    assert a.extra["visits"] == 3 and a.extra["value"] == pytest.approx((0.6 + 1.0 + 0.0) / 3, abs=1e-4)
+    assert trace.root.extra["visits"] == 4
+    assert trace.root.extra["value"] == pytest.approx((0.6 + 0.4 + 1.0 + 0.0) / 4, abs=1e-4)
+    assert b.status == PRUNED and "not expanded" in b.reason
+    assert trace.final_answer == "1/2"
+    assert MCTS.q({7: [2, 1.5]}, 7) == 0.75

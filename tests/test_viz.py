@@ -411,3 +411,18 @@ def test_a_tree_wider_than_the_panel_scrolls_and_its_labels_do_not_overlap():
         labels.sort()
         for (xa, ta), (xb, tb) in zip(labels, labels[1:]):  # ~6.5 px per character at font size 11
             assert (xb - xa) * col_px >= (len(ta) + len(tb)) / 2 * 6.5
+
+
+def test_particles_are_sized_by_weight_and_mcts_nodes_by_visits():
+    from tts_viz.trace import Trace
+
+    t = Trace(question="q", strategy="particle-filter")
+    heavy = t.add_node(0, "a", step_score=0.9, extra={"weight": 0.9, "rel_weight": 2.7, "copies": 3})
+    light = t.add_node(0, "b", step_score=0.1, extra={"weight": 0.05, "rel_weight": 0.15, "copies": 0})
+    busy = t.add_node(0, "c", step_score=0.5, extra={"visits": 9, "value": 0.61})
+    quiet = t.add_node(0, "d", step_score=0.5, extra={"visits": 1, "value": 0.2})
+    nodes = next(tr for tr in tree_figure(t).data if tr.name == "nodes")
+    size = dict(zip(nodes.customdata, nodes.marker.size))
+    assert size[heavy.id] > size[light.id] and size[busy.id] > size[quiet.id]
+    hover = dict(zip(nodes.customdata, nodes.hovertext))
+    assert "copied into 3 slot(s)" in hover[heavy.id] and "9 visits · value 0.610" in hover[busy.id]

@@ -9,6 +9,7 @@ from .dvts import DVTS
 from .early_stop_vote import EarlyStopVote
 from .lookahead import LookaheadSearch
 from .majority import MajorityVote
+from .mcts import MCTS
 from .particle_filter import ParticleFilter
 from .revisions import Revisions
 from .weighted_best_of_n import WeightedBestOfN
@@ -16,7 +17,7 @@ from .weighted_best_of_n import WeightedBestOfN
 STRATEGIES = {
     cls.name: cls
     for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions, EarlyStopVote,
-                ParticleFilter, AutoStrategy)
+                ParticleFilter, MCTS, AutoStrategy)
 }
 
 

@@ -51,6 +51,12 @@ STRATEGY_NOTES: dict[str, str] = {
         "branches), a weak one dropped, drawn by weight rather than ranked, so some diversity survives an unsure "
         "verifier. Puri et al. 2025 report it scaling 4-16x better than deterministic search. Node size = weight."
     ),
+    "mcts": (
+        "**MCTS.** Each iteration walks down by UCT (a child's mean verifier value plus an exploration bonus for "
+        "rarely visited ones), expands the node it reaches with M sampled steps and adds their scores back up the "
+        "path: the search returns to branches that keep scoring well (step-level MCTS as in llm-reasoners and "
+        "OpenR). Hover a node for its visits and value."
+    ),
     "auto": (
         "**Compute-optimal (auto).** Estimate the question's difficulty from a few samples' verifier "
         "scores, then pick the strategy that did best for that difficulty and budget. Snell et al. "

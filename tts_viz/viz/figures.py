@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import math
 import re
 import textwrap
 from typing import Any, Iterable
@@ -215,7 +216,12 @@ def node_hover(trace: Trace, n: Node) -> str:
             f" · <b>verifier fooled: {esc(kind)}</b>" if kind else ""))
     if n.reason:
         parts.append("<i>" + wrap_html(n.reason) + "</i>")
-    look = n.extra.get("lookahead") if isinstance(n.extra, dict) else None
+    ex = n.extra if isinstance(n.extra, dict) else {}
+    if isinstance(ex.get("visits"), (int, float)):  # MCTS
+        parts.append(f"MCTS: {int(ex['visits'])} visits · value {_fmt(ex.get('value'))}")
+    if isinstance(ex.get("weight"), (int, float)):  # particle filter
+        parts.append(f"particle weight {float(ex['weight']):.3f} · copied into {int(ex.get('copies') or 0)} slot(s)")
+    look = ex.get("lookahead")
     if look:
         steps = look if isinstance(look, list) else [look]
         parts.append("lookahead: " + wrap_html(" ⏵ ".join(str(s) for s in steps), max_chars=300))
@@ -287,9 +293,12 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         opac.append(PRUNED_OPACITY if n.status == PRUNED else NODE_OPACITY)
         on_path = n.id in sel_path
         clicked = selected_node is not None and n.id == selected_node
-        rel = n.extra.get("rel_weight") if isinstance(n.extra, dict) else None
+        ex = n.extra if isinstance(n.extra, dict) else {}
+        rel, visits = ex.get("rel_weight"), ex.get("visits")
         if isinstance(rel, (int, float)) and n.status not in (FINISHED, SELECTED):  # a particle: size = weight
             sizes.append(max(7.0, min(24.0, 7 + 5 * float(rel))))
+        elif isinstance(visits, (int, float)) and not is_root and n.status not in (FINISHED, SELECTED):
+            sizes.append(max(8.0, min(24.0, 6 + 4 * math.sqrt(float(visits)))))  # MCTS: size = visits
         else:
             sizes.append(16 if is_root else (15 if n.status in (FINISHED, SELECTED) else 12))
         lw.append(4 if clicked else (2.5 if on_path else 0.5))

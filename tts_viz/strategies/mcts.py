@@ -1,0 +1,101 @@
+"""Monte Carlo tree search over solution steps (as in llm-reasoners' and OpenR's step-level MCTS).
+
+Each iteration walks from the question down the tree by UCT, Q(child) + C x sqrt(ln N(parent) /
+N(child)) with an unvisited child first, to a node that has no children yet; expands it with M
+sampled next steps (one batched call); evaluates each new step by the verifier's path score; and
+backpropagates: every node on the way gets one more visit per new child and the children's values
+added, so Q = mean value of what was found below it. A finished step is a solution and is never
+expanded again.
+
+Budget, in the unit the other strategies use (full generations): the search stops when N solutions
+have finished, or when it has generated N x max_rounds steps (what N unfinished beams would have
+cost). The answer is a weighted vote over the finished solutions. Every node keeps its visits and
+value in extra; a node picked by UCT records the formula's numbers in its reason.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..trace import FINISHED, KEPT, PRUNED, Node
+from .base import SearchContext
+
+UCT_C = 1.0  # exploration constant; values live in [0, 1]
+
+
+def uct(q: float, visits: int, parent_visits: int, c: float = UCT_C) -> float:
+    if visits == 0:
+        return math.inf
+    return q + c * math.sqrt(math.log(max(1, parent_visits)) / visits)
+
+
+class MCTS:
+    name = "mcts"
+    needs_verifier = True
+
+    def run(self, ctx: SearchContext) -> None:
+        cfg = ctx.config
+        trace = ctx.trace
+        stats: dict[int, list[float]] = {0: [0, 0.0]}  # node id -> [visits, value sum]
+        step_budget = cfg.n * cfg.max_rounds
+        steps_made = 0
+        finished: list[Node] = []
+        iteration = 0
+        while len(finished) < cfg.n and steps_made < step_budget:
+            ctx.check_cancel()
+            if self._dead(trace, trace.root):
+                break  # every path is a finished solution: nothing left to expand
+            # 1. selection: UCT down to a node without children (the root at first), never into a
+            # finished step or a branch whose paths have all finished
+            node, path = trace.root, [0]
+            while trace.children(node.id):
+                open_kids = [k for k in trace.children(node.id) if not self._dead(trace, k)]
+                parent_visits = int(stats[node.id][0])
+                scored = [(uct(self.q(stats, k.id), int(stats[k.id][0]), parent_visits), -k.id, k) for k in open_kids]
+                best_uct, _, node = max(scored, key=lambda t: (t[0], t[1]))
+                q = self.q(stats, node.id)
+                node.reason = (f"chosen by UCT in iteration {iteration}: Q {q:.3f} + {UCT_C:g}·sqrt(ln {parent_visits} / "
+                               f"{int(stats[node.id][0])}) = {best_uct:.3f}, best of {len(open_kids)} children")
+                path.append(node.id)
+            # 2. expansion: M next steps (N at the root, as beam search fans out)
+            per = cfg.n if node.id == 0 else cfg.width
+            per = max(1, min(per, step_budget - steps_made))
+            kids = ctx.expand([node.id], per, iteration)
+            steps_made += len(kids)
+            # 3. evaluation by the verifier's path score
+            ctx.score(kids)
+            for k in kids:
+                value = float(k.agg_score if k.agg_score is not None else 0.0)
+                stats[k.id] = [1, value]
+                k.extra.update(visits=1, value=round(value, 4))
+                if k.status == FINISHED:
+                    finished.append(k)
+                # 4. backpropagation: each new child is one visit and its value for every ancestor
+                for a in path:
+                    stats[a][0] += 1
+                    stats[a][1] += value
+            for a in path:
+                trace.nodes[a].extra.update(visits=int(stats[a][0]), value=round(self.q(stats, a), 4))
+            iteration += 1
+            ctx.report()
+        for n in trace.nodes[1:]:  # never expanded nor finished: a branch the search left alone
+            if n.status == KEPT and not trace.children(n.id):
+                n.status = PRUNED
+                n.reason = (f"not expanded: visits {n.extra.get('visits', 0)}, value {n.extra.get('value', 0):.3f}"
+                            f" (the budget went to higher UCT branches)")
+        trace.root.extra["mcts"] = {"iterations": iteration, "steps": steps_made, "step_budget": step_budget,
+                                    "finished": len(finished), "c": UCT_C}
+        ctx.select(finished, "weighted")
+
+    @staticmethod
+    def q(stats, nid: int) -> float:
+        v, s = stats.get(nid, [0, 0.0])
+        return s / v if v else 0.0
+
+    @staticmethod
+    def _dead(trace, node: Node) -> bool:
+        """A finished step, or a node whose children are all dead: nothing left to expand below."""
+        if node.status == FINISHED:
+            return True
+        kids = trace.children(node.id)
+        return bool(kids) and all(MCTS._dead(trace, k) for k in kids)
