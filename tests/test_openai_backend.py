@@ -233,8 +233,8 @@ def test_cancel_stops_sending_and_keeps_the_tree(server):
 def test_served_prms_read_the_documented_pooling_shapes(server):
     qwen = ServedPRM("Qwen/Qwen2.5-Math-PRM-7B", server)
     assert qwen.score("q", [["1 + 1 = 2", "2 + 1 = 5"], ["x = 3"]]) == [[0.8, 0.1], [0.8]]
-    body = [b for p, b in Stub.requests if p == "/pooling"][0]
-    assert body["messages"][-1]["content"] == "1 + 1 = 2<extra_0>2 + 1 = 5<extra_0>"
+    sent = sorted(b["messages"][-1]["content"] for p, b in Stub.requests if p == "/pooling")  # sent concurrently
+    assert sent == ["1 + 1 = 2<extra_0>2 + 1 = 5<extra_0>", "x = 3<extra_0>"]
     shep = ServedPRM("peiyi9979/math-shepherd-mistral-7b-prm", server)
     assert shep.score("q", [["a", "b", "c"]]) == [[0.7, 0.7, 0.7]]
     assert [b for p, b in Stub.requests if p == "/pooling"][-1]["input"] == "q a ки\nb ки\nc ки"
