@@ -210,24 +210,24 @@ def test_a_missing_server_fails_the_run_with_its_message():
 
 
 def test_cancel_stops_sending_and_keeps_the_tree(server):
-    Stub.mode = "slow"
+    Stub.mode = "slow"  # 0.3 s a request
     b = OpenAIBackend(MODEL, server, concurrency=2)
     cancel = threading.Event()
     threading.Timer(0.4, cancel.set).start()
-    t0 = time.perf_counter()
     with pytest.raises(Cancelled):
         b.generate([f"p{i}" for i in range(16)], 10, cancel=cancel)
-    assert time.perf_counter() - t0 < 2.0  # 16 rows at 2 in flight would take 2.4 s
     sent = len(Stub.requests)
+    assert sent < 16  # it stopped sending: 16 rows at 2 in flight were not all sent
     time.sleep(0.8)
-    assert len(Stub.requests) <= sent + 2  # nothing new after the in-flight pair
+    assert len(Stub.requests) <= sent + 2  # at most the pair already in flight arrives after
+    # a run cancelled after its first round keeps that round's tree
     cancel2 = threading.Event()
     cfg = RunConfig(question="Add one, twice.", gold="3", policy=f"openai:{MODEL}@{server}", verifier="self-judge",
                     strategy="beam", search=SearchConfig(n=4, width=2, max_rounds=4, seed=0))
-    threading.Timer(0.9, cancel2.set).start()  # each round's steps and scores take >= 0.6 s here
-    trace = run_search(cfg, pool=ModelPool(), cancel=cancel2)
+    trace = run_search(cfg, pool=ModelPool(), cancel=cancel2,
+                       on_progress=lambda t: cancel2.set() if t.rounds >= 1 else None)
     assert trace.status == CANCELLED
-    assert 1 < len(trace.nodes) < 13 and not any(n.answer for n in trace.nodes)  # first round kept, no finish
+    assert len(trace.children(0)) == 4 and not any(n.answer for n in trace.nodes)  # round 1 kept, no finish
 
 
 def test_served_prms_read_the_documented_pooling_shapes(server):
