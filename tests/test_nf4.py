@@ -98,22 +98,22 @@ def _pair(cls, folder):
     return cls.from_hub(folder, device="cpu", quant="nf4"), cls.from_hub(folder, device="cpu", quant="none")
 
 
-def test_qwen_prm_in_4bit(tmp_path):
-    prm4, full = _pair(QwenMathPRM, tiny.save_qwen_prm(tmp_path / "qwen"))
-    _compare(prm4, full, lambda m, s: ref._qwen_card(m, prm4.tokenizer, s),
-             lambda m, s: ref._qwen_card(m, prm4.tokenizer, s, shift=-1))
+# family: (adapter, tiny model builder, reference read at the step positions, the same read one token off)
+FAMILIES = {
+    "qwen2.5-math-prm": (QwenMathPRM, tiny.save_qwen_prm, lambda m, t, s: ref._qwen_card(m, t, s),
+                         lambda m, t, s: ref._qwen_card(m, t, s, shift=-1)),
+    "rlhflow": (RLHFlowPRM, tiny.save_rlhflow, lambda m, t, s: ref._rlhflow_reference(m, t, s),
+                lambda m, t, s: ref._rlhflow_reference(m, t, s, at=-4)),
+    "math-shepherd": (MathShepherdPRM, tiny.save_math_shepherd, lambda m, t, s: ref._shepherd_card(m, t, s),
+                      lambda m, t, s: ref._shepherd_card(m, t, s, shift=-1)),
+}
 
 
-def test_rlhflow_prm_in_4bit(tmp_path):
-    prm4, full = _pair(RLHFlowPRM, tiny.save_rlhflow(tmp_path / "rlhflow"))
-    _compare(prm4, full, lambda m, s: ref._rlhflow_reference(m, prm4.tokenizer, s),
-             lambda m, s: ref._rlhflow_reference(m, prm4.tokenizer, s, at=-4))
-
-
-def test_math_shepherd_prm_in_4bit(tmp_path):
-    prm4, full = _pair(MathShepherdPRM, tiny.save_math_shepherd(tmp_path / "shepherd"))
-    _compare(prm4, full, lambda m, s: ref._shepherd_card(m, prm4.tokenizer, s),
-             lambda m, s: ref._shepherd_card(m, prm4.tokenizer, s, shift=-1))
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_prm_family_in_4bit(tmp_path, family):
+    cls, build, read, read_off = FAMILIES[family]
+    prm4, full = _pair(cls, build(tmp_path / family))
+    _compare(prm4, full, lambda m, s: read(m, prm4.tokenizer, s), lambda m, s: read_off(m, prm4.tokenizer, s))
 
 
 def test_skywork_prm_in_4bit(tmp_path):
