@@ -24,7 +24,7 @@ step that itself contains "ки" is rejected (it would read as an extra step end
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -32,6 +32,19 @@ from .hub_base import Encoded, HubPRMBase, causal_lm_logits_at, tokens_at_chars
 
 MATH_SHEPHERD_ID = "peiyi9979/math-shepherd-mistral-7b-prm"
 STEP_TAG = "ки"
+
+
+def shepherd_text(question: str, steps: Sequence[str]) -> tuple[str, list[int]]:
+    """The PRM text and the character index of the last character of each tag (also what a vLLM
+    pooling server is sent, served_prm.py)."""
+    text = question + " "
+    tag_ends = []
+    for k, step in enumerate(steps):
+        if k:
+            text += "\n"
+        text += step.strip() + " " + STEP_TAG
+        tag_ends.append(len(text) - 1)
+    return text, tag_ends
 
 
 class MathShepherdPRM(HubPRMBase):
@@ -65,15 +78,7 @@ class MathShepherdPRM(HubPRMBase):
         return cls(model, tok, model_id=model_id, **kw)
 
     def render(self, question: str, steps: list[str]) -> tuple[str, list[int]]:
-        """The PRM text and the character index of the last character of each tag."""
-        text = question + " "
-        tag_ends = []
-        for k, step in enumerate(steps):
-            if k:
-                text += "\n"
-            text += step.strip() + " " + STEP_TAG
-            tag_ends.append(len(text) - 1)
-        return text, tag_ends
+        return shepherd_text(question, steps)
 
     def encode(self, question: str, steps: list[str]) -> Encoded:
         text, tag_ends = self.render(question, steps)

@@ -25,6 +25,16 @@ QWEN_SYSTEM = "Please reason step by step, and put your final answer within \\bo
 QWEN_STEP_TOKEN = "<extra_0>"
 
 
+def qwen_prm_messages(question: str, steps: Sequence[str], system_prompt: str = QWEN_SYSTEM) -> list[dict[str, str]]:
+    """The card's conversation: the steps joined by the tag, one tag closing each (also what a
+    vLLM pooling server is sent, served_prm.py)."""
+    return [
+        {"role": "system", "content": system_prompt},
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": QWEN_STEP_TOKEN.join(s.strip() for s in steps) + QWEN_STEP_TOKEN},
+    ]
+
+
 # ------------------------------------------------------------------------------------------------
 # Qwen2.5-Math-PRM
 
@@ -74,12 +84,8 @@ class QwenMathPRM(HubPRMBase):
         return cls(model, tok, model_id=model_id, **kw)
 
     def render(self, question: str, steps: Sequence[str]) -> str:
-        messages = [
-            {"role": "system", "content": self.system_prompt},
-            {"role": "user", "content": question},
-            {"role": "assistant", "content": QWEN_STEP_TOKEN.join(s.strip() for s in steps) + QWEN_STEP_TOKEN},
-        ]
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+        return self.tokenizer.apply_chat_template(qwen_prm_messages(question, steps, self.system_prompt),
+                                                  tokenize=False, add_generation_prompt=False)
 
     def encode(self, question: str, steps: list[str]) -> Encoded:
         # tokenizer(text) with default special tokens, as the card's tokenizer.encode(text).

@@ -24,7 +24,8 @@ from typing import Sequence
 from ..backends.openai_backend import ServerClient, ServerError, parse_server_name
 from .base import VerifierBase
 from .math_shepherd import STEP_TAG as SHEPHERD_TAG
-from .qwen_prm import QWEN_STEP_TOKEN, QWEN_SYSTEM
+from .math_shepherd import shepherd_text
+from .qwen_prm import QWEN_STEP_TOKEN, qwen_prm_messages
 
 FAMILIES = {"qwen2.5-math-prm": 1, "math-shepherd": 0}  # family -> index of the "step is right" class
 
@@ -54,18 +55,14 @@ class ServedPRM(VerifierBase):
         return cls(model, url, **kw)
 
     def body(self, question: str, steps: Sequence[str]) -> dict:
+        qwen = self.family == "qwen2.5-math-prm"
+        tag = QWEN_STEP_TOKEN if qwen else SHEPHERD_TAG
         for text in (question, *steps):
-            tag = QWEN_STEP_TOKEN if self.family == "qwen2.5-math-prm" else SHEPHERD_TAG
             if tag in text:
                 raise ValueError(f"{self.family}: the text contains the step tag {tag!r}, which would read as an extra step end.")
-        if self.family == "qwen2.5-math-prm":
-            # the server applies the model's chat template, as the card's apply_chat_template
-            return {"model": self.model, "messages": [
-                {"role": "system", "content": QWEN_SYSTEM},
-                {"role": "user", "content": question},
-                {"role": "assistant", "content": QWEN_STEP_TOKEN.join(s.strip() for s in steps) + QWEN_STEP_TOKEN}]}
-        text = question + " " + "\n".join(s.strip() + " " + SHEPHERD_TAG for s in steps)
-        return {"model": self.model, "input": text}
+        if qwen:  # the server applies the model's chat template, as the card's apply_chat_template
+            return {"model": self.model, "messages": qwen_prm_messages(question, steps)}
+        return {"model": self.model, "input": shepherd_text(question, steps)[0]}
 
     def _one(self, question: str, steps: Sequence[str]) -> list[float]:
         if not steps:
