@@ -45,12 +45,16 @@ def parse_server_name(name: str) -> tuple[str, str]:
         raise ServerError(f"A served model is named openai:MODEL@URL (e.g. openai:qwen2.5-coder-0.5b@http://127.0.0.1:8080), "
                           f"got {name!r}.")
     model, url = name[len(PREFIX):].split("@", 1)
-    url = url.strip().rstrip("/")
+    url = server_root(url)
     if not model.strip() or not url.startswith(("http://", "https://")):
         raise ServerError(f"{name!r}: give a model name and an http(s):// URL, as openai:MODEL@http://host:port.")
-    if url.endswith("/v1"):
-        url = url[:-3]
     return model.strip(), url
+
+
+def server_root(url: str) -> str:
+    """A server URL as the client uses it: no surrounding blanks, no trailing "/" or "/v1"."""
+    url = url.strip().rstrip("/")
+    return url[:-3] if url.endswith("/v1") else url
 
 
 def is_server_name(name: str | None) -> bool:
@@ -151,6 +155,13 @@ class ServerClient:
                               f"{json.dumps(data)[:200]}") from None
 
 
+def _prompt_counts(data: dict) -> tuple[int, int]:
+    """(prompt tokens the server ran, prompt tokens it took from its cache) from `usage`."""
+    usage = data.get("usage") or {}
+    cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
+    return int(usage.get("prompt_tokens") or 0) - cached, cached
+
+
 def _reason(e: Exception) -> str:
     text = str(e) or type(e).__name__
     return "connection refused" if "refused" in text.lower() else text[:120]
@@ -171,7 +182,7 @@ def list_models(url: str, timeout: float = 10.0) -> list[str]:
     """The models a server serves (the app's "check" button)."""
     if not url.startswith(("http://", "https://")):
         raise ServerError(f"A model server URL starts with http:// or https://, got {url!r}.")
-    client = ServerClient(url.rstrip("/").removesuffix("/v1"), timeout=timeout, retries=0)
+    client = ServerClient(server_root(url), timeout=timeout, retries=0)
     try:
         return [m["id"] for m in client.models()]
     finally:
@@ -338,11 +349,8 @@ class OpenAIBackend:
             text = (choice.get("message") or {}).get("content")
         if not isinstance(text, str):
             raise ServerError(f"The model server at {self.url} sent a choice without text: {json.dumps(choice)[:200]}")
-        usage = data.get("usage") or {}
-        tokens = int(usage.get("completion_tokens") or 0) or (self.count_tokens(text) if text else 0)
-        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
-        return Generation(*self._finish(text, tokens, choice, stop, data)), prompt_tokens - cached, cached
+        tokens = int((data.get("usage") or {}).get("completion_tokens") or 0) or (self.count_tokens(text) if text else 0)
+        return (Generation(*self._finish(text, tokens, choice, stop, data)), *_prompt_counts(data))
 
     def _finish(self, text: str, tokens: int, choice: dict, stop: Sequence[str], data: dict) -> tuple[str, int, str]:
         """(text cut before the stop string, tokens, finish word) as TransformersBackend gives them."""
@@ -387,6 +395,4 @@ class OpenAIBackend:
             raise ServerError(f"The model server at {self.url} returned no logprobs for the next token: the self-judge "
                               f"needs a server that returns top log-probabilities (vLLM: --max-logprobs >= 20; "
                               f"llama-server returns them by default).")
-        usage = data.get("usage") or {}
-        cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
-        return top, int(usage.get("prompt_tokens") or 0) - cached, cached
+        return (top, *_prompt_counts(data))

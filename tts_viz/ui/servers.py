@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from ..backends.openai_backend import server_root
+
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -32,9 +34,7 @@ def allowed_servers() -> list[str]:
 
 def check_server_url(url: str) -> str:
     """The URL normalised (no trailing / or /v1), or ValueError saying what this app allows."""
-    url = (url or "").strip().rstrip("/")
-    if url.endswith("/v1"):
-        url = url[:-3]
+    url = server_root(url or "")
     origin = _origin(url)
     if origin is None:
         raise ValueError("Give the server as http://host:port (e.g. http://127.0.0.1:8080).")
