@@ -24,7 +24,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from tts_viz.models import DEFAULT_POLICY, EMBEDDED, ModelError, install_hint, is_installed
+from tts_viz.models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache, install_hint, is_installed
 from tts_viz.policy import split_steps
 from tts_viz.problems import EXAMPLES, generate_arith, get_problem
 from tts_viz.runner import MAX_BUDGET, RunConfig, RunError, default_pool, iter_search
@@ -33,6 +33,7 @@ from tts_viz.strategies.base import SearchConfig
 from tts_viz.trace import Trace, TraceFormatError
 from tts_viz.backends.openai_backend import is_server_name, list_models, parse_server_name
 from tts_viz.ui.data_paths import check_data_path
+from tts_viz.ui.messages import error_html, status_html
 from tts_viz.ui.servers import check_server_url
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note, verifier_note
@@ -93,12 +94,7 @@ def _session(request: gr.Request | None) -> str:
     return getattr(request, "session_hash", None) or "local"
 
 
-def _err(msg: str) -> str:
-    return f'<div class="tts-error" style="color:#b00020;font-weight:bold">⚠ {esc(msg)}</div>'
-
-
-def _ok(msg: str) -> str:
-    return f'<div class="tts-status">{esc(msg)}</div>'
+_err, _ok = error_html, status_html
 
 
 # ----- problems -----------------------------------------------------------------------------
@@ -211,7 +207,7 @@ def checked_policy(policy) -> str:
     return name
 
 
-def check_model_server(url, current):
+def check_model_server(url):
     """The "Check" button: the models the server serves, added to the Policy list. -> (policy update, message)."""
     try:
         url = check_server_url(url if isinstance(url, str) else "")
@@ -282,14 +278,8 @@ def views(trace: Trace | None, status: str = ""):
 
 def _load_hint(name: str) -> str:
     """How long a first load takes: converting the GGUF (cold) or reading the warm cache."""
-    try:
-        from tts_viz.models import EMBEDDED, cache_dir
-
-        if name in EMBEDDED:
-            warm = any((d / "done").is_file() for d in (cache_dir() / EMBEDDED[name].name).glob("hf-*"))
-            return "a few seconds from the cache" if warm else "converting its GGUF, about 30-60 s"
-    except OSError:
-        pass
+    if name in EMBEDDED:
+        return "a few seconds from the cache" if has_warm_cache(name) else "converting its GGUF, about 30-60 s"
     return "loading its weights"
 
 
@@ -794,7 +784,7 @@ def build_app() -> gr.Blocks:
                        [question, gold, problem_msg, problem_state])
         example_dd.change(load_problem, [source, example_dd, level, index, ds_path, math_level],
                           [question, gold, problem_msg, problem_state])
-        server_btn.click(check_model_server, [server_url, policy], [policy, server_msg])
+        server_btn.click(check_model_server, [server_url], [policy, server_msg])
         verifier.change(verifier_controls, [verifier, quality], [quality, verifier_md])
         quality.change(verifier_controls, [verifier, quality], [quality, verifier_md])
         verifier.change(lambda v: gr.update(visible=v == "oracle"), verifier, cmp_quality_row)

@@ -264,15 +264,15 @@ def test_the_app_talks_only_to_allowed_servers(server, monkeypatch):
             check_server_url(bad)
     with pytest.raises(RunError, match="only to a model server on this machine"):
         app.checked_policy("openai:m@http://10.0.0.5:8000")
-    update, msg = app.check_model_server(server, None)
+    update, msg = app.check_model_server(server)
     assert update["value"] == f"openai:{MODEL}@{server}" and f"openai:{MODEL}@{server}" in update["choices"]
     assert "serves: stub-policy" in msg
     monkeypatch.setenv("SPACE_ID", "user/space")
-    _, msg = app.check_model_server(server, None)
+    _, msg = app.check_model_server(server)
     assert "tts-error" in msg and "TTS_VIZ_SERVERS" in msg
     monkeypatch.setenv("TTS_VIZ_SERVERS", f"http://gpu-box:8000,{server}")
     assert app.checked_policy(f"openai:{MODEL}@{server}") == f"openai:{MODEL}@{server}"
     with pytest.raises(RunError, match="listed: http://gpu-box:8000"):
         app.checked_policy("openai:m@http://127.0.0.1:1")
-    _, msg = app.check_model_server("http://127.0.0.1:9<script>", None)
+    _, msg = app.check_model_server("http://127.0.0.1:9<script>")
     assert "<script>" not in msg

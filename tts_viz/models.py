@@ -382,14 +382,28 @@ def load_embedded(name: str, dtype: str | None = None, device: str | None = None
     )
 
 
+def _warm_dirs(name: str, digest: str = "") -> list[Path]:
+    """Warm-start folders a finished load left for an embedded model (any dtype; of one GGUF
+    digest when given), without hashing the GGUF."""
+    try:
+        return [d for d in sorted((cache_dir() / EMBEDDED[name].name).glob(f"hf-{digest[:16]}*")) if (d / "done").is_file()]
+    except OSError:
+        return []
+
+
+def has_warm_cache(name: str) -> bool:
+    """True once a load converted this model's GGUF: the next load takes seconds, not a minute."""
+    return bool(_warm_dirs(name))
+
+
 def embedded_tokenizer(name: str):
     """An embedded model's tokenizer without its weights (a model server runs the weights): from
     the warm-start cache where a load left one, else read from the GGUF file itself."""
     from transformers import AutoTokenizer
 
     path, digest = gguf_path(name)
-    for warm in sorted((cache_dir() / EMBEDDED[name].name).glob(f"hf-{digest[:16]}-*")):
-        if (warm / "done").is_file() and (warm / "tokenizer_config.json").is_file():
+    for warm in _warm_dirs(name, digest):
+        if (warm / "tokenizer_config.json").is_file():
             return _prepare_tokenizer(AutoTokenizer.from_pretrained(warm))
     return _prepare_tokenizer(AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name))
 

@@ -19,6 +19,7 @@ from ..problems import Problem
 from ..rescore import rescore_trace
 from ..trace import FINISHED, SELECTED, Trace
 from ..viz.figures import esc, verifier_words
+from .messages import error_html
 
 SUFFIXES = (".jsonl", ".json", ".parquet")
 MAX_ROW = 1_000_000
@@ -115,20 +116,17 @@ def open_data_tab(pool, verifier_choices: list[str], policy_name: str) -> None:
 
     from ..viz import summary_html, tree_figure
 
-    def _err(msg: str) -> str:
-        return f'<div class="tts-error" style="color:#b00020;font-weight:bold">⚠ {esc(msg)}</div>'
-
     def on_open(file, index):
         path = file if isinstance(file, str) else getattr(file, "name", None)
         try:
             t = open_row(path, index)
         except OpenDataError as e:
-            return gr.update(), "", _err(str(e)), None, gr.update(), ""
+            return gr.update(), "", error_html(str(e)), None, gr.update(), ""
         return tree_figure(t), summary_html(t), describe(t), t, gr.update(value=None), ""
 
     def on_rescore(trace, name):
         if trace is None:
-            return gr.update(), "", _err("Open a row first.")
+            return gr.update(), "", error_html("Open a row first.")
         backend = None
         try:
             if name in ("self-judge", "probe", "prm", "arith+self-judge", "arith+probe", "arith+prm"):
@@ -137,7 +135,7 @@ def open_data_tab(pool, verifier_choices: list[str], policy_name: str) -> None:
                 backend = policy_backend(policy_name, pool)
             b = rescored(trace, name, pool, backend)
         except Exception as e:  # noqa: BLE001 - a missing model, an oracle without gold: say so
-            return gr.update(), "", _err(str(e))
+            return gr.update(), "", error_html(str(e))
         return tree_figure(b), summary_html(b), comparison_html(trace, b)
 
     gr.Markdown("Open a **search-and-learn** result file, **ProcessBench** or **PRM800K** rows (JSONL, JSON or "
