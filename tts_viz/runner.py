@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from .backends import policy_backend
 from .backends.transformers_backend import Cancelled
-from .models import DEFAULT_POLICY, ModelError, ModelPool
+from .models import DEFAULT_POLICY, QUANTS, ModelError, ModelPool
 from .policy import StepPolicy
 from .strategies import STRATEGIES, get_strategy
 from .strategies.base import SearchConfig, SearchContext
@@ -61,7 +61,7 @@ class RunConfig:
                 f"The question is {len(q):,} characters long; the limit is {MAX_QUESTION_CHARS:,} "
                 "(a small model's context fills up fast). Shorten it."
             )
-        if self.quant not in (None, "none", "nf4"):
+        if self.quant is not None and self.quant not in QUANTS:
             raise RunError(f"Unknown precision {self.quant!r}: use nf4 (bitsandbytes 4-bit) or none.")
         if self.strategy not in STRATEGIES:
             raise RunError(f"Unknown strategy '{self.strategy}'. Choose one of: {', '.join(STRATEGIES)}.")
@@ -159,8 +159,9 @@ def run_search(
         if verifier is not None:
             verifier.compute = trace.model_compute("verifier", verifier.compute.params)
         trace.precision = {"policy": getattr(policy.backend, "precision", "?")}
-        if verifier is not None and verifier_precision(verifier):
-            trace.precision["verifier"] = verifier_precision(verifier)
+        judged_in = verifier_precision(verifier) if verifier is not None else None
+        if judged_in:
+            trace.precision["verifier"] = judged_in
         trace.load_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         ctx = SearchContext(

@@ -47,15 +47,18 @@ def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0) 
 
 
 class TransformersBackend:
-    def __init__(self, model: Any, tokenizer: Any, name: str = "", params: int | None = None) -> None:
+    def __init__(self, model: Any, tokenizer: Any, name: str = "", params: int | None = None,
+                 precision: str | None = None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.name = name
         self.params = params if params is not None else sum(p.numel() for p in model.parameters())
         self.device = next(model.parameters()).device
-        from ..models import precision_label
+        if precision is None:  # a loaded model's meta already says (models.load_*); else look at its layers
+            from ..models import precision_label
 
-        self.precision = precision_label(model)  # recorded in the Trace and shown in the run summary
+            precision = precision_label(model)
+        self.precision = precision  # recorded in the Trace and shown in the run summary
         self.max_batch = 32  # rows per generate call; more gains little on 2 cores and costs memory
         # KV caches of sequences already run, reused by longest common token prefix (prefix_cache.py);
         # None turns reuse off (every prompt is prefilled in full: the bench's baseline).
@@ -71,7 +74,7 @@ class TransformersBackend:
 
     @classmethod
     def from_loaded(cls, lm) -> "TransformersBackend":
-        return cls(lm.model, lm.tokenizer, name=lm.name, params=lm.params)
+        return cls(lm.model, lm.tokenizer, name=lm.name, params=lm.params, precision=lm.meta.get("precision"))
 
     # ----------------------------------------------------------------------------------------
     def chat_prompt(self, messages: list[dict[str, str]], continuation: str = "") -> str:
