@@ -168,13 +168,12 @@ def tidy_layout(trace: Trace) -> dict[int, tuple[float, float]]:
     return pos
 
 
-def _labelled_leaves(trace: Trace, pos: dict[int, tuple[float, float]]) -> set[int]:
+def _labelled_leaves(trace: Trace, pos: dict[int, tuple[float, float]], n_cols: float) -> set[int]:
     """Finished leaves whose answer is written under them. All of them while the tree is narrow;
     beyond LABELLED_LEAVES finished leaves, the chosen leaf and the first leaf of each other answer;
     and once columns are narrower than a label (more than DENSE_COLUMNS), never two labels on
     neighbouring columns of one row (answers such as \\frac{5}{6} are wide): the rest show on hover."""
     done = [n for n in trace.nodes if n.status in (FINISHED, SELECTED)]
-    n_cols = max((x for x, _ in pos.values()), default=0) + 1
     if len(done) <= LABELLED_LEAVES and n_cols <= DENSE_COLUMNS:
         return {n.id for n in done}
     chosen = [n for n in done if n.status == SELECTED]
@@ -264,6 +263,11 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
     per fooled kind ("rated high, wrong": red cross; "rated low, right": green ring; customdata =
     node ids). layout.meta holds {"selected_path": [...ids...], "fooled": {kind: [ids]}}."""
     pos = tidy_layout(trace)
+    n_cols = max(1.0, max(x for x, _ in pos.values()) + 1)
+    # beyond FIT_COLUMNS leaves the figure grows wider than the page (the app scrolls it
+    # sideways) at COLUMN_PX per leaf, so N=64 stays 64 readable columns instead of one band
+    width = int(COLUMN_PX * n_cols + 140) if n_cols > FIT_COLUMNS else None
+    max_size = 11 if width else 24
     sel_path = trace.selected_path_ids()
     gold_known = trace.gold is not None
 
@@ -282,7 +286,7 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
                              line=dict(color=SELECTED_EDGE_COLOR, width=4.5)))
 
     xs, ys, colors, opac, sizes, lw, lc, labels, hovers, ids, symbols = ([] for _ in range(11))
-    label_ids = _labelled_leaves(trace, pos)
+    label_ids = _labelled_leaves(trace, pos, n_cols)
     for n in trace.nodes:
         x, y = pos[n.id]
         xs.append(x)
@@ -296,11 +300,12 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         ex = n.extra if isinstance(n.extra, dict) else {}
         rel, visits = ex.get("rel_weight"), ex.get("visits")
         if isinstance(rel, (int, float)) and n.status not in (FINISHED, SELECTED):  # a particle: size = weight
-            sizes.append(max(7.0, min(24.0, 7 + 5 * float(rel))))
+            size = max(7.0, min(24.0, 7 + 5 * float(rel)))
         elif isinstance(visits, (int, float)) and not is_root and n.status not in (FINISHED, SELECTED):
-            sizes.append(max(8.0, min(24.0, 6 + 4 * math.sqrt(float(visits)))))  # MCTS: size = visits
+            size = max(8.0, min(24.0, 6 + 4 * math.sqrt(float(visits))))  # MCTS: size = visits
         else:
-            sizes.append(16 if is_root else (15 if n.status in (FINISHED, SELECTED) else 12))
+            size = 16 if is_root else (15 if n.status in (FINISHED, SELECTED) else 12)
+        sizes.append(min(size, max_size))
         lw.append(4 if clicked else (2.5 if on_path else 0.5))
         lc.append("rgb(0,120,255)" if clicked else (SELECTED_OUTLINE if on_path else (
             PRUNED_OUTLINE if n.status == PRUNED else "rgb(255,255,255)")))
@@ -329,14 +334,7 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
                     marker=FOOLED_STYLE[kind], showlegend=True, hoverlabel=dict(align="left")))
     fig.add_trace(_colorbar_trace())
 
-    n_cols = max(1.0, max(x for x, _ in pos.values()) + 1)
     max_depth = max(n.depth for n in trace.nodes)
-    # beyond FIT_COLUMNS leaves the figure grows wider than the page (the app scrolls it
-    # sideways) at COLUMN_PX per leaf, so N=64 stays 64 readable columns instead of one band
-    width = int(COLUMN_PX * n_cols + 140) if n_cols > FIT_COLUMNS else None
-    if width:
-        nodes = next(t for t in fig.data if t.name == "nodes")
-        nodes.marker.size = tuple(min(s, 11) for s in nodes.marker.size)
     status = {"running": "running…", "cancelled": "stopped (partial tree)", "error": "failed"}.get(trace.status, "")
     title = f"{esc(trace.strategy)} · {len(trace.nodes) - 1} steps · round {trace.rounds}" + (f" · {status}" if status else "")
     fig.update_layout(
@@ -355,7 +353,6 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
         height=height or max(360, min(1400, 120 + 80 * max_depth)),
         width=width,
     )
-    fig.layout.meta["width_px"] = width
     return fig
 
 
