@@ -67,16 +67,15 @@ class ParticleFilter:
         particles: list[Node] = []  # one entry per unfinished slot (a node may hold several)
         for round_no in range(cfg.max_rounds):
             ctx.check_cancel()
-            parents = [0] * cfg.n if round_no == 0 else [p.id for p in particles]
+            # round 0: N first steps from the question; then one step per slot (a copied particle's
+            # node has several slots, so it grows several children)
             if round_no == 0:
                 proposals = ctx.expand([0], cfg.n, round_no)
             else:
-                proposals = ctx.expand(parents, 1, round_no)
+                proposals = ctx.expand([p.id for p in particles], 1, round_no)
             ctx.score(proposals)
             finished += [p for p in proposals if p.status == FINISHED]
             open_ = [p for p in proposals if p.status != FINISHED]
-            for p in proposals:
-                p.extra["particle"] = True
             if not open_:
                 particles = []
                 ctx.report()

@@ -729,6 +729,8 @@ def add_sweep_args(p: argparse.ArgumentParser) -> None:
 
 
 def sweep_config_from_args(args) -> SweepConfig:
+    from ..backends.openai_backend import is_server_name
+
     return SweepConfig(
         results=args.results, problem_set=args.problem_set, levels=tuple(parse_int_list(args.levels, "--levels")),
         per_level=args.per_level, problem_seed=args.problem_seed, data=args.data, split=args.split,
@@ -739,7 +741,7 @@ def sweep_config_from_args(args) -> SweepConfig:
         max_rounds=args.max_rounds, max_step_tokens=args.max_step_tokens,
         max_solution_tokens=args.max_solution_tokens, limit=args.limit, pool_traces=args.pool_traces,
         quant=args.quant,
-        concurrency=args.problem_concurrency or (4 if args.policy.startswith("openai:") else 1),
+        concurrency=args.problem_concurrency or (4 if is_server_name(args.policy) else 1),
     )
 
 
