@@ -574,7 +574,6 @@ def load_hub_model(
     model_id: str,
     auto_class: Any = None,
     trust_remote_code: bool = False,
-    quantize_4bit: bool | None = None,
     device: str | None = None,
     quant: str | None = None,
     **kwargs: Any,
@@ -589,8 +588,7 @@ def load_hub_model(
     auto_class = auto_class or AutoModelForCausalLM
     device = device or default_device()
     quant = check_quant(quant)
-    if quantize_4bit is None:
-        quantize_4bit = quant == "nf4" or (quant is None and device == "cuda")
+    quantize_4bit = quant == "nf4" or (quant is None and device == "cuda")
     load_kw: dict[str, Any] = dict(trust_remote_code=trust_remote_code, **kwargs)
     if quantize_4bit:
         load_kw["quantization_config"] = nf4_config(device)
