@@ -38,7 +38,7 @@ def open_row(path: str | None, index: Any, fmt: str | None = None) -> Trace:
         raise OpenDataError("Upload a .jsonl, .json or .parquet file first.")
     name = Path(path).name
     if Path(path).suffix.lower() not in SUFFIXES:
-        raise OpenDataError(f"{esc(name)}: open a .jsonl, .json or .parquet file.")
+        raise OpenDataError(f"{name}: open a .jsonl, .json or .parquet file.")  # escaped where shown
     try:
         i = int(index)
     except (TypeError, ValueError):
