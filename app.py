@@ -250,6 +250,8 @@ def _expected_rounds(cfg: RunConfig) -> int:
         return 1
     if cfg.strategy == "revisions":
         return max(1, min(cfg.search.revision_length, cfg.search.n))
+    if cfg.strategy == "deepconf":  # the warm-up, then the rest of the budget
+        return 1 if cfg.search.n < 4 else 2
     if cfg.strategy == "early-stop-vote":  # at most one round per batch of M samples
         return -(-cfg.search.n // max(1, cfg.search.width))
     return cfg.search.max_rounds

@@ -26,9 +26,11 @@ class ScriptedPolicy:
     Records every batched call so tests can check batching and what the model was shown.
     """
 
-    def __init__(self, step_fn: Callable[[list[str], int, int], str], solution_fn=None, cancel_after_calls=None):
+    def __init__(self, step_fn: Callable[[list[str], int, int], str], solution_fn=None, cancel_after_calls=None,
+                 logprob_fn=None):
         self.step_fn = step_fn
         self.solution_fn = solution_fn
+        self.logprob_fn = logprob_fn  # (index, call_no) -> the sample's token log-probabilities
         self.backend = FakeBackend()
         self.compute = ModelCompute(params=1000)
         self.calls: list[dict] = []
@@ -62,6 +64,24 @@ class ScriptedPolicy:
             out.append((steps, 5 * len(steps), "boxed"))
             if on_solution is not None:  # as the real backend: each sample as it finishes
                 on_solution(i, out[-1])
+        self._maybe_cancel(cancel)
+        return out
+
+
+    def solutions_with_logprobs(self, question, count, temperature, seed, cancel=None, stop_row=None, on_solution=None):
+        """As the real policy: stop_row is asked after every token and abandons the sample there."""
+        call_no = len(self.calls)
+        self.calls.append({"kind": "logprob-solutions", "count": count})
+        out = []
+        for i in range(count):
+            steps, lps = self.solution_fn(i, call_no, []), list(self.logprob_fn(i, call_no))
+            reason = "boxed"
+            for t in range(1, len(lps)):
+                if stop_row is not None and stop_row(i, lps[:t]):
+                    steps, lps, reason = [steps[0][:5]], lps[:t], "abandoned"
+                    break
+            self.compute.add(prompt_tokens=10, generated_tokens=len(lps))
+            out.append((steps, len(lps), reason, lps))
         self._maybe_cancel(cancel)
         return out
 

@@ -9,7 +9,7 @@ import torch
 from tests.test_hub_prms import _bytelevel, _small
 from tts_viz.backends.transformers_backend import TransformersBackend
 from tts_viz.policy import StepPolicy
-from tts_viz.verifiers.step_features import FINAL, step_features
+from tts_viz.verifiers.step_features import CONFIDENCE_FEATURES, FINAL, step_features, step_spans
 
 QUESTION = "Tom has 3 apples and buys 4 more. How many apples does he have?"
 SOLUTIONS = [
@@ -41,7 +41,7 @@ def test_step_features_read_each_step_end_as_a_plain_forward_does(tiny_policy):
     layers = (1, FINAL)
     feats = step_features(backend, policy.prompt, QUESTION, SOLUTIONS, layers, batch_size=2)
     d = backend.model.config.hidden_size
-    assert [f.shape for f in feats] == [(len(s), 4 * d) for s in SOLUTIONS]
+    assert [f.shape for f in feats] == [(len(s), 4 * d + CONFIDENCE_FEATURES) for s in SOLUTIONS]
     for steps, f in zip(SOLUTIONS, feats):
         for k in range(len(steps)):
             plain = backend.last_hidden_states([policy.prompt(QUESTION, steps[: k + 1])])[0]
@@ -53,7 +53,30 @@ def test_step_features_read_each_step_end_as_a_plain_forward_does(tiny_policy):
     alone = step_features(backend, policy.prompt, QUESTION, [SOLUTIONS[0]], layers)[0]
     assert torch.allclose(alone, feats[0], atol=1e-4)
     # the mean over the step differs from the state at its end (it is another reading)
-    assert not torch.allclose(feats[0][1, 3 * d:], feats[0][1, 2 * d: 3 * d], atol=1e-3)
+    assert not torch.allclose(feats[0][1, 3 * d: 4 * d], feats[0][1, 2 * d: 3 * d], atol=1e-3)
+
+
+def test_confidence_features_are_the_step_tokens_log_probabilities_of_a_plain_forward(tiny_policy):
+    """The last columns: each step's mean and lowest token log-probability and the solution's running mean,
+    from log softmax at the position BEFORE each token, over the step's tokens (its blank line included)."""
+    backend, policy = tiny_policy
+    steps = SOLUTIONS[0]
+    feats = step_features(backend, policy.prompt, QUESTION, [steps, SOLUTIONS[1]], (FINAL,))[0]
+    text = policy.prompt(QUESTION, steps)
+    ids, spans = step_spans(backend.tokenizer, text, len(policy.prompt(QUESTION, ())), steps)
+    with torch.inference_mode():
+        lp = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0].float(), -1)
+    tok_lp = torch.tensor([lp[j - 1, ids[j]].item() for j in range(len(ids))])
+    first = spans[0][1]
+    for k, (_, a, b) in enumerate(spans):
+        conf = feats[k, -CONFIDENCE_FEATURES:]
+        assert conf[0].item() == pytest.approx(tok_lp[a: b + 1].mean().item(), abs=1e-3)
+        assert conf[1].item() == pytest.approx(tok_lp[a: b + 1].min().item(), abs=1e-3)
+        assert conf[2].item() == pytest.approx(tok_lp[first: b + 1].mean().item(), abs=1e-3)
+        assert conf[1] <= conf[0] and conf[3] <= conf[2] + 1e-6  # the weakest window is below the mean
+    # not the token's own position (one off): the plain forward read one position later differs
+    shifted = torch.tensor([lp[j, ids[j]].item() for j in range(len(ids))])
+    assert abs(shifted[spans[0][1]: spans[0][2] + 1].mean().item() - feats[0, -CONFIDENCE_FEATURES].item()) > 1e-3
 
 
 def _simpson_pool(n_problems=30, samples=8, seed=0):
@@ -108,7 +131,7 @@ def test_learned_prm_scores_each_step_from_its_own_end_state(tiny_policy):
     with torch.no_grad():
         head.net.weight.normal_()
         head.net.weight[:, d:] = 0.0  # the mean-over-step half is ignored
-    prm = LearnedPRM(backend, head, (FINAL,), policy.prompt)
+    prm = LearnedPRM(backend, head, (FINAL,), policy.prompt, "states")  # the head reads the states only
     scores = prm.score(QUESTION, SOLUTIONS)
     for steps, got in zip(SOLUTIONS, scores):
         for k, s in enumerate(got):

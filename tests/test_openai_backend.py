@@ -276,3 +276,14 @@ def test_the_app_talks_only_to_allowed_servers(server, monkeypatch):
         app.checked_policy("openai:m@http://127.0.0.1:1")
     _, msg = app.check_model_server("http://127.0.0.1:9<script>")
     assert "<script>" not in msg
+
+
+def test_sampled_token_logprobs_are_read_from_both_response_shapes():
+    """DeepConf reads each generated token's log-probability: vLLM's completions shape and llama-server's
+    chat-like shape give the same list; no logprobs gives None (the strategy then has nothing to filter on)."""
+    from tts_viz.backends.openai_backend import OpenAIBackend, _token_logprobs
+
+    assert _token_logprobs({"tokens": ["a", "b"], "token_logprobs": [-0.1, -2.0], "top_logprobs": None}) == [-0.1, -2.0]
+    assert _token_logprobs({"content": [{"token": "a", "logprob": -0.1}, {"token": "b", "logprob": -2.0}]}) == [-0.1, -2.0]
+    assert _token_logprobs(None) is None and _token_logprobs({"other": 1}) is None
+    assert OpenAIBackend.can_stop_rows is False  # a server answers whole: no mid-way abandoning

@@ -135,10 +135,28 @@ class StepPolicy:
         flat = self._whole(prompts, temperature, seed, cancel)
         return [flat[i * count: (i + 1) * count] for i in range(len(questions))]
 
+    def solutions_with_logprobs(self, question: str, count: int, temperature: float, seed: int,
+                                cancel: threading.Event | None = None, stop_row=None, on_solution=None,
+                                ) -> list[tuple[list[str], int, str, list[float]]]:
+        """As full_solutions, each with its tokens' log-probabilities: (steps, tokens, reason, logprobs).
+        stop_row(index, logprobs so far) -> True abandons that sample mid-way (reason "abandoned"); a
+        backend that cannot stop a row early (a model server answers whole) ignores it."""
+        prompts = [self.prompt(question) for _ in range(count)]
+        extra: dict = {"logprobs": True}
+        if stop_row is not None and getattr(self.backend, "can_stop_rows", True):
+            extra["stop_row"] = stop_row
+        if on_solution is not None:
+            extra["on_done"] = lambda i, g: on_solution(i, self._solution(g))
+        gens = self._generate_whole(prompts, temperature, seed, cancel, **extra)
+        return [(*self._solution(g), list(g.logprobs or [])) for g in gens]
+
     def _whole(self, prompts: Sequence[str], temperature: float, seed: int,
                cancel: threading.Event | None, on_solution=None) -> list[tuple[list[str], int, str]]:
         extra = {} if on_solution is None else {"on_done": lambda i, g: on_solution(i, self._solution(g))}
-        gens = self.backend.generate(
+        return [self._solution(g) for g in self._generate_whole(prompts, temperature, seed, cancel, **extra)]
+
+    def _generate_whole(self, prompts: Sequence[str], temperature: float, seed: int, cancel, **extra):
+        return self.backend.generate(
             prompts,
             max_new_tokens=self.max_solution_tokens,
             temperature=temperature,
@@ -147,12 +165,13 @@ class StepPolicy:
             compute=self.compute,
             **extra,
         )
-        return [self._solution(g) for g in gens]
 
     def _solution(self, g) -> tuple[list[str], int, str]:
         """(steps, tokens, finish_reason) of one whole generation."""
         steps = split_steps(g.text) or [g.text.strip()]
         if len(steps) > self.max_steps:  # keep every word (the answer is at the end): merge the tail
             steps = steps[: self.max_steps - 1] + [STEP_DELIMITER.join(steps[self.max_steps - 1 :])]
+        if g.finish_reason == "abandoned":
+            return steps, g.tokens, "abandoned"
         reason = "boxed" if has_final_answer(g.text) else ("eos" if g.finish_reason == "eos" else "max_tokens")
         return steps, g.tokens, reason

@@ -155,6 +155,18 @@ class ServerClient:
                               f"{json.dumps(data)[:200]}") from None
 
 
+def _token_logprobs(lp) -> list[float] | None:
+    """Each generated token's log-probability from a choice's `logprobs`: the completions shape
+    (`token_logprobs`, vLLM and OpenAI) or the chat shape (`content[].logprob`, llama-server's for both)."""
+    if not isinstance(lp, dict):
+        return None
+    if isinstance(lp.get("token_logprobs"), list):
+        return [float(x) for x in lp["token_logprobs"] if isinstance(x, (int, float))]
+    if isinstance(lp.get("content"), list):
+        return [float(it["logprob"]) for it in lp["content"] if isinstance(it, dict) and "logprob" in it]
+    return None
+
+
 def _prompt_counts(data: dict) -> tuple[int, int]:
     """(prompt tokens the server ran, prompt tokens it took from its cache) from `usage`."""
     usage = data.get("usage") or {}
@@ -205,6 +217,7 @@ def local_tokenizer(model: str):
 
 
 class OpenAIBackend:
+    can_stop_rows = False  # a request is answered whole: DeepConf's early stop runs offline only
     def __init__(self, model: str, url: str, tokenizer: Any = None, concurrency: int = 16, timeout: float = 120.0,
                  retries: int = 2, params: int | None = None, check: bool = True) -> None:
         self.model = model
@@ -254,11 +267,20 @@ class OpenAIBackend:
     # ----------------------------------------------------------------------------------------
     def generate(self, prompts: Sequence[str], max_new_tokens: int, temperature: float = 0.8, top_p: float = 1.0,
                  stop: Sequence[str] = (), seed: int = 0, cancel: threading.Event | None = None,
-                 compute: ModelCompute | None = None, min_new_tokens: int = 0, on_done=None) -> list[Generation]:
-        """One continuation per prompt, all rows in flight at once (up to `concurrency`)."""
+                 compute: ModelCompute | None = None, min_new_tokens: int = 0, on_done=None,
+                 logprobs: bool = False, stop_row=None) -> list[Generation]:
+        """One continuation per prompt, all rows in flight at once (up to `concurrency`).
+        logprobs: each Generation carries its tokens' log-probabilities (the server's). A server
+        answers whole, so stop_row cannot end a row early here (can_stop_rows is False)."""
         t0 = time.perf_counter()
         bodies = [self._completion_body(p, max_new_tokens, temperature, top_p, stop, seed + i, min_new_tokens)
                   for i, p in enumerate(prompts)]
+        if logprobs:
+            for body in bodies:
+                if "messages" in body:
+                    body["logprobs"] = True
+                else:
+                    body["logprobs"] = 1
         results = self._run_all(bodies, cancel, lambda i, res: on_done(i, res[0]) if on_done else None,
                                 lambda body, res: self._generation(body, res, stop))
         if compute is not None:
@@ -350,7 +372,10 @@ class OpenAIBackend:
         if not isinstance(text, str):
             raise ServerError(f"The model server at {self.url} sent a choice without text: {json.dumps(choice)[:200]}")
         tokens = int((data.get("usage") or {}).get("completion_tokens") or 0) or (self.count_tokens(text) if text else 0)
-        return (Generation(*self._finish(text, tokens, choice, stop, data)), *_prompt_counts(data))
+        gen = Generation(*self._finish(text, tokens, choice, stop, data))
+        if body.get("logprobs"):
+            gen.logprobs = _token_logprobs(choice.get("logprobs"))
+        return (gen, *_prompt_counts(data))
 
     def _finish(self, text: str, tokens: int, choice: dict, stop: Sequence[str], data: dict) -> tuple[str, int, str]:
         """(text cut before the stop string, tokens, finish word) as TransformersBackend gives them."""

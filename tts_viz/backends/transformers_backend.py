@@ -21,7 +21,10 @@ MIN_SHARED_PREFIX = 16
 class Generation:
     text: str  # decoded continuation, cut before the stop string
     tokens: int  # tokens generated for it (including the stop / EOS token)
-    finish_reason: str  # "stop", "eos", "length", "cancelled"
+    finish_reason: str  # "stop", "eos", "length", "cancelled", "abandoned" (stop_row said so)
+    # log-probability of each generated token under the model (temperature 1), when asked for:
+    # DeepConf-style confidence filtering reads it
+    logprobs: list[float] | None = None
 
 
 class Cancelled(Exception):
@@ -105,22 +108,28 @@ class TransformersBackend:
         compute: ModelCompute | None = None,
         min_new_tokens: int = 0,
         on_done=None,
+        logprobs: bool = False,
+        stop_row=None,
     ) -> list[Generation]:
         """One continuation per prompt; rows are batched (left padding), each stops on its own.
 
         Sampling is seeded per call, so the same prompts, seed and batch give the same text.
         on_done(index, Generation) is called as each row finishes (the app streams whole samples).
+        logprobs: each Generation carries its tokens' log-probabilities. stop_row(index, logprobs so
+        far) -> bool is asked after every token (logprobs implied); True ends that row at once with
+        finish_reason "abandoned" (DeepConf stops a sample whose confidence falls too low).
         """
         out: list[Generation] = []
         for start in range(0, len(prompts), self.max_batch):
             chunk = prompts[start : start + self.max_batch]
             done = None if on_done is None else (lambda i, g, start=start: on_done(start + i, g))
+            ask = None if stop_row is None else (lambda i, lp, start=start: stop_row(start + i, lp))
             out.extend(self._generate_chunk(chunk, max_new_tokens, temperature, top_p, stop, seed + start, cancel,
-                                            compute, min_new_tokens, done))
+                                            compute, min_new_tokens, done, logprobs or stop_row is not None, ask))
         return out
 
     def _generate_chunk(self, prompts, max_new_tokens, temperature, top_p, stop, seed, cancel, compute, min_new_tokens=0,
-                        on_done=None):
+                        on_done=None, logprobs=False, stop_row=None):
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         t0 = time.perf_counter()
@@ -128,9 +137,12 @@ class TransformersBackend:
         cache, hidden, mask, computed, reused = self._run_prompts(prompts, rows, keep_cache=True)
         logits = self.model.get_output_embeddings()(hidden)
         torch.manual_seed(seed)
+        lps: list[list[float]] | None = [[] for _ in rows] if logprobs else None
+        abandoned: set[int] = set()
         new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens,
-                           None if on_done is None else (lambda r, toks: on_done(r, self._cut(toks, stop))))
-        gens = [self._cut(row, stop) for row in new]
+                           None if on_done is None else (lambda r, toks: on_done(r, self._cut(toks, stop, r, lps, abandoned))),
+                           lps, stop_row, abandoned)
+        gens = [self._cut(row, stop, r, lps, abandoned) for r, row in enumerate(new)]
         if compute is not None:
             compute.add(
                 prompt_tokens=computed,
@@ -159,7 +171,8 @@ class TransformersBackend:
         return out.past_key_values, out.last_hidden_state[:, -1, :], mask, int(mask.sum()), 0
 
     def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel,
-                min_new_tokens: int = 0, on_done=None) -> list[list[int]]:
+                min_new_tokens: int = 0, on_done=None, lps: list[list[float]] | None = None, stop_row=None,
+                abandoned: set[int] | None = None) -> list[list[int]]:
         """Sample continuations token by token; a row that finishes leaves the batch at once.
 
         Why not model.generate(): it keeps computing finished rows until the longest one ends,
@@ -176,11 +189,18 @@ class TransformersBackend:
             if step < min_new_tokens:  # as transformers' min_new_tokens: no EOS yet (the bench uses it)
                 logits[:, self.eos_ids] = float("-inf")
             tokens = self._choose_tokens(logits, active, step, temperature, top_p)
+            if lps is not None:  # the model's own log-probability of each chosen token (temperature 1)
+                chosen = torch.log_softmax(logits.float(), dim=-1).gather(1, tokens[:, None])[:, 0].tolist()
             keep = []
             for j, (r, t) in enumerate(zip(active, tokens.tolist())):
                 out[r].append(t)
+                if lps is not None:
+                    lps[r].append(chosen[j])
                 ended = t in eos or len(out[r]) >= max_new_tokens or (
                     bool(stop) and any(s in self.tokenizer.decode(out[r][-tail:]) for s in stop))
+                if not ended and stop_row is not None and stop_row(r, lps[r]):
+                    ended = True
+                    abandoned.add(r)
                 if not ended:
                     keep.append(j)
                     continue
@@ -287,16 +307,21 @@ class TransformersBackend:
         store.reused_tokens += sum(cached)
         return cache, out.last_hidden_state[:, -1, :], mask, computed, sum(cached)
 
-    def _cut(self, row: list[int], stop: Sequence[str]) -> Generation:
+    def _cut(self, row: list[int], stop: Sequence[str], r: int = 0, lps: list[list[float]] | None = None,
+             abandoned: set[int] = frozenset()) -> Generation:
         """A finished row's text (cut before the stop string) and why it ended. Every token the
         model produced counts as generated, the stop or EOS token included."""
         end = len(row) - 1 if row and row[-1] in self.eos_ids else len(row)
         text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
+        row_lps = None if lps is None else list(lps[r])
+        if r in abandoned:
+            return Generation(text=text, tokens=len(row), finish_reason="abandoned", logprobs=row_lps)
         for s in stop:
             k = text.find(s)
             if k != -1:
-                return Generation(text=text[:k], tokens=len(row), finish_reason="stop")
-        return Generation(text=text, tokens=len(row), finish_reason="eos" if end < len(row) else "length")
+                return Generation(text=text[:k], tokens=len(row), finish_reason="stop", logprobs=row_lps)
+        return Generation(text=text, tokens=len(row), finish_reason="eos" if end < len(row) else "length",
+                          logprobs=row_lps)
 
     @torch.inference_mode()
     def next_token_logprobs(

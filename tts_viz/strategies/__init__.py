@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .auto import AutoStrategy
 from .beam import BeamSearch
+from .deepconf import DeepConf
 from .best_of_n import BestOfN
 from .dvts import DVTS
 from .early_stop_vote import EarlyStopVote
@@ -17,7 +18,7 @@ from .weighted_best_of_n import WeightedBestOfN
 STRATEGIES = {
     cls.name: cls
     for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions, EarlyStopVote,
-                ParticleFilter, MCTS, AutoStrategy)
+                DeepConf, ParticleFilter, MCTS, AutoStrategy)
 }
 
 

@@ -24,6 +24,7 @@ FINISH_WORDS = {
     "eos": "the model ended its answer",
     "max_steps": "ran out of steps",
     "max_tokens": "ran out of tokens",
+    "abandoned": "abandoned mid-way (its confidence fell too low)",
 }
 
 

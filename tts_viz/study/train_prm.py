@@ -4,7 +4,8 @@ What selection needs is a score that ranks the samples of ONE problem (prm-eval'
 AUROC). A pointwise head (train-probe) learns mostly which problems are easy. Here the candidates are:
 
 * features: the final layer at the step's end (the probe's), or several layers with the mean over the
-  step's tokens (verifiers/step_features.py);
+  step's tokens, and the token-confidence numbers read in the same pass (verifiers/step_features.py);
+  a candidate may read all of them, the states only or the confidence numbers only;
 * losses: pointwise (balanced BCE on step labels: the exact process labels of generated problems, or
   outcome labels), pairwise (a right sample's last-step logit above each wrong sample's of the same
   problem: mean softplus of the negative margin) and listwise (softmax over a problem's samples, the
@@ -24,6 +25,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ..verifiers.step_features import select_columns
+
 LOSSES = ("pointwise", "pairwise", "listwise")
 
 
@@ -36,11 +39,13 @@ class Candidate:
     point_weight: float = 0.2  # weight of the pointwise term beside a ranking loss
     epochs: int = 200
     lr: float = 1e-2
+    features: str = "all"  # all, states (hidden states only) or confidence (the token log-probability numbers)
 
     @property
     def key(self) -> str:
         return (f"{self.loss}-{self.labels}-h{self.hidden}-wd{self.weight_decay:g}"
-                + (f"-pw{self.point_weight:g}" if self.loss != "pointwise" else ""))
+                + (f"-pw{self.point_weight:g}" if self.loss != "pointwise" else "")
+                + (f"-{self.features}" if self.features != "all" else ""))
 
 
 @dataclass
@@ -53,7 +58,7 @@ class ProblemData:
     correct: torch.Tensor  # [samples] bool
 
 
-def problem_data(row: dict, feats: torch.Tensor, labels: str) -> ProblemData:
+def problem_data(row: dict, feats: torch.Tensor, labels: str, features: str = "all") -> ProblemData:
     ys, last, i = [], [], 0
     for s in row["samples"]:
         for label in s["labels"]:
@@ -63,7 +68,7 @@ def problem_data(row: dict, feats: torch.Tensor, labels: str) -> ProblemData:
         last.append(i - 1)
     if i != feats.shape[0]:
         raise ValueError(f"{row['id']}: {feats.shape[0]} feature rows for {i} steps")
-    return ProblemData(row["id"], feats, torch.tensor(ys), torch.tensor(last),
+    return ProblemData(row["id"], select_columns(feats, features), torch.tensor(ys), torch.tensor(last),
                        torch.tensor([bool(s["correct"]) for s in row["samples"]]))
 
 
@@ -110,11 +115,11 @@ def fit(problems: Sequence[ProblemData], cand: Candidate, seed: int = 0):
     return head
 
 
-def score_rows(head, rows: Sequence[dict], feats: dict[str, torch.Tensor], key: str) -> None:
+def score_rows(head, rows: Sequence[dict], feats: dict[str, torch.Tensor], key: str, features: str = "all") -> None:
     """Put the head's step scores (sigmoid) on every sample of the rows under `key` (prm-eval's layout)."""
     with torch.inference_mode():
         for row in rows:
-            p = torch.sigmoid(head(feats[row["id"]])).tolist()
+            p = torch.sigmoid(head(select_columns(feats[row["id"]], features))).tolist()
             i = 0
             for s in row["samples"]:
                 s.setdefault("scores", {})[key] = p[i: i + len(s["steps"])]
@@ -133,11 +138,11 @@ def cross_validate(rows: Sequence[dict], feats: dict[str, torch.Tensor], candida
     fold_of = {rows[i]["id"]: j % folds for j, i in enumerate(order)}
     out: dict[str, dict[str, Any]] = {}
     for cand in candidates:
-        data = {r["id"]: problem_data(r, feats[r["id"]], cand.labels) for r in rows}
+        data = {r["id"]: problem_data(r, feats[r["id"]], cand.labels, cand.features) for r in rows}
         for f in range(folds):
             train = [data[r["id"]] for r in rows if fold_of[r["id"]] != f]
             held = [r for r in rows if fold_of[r["id"]] == f]
-            score_rows(fit(train, cand, seed), held, feats, cand.key)
+            score_rows(fit(train, cand, seed), held, feats, cand.key, cand.features)
         m = evaluate(rows, cand.key)
         out[cand.key] = {"candidate": asdict(cand), "cv": m}
         if log is not None:
@@ -164,10 +169,14 @@ TRAIN_SEED = 202  # generator seed of the training problems (prm-eval's held-out
 
 
 def default_candidates() -> list[Candidate]:
-    out = [Candidate(loss="pointwise", labels="process"), Candidate(loss="pointwise", labels="outcome")]
+    out = [Candidate(loss="pointwise", labels="process"), Candidate(loss="pointwise", labels="outcome"),
+           Candidate(loss="pointwise", labels="process", features="states")]
     for loss in ("pairwise", "listwise"):
         for hidden in (0, 64):
             out.append(Candidate(loss=loss, labels="process", hidden=hidden))
+    # the token-confidence numbers alone (DeepConf's signal) and the states alone, under the pairwise loss
+    out += [Candidate(loss="pairwise", labels="process", features="confidence", weight_decay=0.0),
+            Candidate(loss="pairwise", labels="process", features="states")]
     return out
 
 
@@ -235,7 +244,7 @@ def cmd_train_prm(args) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     feats = {}
     for k, row in enumerate(rows):
-        fpath = cache / f"feat-{spec.key(sha)}-{'-'.join(map(str, layers))}-{row['id']}.pt"
+        fpath = cache / f"feat-v2-{spec.key(sha)}-{'-'.join(map(str, layers))}-{row['id']}.pt"
         if fpath.is_file():
             feats[row["id"]] = torch.load(fpath)
         else:
@@ -247,9 +256,11 @@ def cmd_train_prm(args) -> int:
                              log=lambda m: print(m, file=sys.stderr))
     best = best_candidate(results)
     cand = Candidate(**results[best]["candidate"])
-    head = fit([problem_data(r, feats[r["id"]], cand.labels) for r in rows], cand, args.seed)
+    head = fit([problem_data(r, feats[r["id"]], cand.labels, cand.features) for r in rows], cand, args.seed)
     card = {"policy": args.policy, "policy_sha256": sha, "layers": list(layers),
-            "features": "per layer: state at the step's last token and mean over its tokens (step_features.py)",
+            "features": "per layer: state at the step's last token and mean over its tokens, then the step's and "
+                        "the solution's token-confidence numbers (step_features.py); the candidate's `features` "
+                        "says which columns the head reads",
             "candidate": results[best]["candidate"], "selected_by":
             f"{args.folds}-fold cross-validation over training problems: within-problem AUROC, then weighted - majority",
             "train_problems": len(rows), "train_generator_seed": TRAIN_SEED, "pool_file": str(pool_file),

@@ -45,6 +45,13 @@ STRATEGY_NOTES: dict[str, str] = {
         "for a fraction of the budget (early-stopping self-consistency, Li et al. 2024). The summary shows the "
         "compute spent against the budget."
     ),
+    "deepconf": (
+        "**Confidence filtering (DeepConf).** A quarter of the budget is written in full; their weakest "
+        "16-token stretch of token probabilities sets a confidence threshold, and every later sample is abandoned "
+        "the moment its confidence falls below it. The kept samples vote, weighted by confidence (Fu et al. 2025, "
+        "Deep Think with Confidence): fewer tokens for the same vote when the model knows when it is lost. The "
+        "summary shows the tokens spent against the full budget's."
+    ),
     "particle-filter": (
         "**Particle filtering.** N partial solutions (particles) grow a step per round; the verifier's scores "
         "become weights, and when they get uneven the particles are resampled: a strong one is copied (its node "

@@ -17,7 +17,7 @@ import torch
 
 from .base import VerifierBase
 from .probe import ASSETS, ProbeHead, load_head, save_head
-from .step_features import step_features
+from .step_features import select_columns, step_features
 
 NAME = "prm"
 
@@ -37,12 +37,13 @@ def load_prm(policy_name: str, policy_sha: str | None, folder: Path = ASSETS) ->
 class LearnedPRM(VerifierBase):
     name = NAME
 
-    def __init__(self, backend, head: ProbeHead, layers: Sequence, prompt_fn) -> None:
+    def __init__(self, backend, head: ProbeHead, layers: Sequence, prompt_fn, features: str = "all") -> None:
         super().__init__()
         self.backend, self.head, self.layers, self.prompt_fn = backend, head, tuple(layers), prompt_fn
+        self.features = features  # which columns the head was trained on (its card's candidate)
         self.compute.params = backend.params
 
     @torch.inference_mode()
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         feats = step_features(self.backend, self.prompt_fn, question, solutions, self.layers, compute=self.compute)
-        return [torch.sigmoid(self.head(f)).tolist() if len(f) else [] for f in feats]
+        return [torch.sigmoid(self.head(select_columns(f, self.features))).tolist() if len(f) else [] for f in feats]

@@ -8,7 +8,10 @@ all steps at once: step k ends where the policy's prompt for step k+1 would end 
 
 Feature layout per step, for each layer in `layers` (an int = that decoder layer's output, "final" =
 the normed last hidden state the LM head reads): [state at the step's last token, mean over the
-step's tokens], concatenated in that order.
+step's tokens], concatenated in that order; then CONFIDENCE_FEATURES numbers read from the LM head
+in the same pass (DeepConf's signal, which varies between samples of one problem where the states
+mostly say how hard the problem is): the step's mean and lowest token log-probability, and, over the
+solution up to this step, the mean token log-probability and the lowest mean of any WINDOW tokens.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import torch
 from ..policy import STEP_DELIMITER
 
 FINAL = "final"
+CONFIDENCE_FEATURES = 4
+WINDOW = 16  # tokens per confidence window, as strategies/deepconf.py
 
 
 def default_layers(num_layers: int) -> tuple:
@@ -28,7 +33,38 @@ def default_layers(num_layers: int) -> tuple:
 
 
 def feature_dim(hidden: int, layers: Sequence) -> int:
-    return 2 * hidden * len(layers)
+    return 2 * hidden * len(layers) + CONFIDENCE_FEATURES
+
+
+FEATURE_SETS = ("all", "states", "confidence")
+
+
+def select_columns(x: torch.Tensor, which: str) -> torch.Tensor:
+    """The columns a head reads: all, the hidden states only, or the confidence numbers only."""
+    if which == "all":
+        return x
+    if which == "states":
+        return x[:, :-CONFIDENCE_FEATURES]
+    if which == "confidence":
+        return x[:, -CONFIDENCE_FEATURES:]
+    raise ValueError(f"unknown feature set {which!r}; choose one of {', '.join(FEATURE_SETS)}")
+
+
+def confidence_features(token_logprobs: torch.Tensor, step_ends: Sequence[int]) -> torch.Tensor:
+    """[steps, CONFIDENCE_FEATURES] from the solution's token log-probabilities (its step tokens, in
+    order) and the index one past each step's last token in them."""
+    lp = token_logprobs.float()
+    rows, start = [], 0
+    for end in step_ends:
+        step = lp[start:end] if end > start else lp[max(0, end - 1):end]
+        upto = lp[:end]
+        if len(upto) > WINDOW:
+            windows = upto.unfold(0, WINDOW, 1).mean(-1).min()
+        else:
+            windows = upto.mean()
+        rows.append(torch.stack([step.mean(), step.min(), upto.mean(), windows]) if len(step) else torch.zeros(4))
+        start = end
+    return torch.stack(rows) if rows else torch.zeros((0, CONFIDENCE_FEATURES))
 
 
 def step_spans(tokenizer, text: str, prefix_len: int, steps: Sequence[str]) -> tuple[list[int], list[tuple[int, int, int]]]:
@@ -86,13 +122,22 @@ def step_features(backend, prompt_fn: Callable[[str, Sequence[str]], str], quest
         res = model.get_decoder()(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device),
                                   output_hidden_states=True, use_cache=False)
         states = [res.last_hidden_state if layer == FINAL else res.hidden_states[int(layer)] for layer in layers]
+        head = model.get_output_embeddings()
         for r, i in enumerate(chunk):
             rows = []
-            for last, a, b in items[i][1]:
+            spans = items[i][1]
+            # the log-probability of each step token, read from the state before it (one LM-head pass
+            # over the solution's tokens only, not the prompt's)
+            first = spans[0][1]
+            toks = torch.tensor(items[i][0][first: spans[-1][2] + 1], device=res.last_hidden_state.device)
+            logits = head(res.last_hidden_state[r, first - 1: spans[-1][2]]).float()
+            token_lp = torch.log_softmax(logits, -1).gather(1, toks[:, None])[:, 0].cpu()
+            conf = confidence_features(token_lp, [b + 1 - first for _, _, b in spans])
+            for k, (last, a, b) in enumerate(spans):
                 parts = []
                 for h in states:
                     parts += [h[r, last], h[r, a: b + 1].mean(0)]
-                rows.append(torch.cat(parts).float().cpu())
+                rows.append(torch.cat([torch.cat(parts).float().cpu(), conf[k]]))
             out[i] = torch.stack(rows)
         if compute is not None:
             compute.add(prompt_tokens=int(mask.sum()), seconds=time.perf_counter() - t0)

@@ -72,6 +72,13 @@ def summary_html(trace: Trace | None) -> str:
     if isinstance(stop, dict):
         rows.append(("compute spent", f"<b>{esc(stop.get('spent'))} of {esc(stop.get('budget'))}</b> generations · "
                                       f"{esc(stop.get('why', ''))}"))
+    conf = trace.root.extra.get("deepconf") if isinstance(trace.root.extra, dict) else None
+    if isinstance(conf, dict):
+        frac = conf.get("spent_fraction")
+        rows.append(("compute spent", f"<b>{esc(conf.get('tokens_spent'))} tokens</b> of about "
+                                      f"{esc(conf.get('tokens_full_budget_estimate'))} for the full budget"
+                                      + (f" ({float(frac):.0%})" if isinstance(frac, (int, float)) else "")
+                                      + f" · {esc(conf.get('why', ''))}"))
     truth = truth_summary(trace)
     if truth is not None:
         rows.append(("verifier vs step truth", _truth_words(truth)))
