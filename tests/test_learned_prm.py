@@ -38,8 +38,14 @@ def test_step_features_read_each_step_end_as_a_plain_forward_does(tiny_policy):
     right-padded) equals the policy's own last hidden state for the prompt that ends after that step;
     the mean part covers the step's tokens only."""
     backend, policy = tiny_policy
+    from tts_viz.trace import ModelCompute
+
     layers = (1, FINAL)
-    feats = step_features(backend, policy.prompt, QUESTION, SOLUTIONS, layers, batch_size=2)
+    compute = ModelCompute()
+    feats = step_features(backend, policy.prompt, QUESTION, SOLUTIONS, layers, batch_size=2, compute=compute)
+    # the prompt ran once per batch of 2 and the solutions on its cache (what the comparisons below check)
+    prompt_tokens = len(backend.tokenizer(policy.prompt(QUESTION, ()), add_special_tokens=False)["input_ids"])
+    assert compute.reused_tokens == prompt_tokens  # batches of 2 and 1: one copy reused
     d = backend.model.config.hidden_size
     assert [f.shape for f in feats] == [(len(s), 4 * d + CONFIDENCE_FEATURES) for s in SOLUTIONS]
     for steps, f in zip(SOLUTIONS, feats):

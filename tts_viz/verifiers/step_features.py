@@ -92,12 +92,18 @@ def step_spans(tokenizer, text: str, prefix_len: int, steps: Sequence[str]) -> t
 @torch.inference_mode()
 def step_features(backend, prompt_fn: Callable[[str, Sequence[str]], str], question: str,
                   solutions: Sequence[Sequence[str]], layers: Sequence, batch_size: int = 8,
-                  compute=None) -> list[torch.Tensor]:
-    """[steps, feature_dim] float32 per solution (see the module docstring)."""
+                  compute=None, share_prompt: bool = True) -> list[torch.Tensor]:
+    """[steps, feature_dim] float32 per solution (see the module docstring).
+
+    The prompt (system + question) is the same for every solution: it runs once per batch and the
+    solutions' tokens run on its KV cache (a third to a half of the tokens on this policy's pools),
+    unless a solution's tokens do not start with the prompt's (then that batch runs in full)."""
     import time
 
     model, tok = backend.model, backend.tokenizer
-    prefix_len = len(prompt_fn(question, ()))
+    prefix_text = prompt_fn(question, ())
+    prefix_len = len(prefix_text)
+    prefix_ids = list(tok(prefix_text, add_special_tokens=False)["input_ids"])
     items = []
     for steps in solutions:
         steps = list(steps)
@@ -113,32 +119,54 @@ def step_features(backend, prompt_fn: Callable[[str, Sequence[str]], str], quest
         if not chunk:
             continue
         t0 = time.perf_counter()
-        width = max(len(items[i][0]) for i in chunk)
-        ids = torch.full((len(chunk), width), backend.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for r, i in enumerate(chunk):  # right padding: every row's positions start at 0
-            ids[r, : len(items[i][0])] = torch.tensor(items[i][0])
-            mask[r, : len(items[i][0])] = 1
-        res = model.get_decoder()(input_ids=ids.to(backend.device), attention_mask=mask.to(backend.device),
-                                  output_hidden_states=True, use_cache=False)
-        states = [res.last_hidden_state if layer == FINAL else res.hidden_states[int(layer)] for layer in layers]
+        shared = len(prefix_ids) if share_prompt and prefix_ids and all(
+            items[i][0][: len(prefix_ids)] == prefix_ids and items[i][1][0][1] >= len(prefix_ids) for i in chunk) else 0
+        states, before, ran = _run_solutions(backend, [items[i][0] for i in chunk], shared, layers)
         head = model.get_output_embeddings()
         for r, i in enumerate(chunk):
             rows = []
             spans = items[i][1]
             # the log-probability of each step token, read from the state before it (one LM-head pass
-            # over the solution's tokens only, not the prompt's)
-            first = spans[0][1]
-            toks = torch.tensor(items[i][0][first: spans[-1][2] + 1], device=res.last_hidden_state.device)
-            logits = head(res.last_hidden_state[r, first - 1: spans[-1][2]]).float()
-            token_lp = torch.log_softmax(logits, -1).gather(1, toks[:, None])[:, 0].cpu()
+            # over the solution's tokens only, not the prompt's); `before` is the prompt's last state
+            first, end = spans[0][1], spans[-1][2] + 1
+            toks = torch.tensor(items[i][0][first:end], device=states[-1].device)
+            prev = states[-1][r, first - 1 - shared: end - 1 - shared] if first - 1 >= shared else torch.cat(
+                [before[r: r + 1], states[-1][r, : end - 1 - shared]])
+            token_lp = torch.log_softmax(head(prev).float(), -1).gather(1, toks[:, None])[:, 0].cpu()
             conf = confidence_features(token_lp, [b + 1 - first for _, _, b in spans])
             for k, (last, a, b) in enumerate(spans):
                 parts = []
-                for h in states:
-                    parts += [h[r, last], h[r, a: b + 1].mean(0)]
+                for h in states[:-1]:
+                    parts += [h[r, last - shared], h[r, a - shared: b + 1 - shared].mean(0)]
                 rows.append(torch.cat([torch.cat(parts).float().cpu(), conf[k]]))
             out[i] = torch.stack(rows)
         if compute is not None:
-            compute.add(prompt_tokens=int(mask.sum()), seconds=time.perf_counter() - t0)
+            compute.add(prompt_tokens=ran, reused_tokens=shared * (len(chunk) - 1),
+                        seconds=time.perf_counter() - t0)
     return out  # type: ignore[return-value]
+
+
+def _run_solutions(backend, rows: Sequence[Sequence[int]], shared: int, layers: Sequence):
+    """One decoder pass over the rows (right-padded) after their first `shared` tokens, which run once
+    for all. Returns ([state per layer in `layers`..., final normed state], each [B, T - shared, d];
+    the final normed state at the last shared token [B, d] (None when shared is 0); tokens run)."""
+    decoder = backend.model.get_decoder()
+    dev = backend.device
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width - shared), backend.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, r in enumerate(rows):
+        ids[k, : len(r) - shared] = torch.tensor(list(r[shared:]))
+        mask[k, : len(r)] = 1
+    kw: dict = {}
+    before = None
+    if shared:
+        pre = decoder(input_ids=torch.tensor([list(rows[0][:shared])], device=dev), use_cache=True)
+        cache = pre.past_key_values
+        cache.batch_repeat_interleave(len(rows))
+        before = pre.last_hidden_state[0, -1].expand(len(rows), -1)
+        pos = torch.arange(shared, width, device=dev).expand(len(rows), -1)
+        kw = dict(past_key_values=cache, position_ids=pos, use_cache=True)
+    res = decoder(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True, **kw)
+    states = [res.last_hidden_state if layer == FINAL else res.hidden_states[int(layer)] for layer in layers]
+    return states + [res.last_hidden_state], before, int(mask.sum()) - shared * (len(rows) - 1)
