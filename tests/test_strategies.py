@@ -346,6 +346,11 @@ def test_mcts_follows_uct_and_backpropagates_the_values():
     assert good.extra == {**good.extra, "visits": 3, "value": pytest.approx(1.9 / 3, abs=1e-4)}
     assert trace.root.extra["mcts"]["iterations"] == 3 and trace.root.extra["mcts"]["finished"] == 2
     assert uct(0.5, 0, 3) == float("inf")  # an unvisited child goes first
+    # the inspector's click-through on a deep node: visits and value of each step on its line, and why
+    from tts_viz.viz import inspector_html
+
+    html = inspector_html(trace, trace.children(good.id)[0].id)
+    assert "visits · value" in html and "3 · 0.633" in html and "chosen by UCT in iteration 1" in html
 
 
 def test_mcts_backprop_sums_are_exact_after_two_iterations():
@@ -368,3 +373,49 @@ def test_mcts_backprop_sums_are_exact_after_two_iterations():
     assert b.status == PRUNED and "not expanded" in b.reason
     assert trace.final_answer == "1/2"
     assert MCTS.q({7: [2, 1.5]}, 7) == 0.75
+
+
+def gibbs_step(steps, i, call_no):
+    """Iteration 1 (calls 0, 1): four even first steps; first-0's child is the best finish (0.99, '7'),
+    the others finish at 0.5 with '8'. Iteration 2 (calls 2, 3): three fresh first steps, one strong
+    (1.0) and two weak; the strong one's copies finish at 0.4 with '9'."""
+    if call_no == 0:
+        return f"first-{i} [0.3]"
+    if call_no == 1:
+        return "so \\boxed{7} [0.99]" if steps == ["first-0 [0.3]"] else "so \\boxed{8} [0.5]"
+    if call_no == 2:
+        return ["fresh-0 [1.0]", "fresh-1 [0.2]", "fresh-2 [0.2]"][i]
+    return "so \\boxed{9} [0.4]"
+
+
+def test_particle_gibbs_keeps_the_reference_through_resampling_and_replays_its_steps():
+    from tts_viz.strategies.particle_gibbs import conditional_resample
+    import random as _random
+
+    policy = ScriptedPolicy(gibbs_step)
+    t = run("particle-gibbs", policy, n=8)
+    info = t.root.extra["gibbs"]
+    assert info["iterations"] == 2 and info["particles"] == 4
+    # iteration 2 writes only 3 first steps: the 4th particle is the reference, replayed, not rewritten
+    assert [len(c["partials"]) for c in policy.calls] == [4, 4, 3, 3]
+    ref_leaf = t.node(info["references"][0])
+    ref_first = t.node(ref_leaf.parent)
+    assert ref_first.text == "first-0 [0.3]" and ref_leaf.extra["reference"] == 1
+    # in iteration 2 round 0 the weights are uneven (ESS < half): resampled, and the weak reference
+    # (relative weight ~0.1) still kept its slot, where a plain draw would give it none
+    log = [e for e in t.root.extra["resampling"] if e["iteration"] == 1]
+    assert log[0]["resampled"] and log[0]["reference"] == ref_first.id and ref_first.id in log[0]["slots"]
+    assert ref_first.extra["copies"] >= 1 and "reference" in ref_first.reason
+    assert sum(1 for s in log[0]["slots"] if t.node(s).text == "fresh-0 [1.0]") == 3
+    # the reference's step is not rewritten: first-0 still has exactly one child
+    assert len(t.children(ref_first.id)) == 1
+    # the vote runs over the last iteration's finished particles: 3 x 0.4 for '9' beat 0.99 for '7'
+    assert t.final_answer == "9"
+    # the inspector's click-through: the reference leaf's line, each step's weight and copies
+    from tts_viz.viz import inspector_html
+
+    html = inspector_html(t, ref_leaf.id)
+    assert "particle weight · copies" in html and "reference" in html
+    rng = _random.Random(0)
+    assert all(conditional_resample([0.001, 0.999], 0, rng)[0] == 0 for _ in range(20))
+    assert conditional_resample([0.5], 0, rng) == [0]

@@ -12,13 +12,14 @@ from .lookahead import LookaheadSearch
 from .majority import MajorityVote
 from .mcts import MCTS
 from .particle_filter import ParticleFilter
+from .particle_gibbs import ParticleGibbs
 from .revisions import Revisions
 from .weighted_best_of_n import WeightedBestOfN
 
 STRATEGIES = {
     cls.name: cls
     for cls in (MajorityVote, BestOfN, WeightedBestOfN, BeamSearch, DVTS, LookaheadSearch, Revisions, EarlyStopVote,
-                DeepConf, ParticleFilter, MCTS, AutoStrategy)
+                DeepConf, ParticleFilter, ParticleGibbs, MCTS, AutoStrategy)
 }
 
 

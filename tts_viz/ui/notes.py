@@ -58,6 +58,12 @@ STRATEGY_NOTES: dict[str, str] = {
         "branches), a weak one dropped, drawn by weight rather than ranked, so some diversity survives an unsure "
         "verifier. Puri et al. 2025 report it scaling 4-16x better than deterministic search. Node size = weight."
     ),
+    "particle-gibbs": (
+        "**Particle Gibbs.** Particle filtering run twice on half the budget each; the second run keeps the "
+        "first run's best particle as a reference that always survives resampling, so new particles must "
+        "outweigh it to take over, or branch off its path when they copy it (Puri et al. 2025; its_hub). "
+        "Hover a node for its weight and whether it is the reference."
+    ),
     "mcts": (
         "**MCTS.** Each iteration walks down by UCT (a child's mean verifier value plus an exploration bonus for "
         "rarely visited ones), expands the node it reaches with M sampled steps and adds their scores back up the "

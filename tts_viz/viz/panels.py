@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from ..trace import FOOLED_HIGH, PRUNED, Trace, fooled_kind, truth_summary
 from .figures import esc, latex_to_text, score_color, si_split, strategy_label, verifier_words
@@ -165,7 +165,9 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
     if node.answer is not None:
         parts.append(f"<div>Answer: <b>{esc(node.answer)}</b> · {esc(_verdict(node.correct))}</div>")
     truth_known = any(n.true_label is not None for n in path)
-    cols = ("step", "score", "true label", "tokens") if truth_known else ("step", "score", "tokens")
+    search_col = _search_column(path)  # the method's own numbers per step: the ancestry click-through
+    cols = ("step", "score") + (("true label",) if truth_known else ()) + ((search_col[0],) if search_col else ()) \
+        + ("tokens",)
     rows = []
     for n in path:
         faded = "opacity:0.55;" if n.status == PRUNED else ""
@@ -176,6 +178,7 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
             f'<tr style="{faded}{here}"><td style="{_TD}"><b>{n.depth}</b></td>'
             f'<td style="{_TD}">{_swatch(n.step_score)}{_num(n.step_score)}</td>'
             + (f'<td style="{_TD}">{_truth_cell(n.step_score, n.true_label)}</td>' if truth_known else "")
+            + (f'<td style="{_TD}">{search_col[1](n)}</td>' if search_col else "")
             + f'<td style="{_TD}">{n.tokens}</td></tr>'
             f'<tr style="{faded}{here}"><td colspan="{len(cols)}" style="{_TD}">{_maths(n.text)}'
             + (f'<div style="color:#666;font-size:12px">{esc(n.reason)}</div>' if n.reason and n.id != node.id else "")
@@ -193,6 +196,27 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
         parts.append(f"<div>{len(kids)} children: "
                      + ", ".join(f"{k.id} ({esc(k.status)}, {_num(k.step_score)})" for k in kids) + "</div>")
     return f'<div class="tts-inspector" style="{_STYLE}">{"".join(parts)}</div>'
+
+
+def _search_column(path) -> tuple[str, Callable] | None:
+    """(header, cell) for the numbers a method keeps per node: a particle's weight and copies (its
+    ancestry: which step of its line was copied how often), an MCTS node's visits and value, a
+    DeepConf sample's confidence. None when the path has none (numbers only: nothing to escape)."""
+    def has(key):
+        return any(isinstance(n.extra, dict) and isinstance(n.extra.get(key), (int, float)) for n in path)
+
+    if has("visits"):
+        return "visits · value", lambda n: (f"{int(n.extra['visits'])} · {_num(n.extra.get('value'))}"
+                                            if isinstance(n.extra.get("visits"), (int, float)) else "–")
+    if has("rel_weight"):
+        return "particle weight · copies", lambda n: (
+            f"{float(n.extra['rel_weight']):.2f}× avg · {int(n.extra.get('copies') or 0)}"
+            + (" · reference" if n.extra.get("reference") else "")
+            if isinstance(n.extra.get("rel_weight"), (int, float)) else ("reference" if n.extra.get("reference") else "–"))
+    if has("confidence"):
+        return "confidence", lambda n: (_num(n.extra["confidence"])
+                                        if isinstance(n.extra.get("confidence"), (int, float)) else "–")
+    return None
 
 
 def _truth_cell(score: float | None, label: bool | None) -> str:

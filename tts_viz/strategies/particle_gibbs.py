@@ -1,0 +1,131 @@
+"""Particle Gibbs (Puri et al. 2025; its_hub's ParticleGibbs): particle filtering repeated, each
+iteration conditioned on a reference particle from the one before.
+
+The budget N is split into ITERATIONS runs of P = N / ITERATIONS particles. The first is a plain
+particle filter (particle_filter.py). Each later one runs P - 1 fresh particles beside the reference:
+the previous iteration's best finished particle (highest path score), whose steps are replayed, not
+rewritten. At every resampling the reference keeps its slot whatever its weight (conditional
+resampling, which is what makes the iterations a Gibbs sampler), and it can win extra slots, whose
+copies then branch off its path with new steps. So a later iteration either confirms the reference
+or finds a line that outweighs it, and the tree shows where the new particles left the reference's
+spine. The answer is a weighted vote over the last iteration's finished particles.
+
+The Trace: root.extra["resampling"] as the particle filter's, each entry tagged with its iteration;
+root.extra["gibbs"] with the iterations, particles and each iteration's reference leaf; nodes on a
+reference path carry extra["reference"] = the iteration that replayed them.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..trace import FINISHED, PRUNED, SELECTED, Node
+from .base import SearchContext, close_unfinished
+from .particle_filter import ESS_THRESHOLD, effective_sample_size, softmax_weights, systematic_resample
+
+ITERATIONS = 2
+
+
+def conditional_resample(weights: list[float], ref: int, rng: random.Random) -> list[int]:
+    """len(weights) slots: the reference index keeps one whatever its weight; the rest are drawn
+    systematically over all weights (the reference can win more)."""
+    if len(weights) == 1:
+        return [ref]
+    return [ref] + systematic_resample(weights, len(weights) - 1, rng)
+
+
+class ParticleGibbs:
+    name = "particle-gibbs"
+    needs_verifier = True
+
+    def run(self, ctx: SearchContext) -> None:
+        cfg = ctx.config
+        iterations = max(1, min(ITERATIONS, cfg.n // 2))
+        per = max(1, cfg.n // iterations)
+        rng = random.Random(ctx.seed(98))
+        log: list[dict] = []
+        info = {"iterations": iterations, "particles": per, "references": []}
+        ctx.trace.root.extra["resampling"] = log
+        ctx.trace.root.extra["gibbs"] = info
+        reference: list[Node] = []
+        finished: list[Node] = []
+        for it in range(iterations):
+            finished = self._iteration(ctx, it, per, reference, rng, log)
+            if not finished:
+                break
+            best = max(finished, key=lambda n: (n.agg_score if n.agg_score is not None else -1.0, -n.id))
+            reference = ctx.trace.path(best.id)
+            info["references"].append(best.id)
+            if it + 1 < iterations:
+                for n in reference:
+                    n.extra.setdefault("reference", it + 1)
+        ctx.select(finished, "weighted")
+        sel = ctx.trace.selected()
+        if sel is not None and sel.extra.get("reference") is not None:
+            sel.reason += f" (the reference particle kept since iteration {sel.extra['reference']})"
+
+    def _iteration(self, ctx: SearchContext, it: int, per: int, reference: list[Node], rng: random.Random,
+                   log: list[dict]) -> list[Node]:
+        """One particle filter of `per` particles (the reference, if any, is one of them); its finished ones."""
+        cfg = ctx.config
+        finished: list[Node] = []
+        slots: list[tuple[Node, bool]] = []  # (particle's node, is the reference's slot)
+        for depth in range(cfg.max_rounds):
+            ctx.check_cancel()
+            round_no = it * cfg.max_rounds + depth
+            fresh = [p for p, is_ref in slots if not is_ref]
+            if depth == 0:
+                proposals = ctx.expand([0], per - (1 if reference else 0), round_no)
+            else:
+                proposals = ctx.expand([p.id for p in fresh], 1, round_no) if fresh else []
+            ctx.score(proposals)
+            ref_node = None
+            ref_open = reference and (depth == 0 or any(is_ref for _, is_ref in slots))
+            if ref_open and depth < len(reference):
+                ref_node = reference[depth]  # replayed: its text and score are already in the tree
+            cands = proposals + ([ref_node] if ref_node is not None else [])
+            done_now = [p for p in cands if p.status in (FINISHED, SELECTED) or p.finish_reason]
+            finished += [p for p in done_now if p not in finished]
+            open_ = [p for p in cands if p not in done_now]
+            if not open_:
+                ctx.report()
+                slots = []
+                break
+            weights = softmax_weights([p.agg_score for p in open_])
+            ess = effective_sample_size(weights)
+            resample = ess < ESS_THRESHOLD * len(open_)
+            ref_idx = open_.index(ref_node) if ref_node in open_ else None
+            if not resample:
+                picks = list(range(len(open_)))
+            elif ref_idx is not None:
+                picks = conditional_resample(weights, ref_idx, rng)
+            else:
+                picks = systematic_resample(weights, len(open_), rng)
+            copies = [picks.count(i) for i in range(len(open_))]
+            for i, (p, w, c) in enumerate(zip(open_, weights, copies)):
+                p.extra.update(weight=round(w, 6), rel_weight=round(w * len(open_), 4), copies=c)
+                tag = " (the reference: it keeps a slot)" if i == ref_idx else ""
+                if c == 0:
+                    p.status = PRUNED
+                    p.reason = (f"iteration {it + 1}: not resampled: weight {w:.3f} of {len(open_)} particles "
+                                f"(ESS {ess:.2f} < {ESS_THRESHOLD:g} x {len(open_)})")
+                else:
+                    p.reason = (f"iteration {it + 1}: resampled into {c} slot{'s' if c > 1 else ''}: weight {w:.3f}{tag}"
+                                if resample else f"iteration {it + 1}: kept: weight {w:.3f}, ESS {ess:.2f}{tag}")
+            # the reference's own slot follows its path; its extra copies grow new steps like any particle
+            slots = []
+            ref_kept = False
+            for i in picks:
+                if i == ref_idx and not ref_kept:
+                    slots.append((open_[i], True))
+                    ref_kept = True
+                else:
+                    slots.append((open_[i], False))
+            log.append({"iteration": it, "round": round_no, "ess": round(ess, 4), "resampled": resample,
+                        "weights": {p.id: round(w, 6) for p, w in zip(open_, weights)},
+                        "slots": [open_[i].id for i in picks], "reference": None if ref_node is None else ref_node.id})
+            ctx.report()
+            if len(finished) >= per:
+                break
+        close_unfinished(ctx, list(dict.fromkeys(p for p, _ in slots)))
+        return finished + [p for p in dict.fromkeys(p for p, _ in slots) if p.status == FINISHED and p not in finished]
