@@ -225,11 +225,17 @@ def check_model_server(url):
 
 
 def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
-                aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None) -> RunConfig:
+                aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None, knobs=None) -> RunConfig:
+    """knobs: (particle temperature, ESS threshold, MCTS c, DeepConf keep share) from Advanced; None = defaults."""
+    extra = {}
+    if knobs is not None:
+        names = ("particle_temperature", "ess_threshold", "exploration", "confidence_keep")
+        words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "DeepConf kept share")
+        extra = {k: _number(v, w) for k, v, w in zip(names, knobs, words)}
     search = SearchConfig(
         n=_whole(n, "Budget N"), width=_whole(width, "Beam width M"), lookahead=_whole(lookahead, "Lookahead k"),
         revision_length=_whole(rev_len, "Revision chain length L"), temperature=_number(temperature, "Temperature"),
-        seed=_whole(seed, "Seed"), aggregation=str(aggregation), max_rounds=_whole(max_rounds, "Max rounds"),
+        seed=_whole(seed, "Seed"), aggregation=str(aggregation), max_rounds=_whole(max_rounds, "Max rounds"), **extra,
     )
     step = _whole(max_step_tokens, "Max tokens per step")
     if not isinstance(strategy, str):
@@ -243,6 +249,15 @@ def make_config(question, gold, policy, verifier, strategy, n, width, lookahead,
                     intermediates=_intermediates(problem, question))
     cfg.validate()
     return cfg
+
+
+KNOB_USERS = ({"particle-filter", "particle-gibbs"}, {"particle-filter", "particle-gibbs"}, {"mcts"}, {"deepconf"})
+
+
+def method_knobs(*strategies):
+    """Visibility of the four method sliders: each shows when a strategy on the Search or Compare tab uses it."""
+    chosen = {s for s in strategies if isinstance(s, str)}
+    return tuple(gr.update(visible=bool(chosen & users)) for users in KNOB_USERS)
 
 
 def _expected_rounds(cfg: RunConfig) -> int:
@@ -311,12 +326,14 @@ def _stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
 
 @gpu
 def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
-           aggregation, max_step_tokens, max_rounds, quality, problem, request: gr.Request, progress=gr.Progress()):
+           aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, quality, problem,
+           request: gr.Request, progress=gr.Progress()):
     """Streams (tree, summary, revisions, decision, status, state, node id, download)."""
     keep = (gr.update(),) * 3
     try:
         cfg = make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature,
-                          seed, aggregation, max_step_tokens, max_rounds, quality, problem)
+                          seed, aggregation, max_step_tokens, max_rounds, quality, problem,
+                          (pf_temp, ess, explore, conf_keep))
     except ERRORS as e:
         gr.Warning(str(e))
         yield (*views(None, _err(str(e)))[:4], _err(str(e)), *keep)
@@ -551,14 +568,14 @@ def prm_score_ui(question, solution, verifiers, judge, threshold, progress=gr.Pr
 # ----- compare ------------------------------------------------------------------------------
 @gpu
 def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, lookahead, rev_len, temperature,
-               seed, aggregation, max_step_tokens, max_rounds, quality_a, quality_b, problem, request: gr.Request,
-               progress=gr.Progress()):
+               seed, aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, quality_a, quality_b,
+               problem, request: gr.Request, progress=gr.Progress()):
     """Two strategies (or one strategy at two oracle qualities), same problem / budget / seed, one after
     the other, streamed side by side."""
     out = [gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), None, None]  # figA sumA figB sumB status stA stB
     try:
         cfgs = [make_config(question, gold, policy, verifier, s, n, width, lookahead, rev_len, temperature, seed,
-                            aggregation, max_step_tokens, max_rounds, q, problem)
+                            aggregation, max_step_tokens, max_rounds, q, problem, (pf_temp, ess, explore, conf_keep))
                 for s, q in ((strat_a, quality_a), (strat_b, quality_b))]
     except ERRORS as e:
         out[4] = _err(str(e))
@@ -662,6 +679,19 @@ def build_app() -> gr.Blocks:
                                                         label="Max tokens per step")
                             max_rounds = gr.Slider(1, 24, value=DEFAULTS["max_rounds"], step=1,
                                                    label="Max rounds (steps)")
+                            # the newer methods' knobs, shown when a chosen strategy uses them
+                            knob_defaults = SearchConfig()
+                            pf_temp = gr.Slider(0.05, 2, value=knob_defaults.particle_temperature, step=0.05,
+                                                label="Particle weights: temperature T of softmax(score / T)",
+                                                visible=False, elem_id="tts-pf-temp")
+                            ess = gr.Slider(0, 1, value=knob_defaults.ess_threshold, step=0.05,
+                                            label="Particles: resample when ESS < this x the particles",
+                                            visible=False, elem_id="tts-ess")
+                            explore = gr.Slider(0, 3, value=knob_defaults.exploration, step=0.1,
+                                                label="MCTS: exploration c in UCT", visible=False, elem_id="tts-explore")
+                            conf_keep = gr.Slider(0.1, 1, value=knob_defaults.confidence_keep, step=0.05,
+                                                  label="DeepConf: share of warm-up samples the threshold keeps",
+                                                  visible=False, elem_id="tts-conf-keep")
                             with gr.Row():
                                 server_url = gr.Textbox(label="Model server (vLLM, SGLang, llama-server)",
                                                         placeholder="http://127.0.0.1:8080", elem_id="tts-server",
@@ -794,7 +824,10 @@ def build_app() -> gr.Blocks:
         strat_a.change(strategy_note, strat_a, note_a)
         strat_b.change(strategy_note, strat_b, note_b)
 
-        settings = [n, width, lookahead, rev_len, temperature, seed, aggregation, max_step_tokens, max_rounds]
+        for ctl in (strategy, strat_a, strat_b):
+            ctl.change(method_knobs, [strategy, strat_a, strat_b], [pf_temp, ess, explore, conf_keep])
+        settings = [n, width, lookahead, rev_len, temperature, seed, aggregation, max_step_tokens, max_rounds,
+                    pf_temp, ess, explore, conf_keep]
         run_evt = run_btn.click(
             run_ui, [question, gold, policy, verifier, strategy, *settings, quality, problem_state],
             [tree, summary, revisions, decision, status, trace_state, node_num, download],

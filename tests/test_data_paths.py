@@ -57,7 +57,8 @@ def test_a_file_in_the_folder_opens_and_the_app_loads_it(data_dir, monkeypatch):
     ("n", float("nan"), "finite"), ("n", 10**12, "out of range"), ("n", 0, "between 1 and"),
     ("seed", None, "Seed must be a number"), ("verifier", None, "Pick a verifier"),
     ("strategy", ["beam"], "Pick a strategy"), ("question", {"x": 1}, "must be text"),
-    ("quality", 0.2, "AUROC between 0.5"),
+    ("quality", 0.2, "AUROC between 0.5"), ("knobs", ("x", 0.5, 1, 0.5), "Particle weight temperature must be a number"),
+    ("knobs", (0.2, 1.5, 1, 0.5), "threshold .* between 0 and 1"), ("knobs", (0.2, 0.5, 1, 0), "DeepConf"),
 ])
 def test_api_values_of_the_wrong_type_get_our_message(field, value, words, monkeypatch):
     """What a script calling the Space's API can send: every field checked, a RunError in words."""
@@ -71,3 +72,17 @@ def test_api_values_of_the_wrong_type_get_our_message(field, value, words, monke
     kw[field] = value
     with pytest.raises(RunError, match=words):
         app.make_config(**kw)
+
+
+def test_method_knobs_show_for_their_methods_and_reach_the_search(monkeypatch):
+    monkeypatch.setenv("TTS_VIZ_PRELOAD", "0")
+    import app
+
+    shown = lambda *s: [u["visible"] for u in app.method_knobs(*s)]
+    assert shown("beam", "beam", "best-of-n") == [False, False, False, False]
+    assert shown("mcts", "beam", "deepconf") == [False, False, True, True]  # Compare's strategies count too
+    assert shown("particle-gibbs", None, None) == [True, True, False, False]
+    cfg = app.make_config("What is 2 + 3?", "5", None, "arith", "mcts", 4, 2, 1, 2, 0.8, 0, "last", 64, 4,
+                          knobs=(0.3, 0.4, 2.5, 0.7))
+    s = cfg.search
+    assert (s.particle_temperature, s.ess_threshold, s.exploration, s.confidence_keep) == (0.3, 0.4, 2.5, 0.7)

@@ -351,6 +351,10 @@ def test_mcts_follows_uct_and_backpropagates_the_values():
 
     html = inspector_html(trace, trace.children(good.id)[0].id)
     assert "visits · value" in html and "3 · 0.633" in html and "chosen by UCT in iteration 1" in html
+    # with no exploration (c = 0) iteration 2 goes back to the better-valued branch instead
+    greedy = run("mcts", ScriptedPolicy(step), n=2, width=2, gold="1/2", max_rounds=3, exploration=0.0)
+    g_good, g_bad = greedy.children(0)
+    assert "chosen by UCT in iteration 2" in greedy.children(g_good.id)[0].reason and not greedy.children(g_bad.id)
 
 
 def test_mcts_backprop_sums_are_exact_after_two_iterations():

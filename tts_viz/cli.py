@@ -31,6 +31,7 @@ def _problem_from_args(args):
 
 def add_run_args(p: argparse.ArgumentParser) -> None:
     from .strategies import STRATEGIES
+    from .strategies.base import SearchConfig
     from .study.args import add_generation_args
 
     src = p.add_argument_group("problem (one of)")
@@ -47,6 +48,14 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=4, help="beam width M (beam, dvts, lookahead)")
     p.add_argument("--lookahead", type=int, default=1)
     p.add_argument("--revision-length", type=int, default=4)
+    search_defaults = SearchConfig()
+    p.add_argument("--particle-temperature", type=float, default=search_defaults.particle_temperature,
+                   help="particle-filter / particle-gibbs: weights are softmax(score / T)")
+    p.add_argument("--ess-threshold", type=float, default=search_defaults.ess_threshold,
+                   help="particle-filter / particle-gibbs: resample when ESS < this x the open particles")
+    p.add_argument("--exploration", type=float, default=search_defaults.exploration, help="mcts: UCT's c")
+    p.add_argument("--confidence-keep", type=float, default=search_defaults.confidence_keep,
+                   help="deepconf: share of the warm-up samples that sets the confidence threshold")
     p.add_argument("--out", help="write the trace JSON here")
 
 
@@ -69,6 +78,8 @@ def cmd_run(args) -> int:
         search=SearchConfig(
             n=args.n, width=args.width, lookahead=args.lookahead, revision_length=args.revision_length,
             temperature=args.temperature, seed=args.seed, aggregation=args.aggregation, max_rounds=args.max_rounds,
+            particle_temperature=args.particle_temperature, ess_threshold=args.ess_threshold,
+            exploration=args.exploration, confidence_keep=args.confidence_keep,
         ),
         max_step_tokens=args.max_step_tokens,
         max_solution_tokens=args.max_solution_tokens,

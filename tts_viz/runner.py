@@ -81,6 +81,14 @@ class RunConfig:
             raise RunError("Lookahead must be >= 0, revision length and max rounds >= 1.")
         if not 0 <= s.temperature <= 2:
             raise RunError(f"Temperature must be between 0 and 2, got {s.temperature}.")
+        if not 0.01 <= s.particle_temperature <= 10:
+            raise RunError(f"Particle weight temperature must be between 0.01 and 10, got {s.particle_temperature}.")
+        if not 0 <= s.ess_threshold <= 1:
+            raise RunError(f"The resampling threshold (share of the particles) must be between 0 and 1, got {s.ess_threshold}.")
+        if not 0 <= s.exploration <= 10:
+            raise RunError(f"MCTS exploration c must be between 0 and 10, got {s.exploration}.")
+        if not 0 < s.confidence_keep <= 1:
+            raise RunError(f"DeepConf's kept share must be above 0 and at most 1, got {s.confidence_keep}.")
         if s.aggregation not in ("last", "min", "prod"):
             raise RunError(f"Unknown aggregation '{s.aggregation}': use last, min or prod.")
         if STRATEGIES[self.strategy].needs_verifier and self.verifier == "none":

@@ -38,6 +38,11 @@ class SearchConfig:
     seed: int = 0
     aggregation: str = "last"  # last / min / prod
     max_rounds: int = 10  # search rounds (= steps) before unfinished beams are closed
+    # the newer methods' own knobs (their modules say what each does)
+    particle_temperature: float = 0.2  # particle-filter / particle-gibbs: softmax(score / T) weights
+    ess_threshold: float = 0.5  # resample when ESS < this x the open particles
+    exploration: float = 1.0  # mcts: UCT's c
+    confidence_keep: float = 0.5  # deepconf: share of the warm-up samples at or above the threshold
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,7 +5,7 @@ A sample's confidence is read from its own tokens: a window's confidence is exp(
 of its tokens), the geometric-mean token probability in (0, 1]; a sample's is its WEAKEST window
 (DeepConf's "lowest group confidence": one muddled stretch marks a muddled solution). Online, as
 in the paper: the first `warmup` samples are written in full and set the threshold, the confidence
-that keeps the top KEEP_FRACTION of them; every later sample is abandoned the moment a window of
+that keeps the top SearchConfig.confidence_keep (default KEEP_FRACTION) of them; every later sample is abandoned the moment a window of
 its tokens falls below it, which is where the compute is saved. The answer is a vote over the kept
 samples, each weighted by its confidence. No verifier decides (one only colours the tree).
 
@@ -69,7 +69,8 @@ class DeepConf:
         sols = ctx.policy.solutions_with_logprobs(ctx.question, warm, cfg.temperature, ctx.seed(0), ctx.cancel)
         leaves = [self._add(ctx, s, 0) for s in sols]
         confs = [n.extra["confidence"] for n in leaves]
-        threshold = keep_threshold(confs)
+        keep = cfg.confidence_keep
+        threshold = keep_threshold(confs, keep)
         ctx.score(leaves, whole_path=True)
         ctx.report()
         stopped_at: dict[int, int] = {}
@@ -106,13 +107,13 @@ class DeepConf:
         spent = sum(n.extra["tokens_written"] for n in leaves)
         abandoned = sum(n.finish_reason == "abandoned" for n in leaves)
         ctx.trace.root.extra["deepconf"] = {
-            "budget": cfg.n, "warmup": warm, "window": WINDOW, "keep": KEEP_FRACTION,
+            "budget": cfg.n, "warmup": warm, "window": WINDOW, "keep": keep,
             "threshold": round(threshold, 4), "kept": len(kept), "abandoned": abandoned,
             "filtered": sum(n.status == PRUNED for n in leaves) - abandoned,
             "tokens_spent": spent, "tokens_full_budget_estimate": round(full_cost),
             "spent_fraction": round(spent / full_cost, 3) if full_cost else None,
             "early_stop": bool(getattr(ctx.policy.backend, "can_stop_rows", True)),
-            "why": (f"{warm} warm-up samples set the threshold {threshold:.3f} (the top {KEEP_FRACTION:.0%} of them "
+            "why": (f"{warm} warm-up samples set the threshold {threshold:.3f} (the top {keep:.0%} of them "
                     f"reach it); {abandoned} of {cfg.n - warm} later samples were abandoned below it; "
                     f"{len(kept)} voted, weighted by confidence"),
         }

@@ -51,10 +51,10 @@ class MCTS:
             while trace.children(node.id):
                 open_kids = [k for k in trace.children(node.id) if not self._dead(trace, k)]
                 parent_visits = int(stats[node.id][0])
-                scored = [(uct(self.q(stats, k.id), int(stats[k.id][0]), parent_visits), -k.id, k) for k in open_kids]
+                scored = [(uct(self.q(stats, k.id), int(stats[k.id][0]), parent_visits, cfg.exploration), -k.id, k) for k in open_kids]
                 best_uct, _, node = max(scored, key=lambda t: (t[0], t[1]))
                 q = self.q(stats, node.id)
-                node.reason = (f"chosen by UCT in iteration {iteration}: Q {q:.3f} + {UCT_C:g}·sqrt(ln {parent_visits} / "
+                node.reason = (f"chosen by UCT in iteration {iteration}: Q {q:.3f} + {cfg.exploration:g}·sqrt(ln {parent_visits} / "
                                f"{int(stats[node.id][0])}) = {best_uct:.3f}, best of {len(open_kids)} children")
                 path.append(node.id)
             # 2. expansion: M next steps (N at the root, as beam search fans out)
@@ -84,7 +84,7 @@ class MCTS:
                 n.reason = (f"not expanded: visits {n.extra.get('visits', 0)}, value {n.extra.get('value', 0):.3f}"
                             f" (the budget went to higher UCT branches)")
         trace.root.extra["mcts"] = {"iterations": iteration, "steps": steps_made, "step_budget": step_budget,
-                                    "finished": len(finished), "c": UCT_C}
+                                    "finished": len(finished), "c": cfg.exploration}
         ctx.select(finished, "weighted")
 
     @staticmethod

@@ -2,8 +2,9 @@
 
 N particles start as N first steps. Each round every unfinished particle proposes one next step
 (one batched call), the verifier scores it, and the particles' weights are a softmax of their path
-scores at temperature WEIGHT_TEMPERATURE. When the effective sample size (1 / sum w^2) falls below
-ESS_THRESHOLD x the number of unfinished particles, they are resampled systematically: a
+scores at temperature T (SearchConfig.particle_temperature, default WEIGHT_TEMPERATURE). When the
+effective sample size (1 / sum w^2) falls below SearchConfig.ess_threshold (default ESS_THRESHOLD) x
+the number of unfinished particles, they are resampled systematically: a
 high-weight particle is copied into several slots (its node then grows several children next
 round), a low-weight one loses its slot (pruned, with its weight in the reason). Finished particles
 are frozen: they are never resampled away and take no slot. Unlike beam search the survivors are
@@ -80,9 +81,9 @@ class ParticleFilter:
                 particles = []
                 ctx.report()
                 break
-            weights = softmax_weights([p.agg_score for p in open_])
+            weights = softmax_weights([p.agg_score for p in open_], cfg.particle_temperature)
             ess = effective_sample_size(weights)
-            resample = ess < ESS_THRESHOLD * len(open_)
+            resample = ess < cfg.ess_threshold * len(open_)
             slots = systematic_resample(weights, len(open_), rng) if resample else list(range(len(open_)))
             copies = [slots.count(i) for i in range(len(open_))]
             for p, w, c in zip(open_, weights, copies):
@@ -91,7 +92,7 @@ class ParticleFilter:
                 if c == 0:
                     p.status = PRUNED
                     p.reason = (f"not resampled: weight {w:.3f} of {len(open_)} particles "
-                                f"(ESS {ess:.2f} < {ESS_THRESHOLD:g} x {len(open_)})")
+                                f"(ESS {ess:.2f} < {cfg.ess_threshold:g} x {len(open_)})")
                 else:
                     p.reason = (f"resampled into {c} slot{'s' if c > 1 else ''}: weight {w:.3f}" if resample else
                                 f"kept: weight {w:.3f}, ESS {ess:.2f} high enough not to resample")

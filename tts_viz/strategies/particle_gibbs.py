@@ -21,7 +21,7 @@ import random
 
 from ..trace import FINISHED, PRUNED, SELECTED, Node
 from .base import SearchContext, close_unfinished
-from .particle_filter import ESS_THRESHOLD, effective_sample_size, softmax_weights, systematic_resample
+from .particle_filter import effective_sample_size, softmax_weights, systematic_resample
 
 ITERATIONS = 2
 
@@ -91,9 +91,9 @@ class ParticleGibbs:
                 ctx.report()
                 slots = []
                 break
-            weights = softmax_weights([p.agg_score for p in open_])
+            weights = softmax_weights([p.agg_score for p in open_], cfg.particle_temperature)
             ess = effective_sample_size(weights)
-            resample = ess < ESS_THRESHOLD * len(open_)
+            resample = ess < cfg.ess_threshold * len(open_)
             ref_idx = open_.index(ref_node) if ref_node in open_ else None
             if not resample:
                 picks = list(range(len(open_)))
@@ -108,7 +108,7 @@ class ParticleGibbs:
                 if c == 0:
                     p.status = PRUNED
                     p.reason = (f"iteration {it + 1}: not resampled: weight {w:.3f} of {len(open_)} particles "
-                                f"(ESS {ess:.2f} < {ESS_THRESHOLD:g} x {len(open_)})")
+                                f"(ESS {ess:.2f} < {cfg.ess_threshold:g} x {len(open_)})")
                 else:
                     p.reason = (f"iteration {it + 1}: resampled into {c} slot{'s' if c > 1 else ''}: weight {w:.3f}{tag}"
                                 if resample else f"iteration {it + 1}: kept: weight {w:.3f}, ESS {ess:.2f}{tag}")

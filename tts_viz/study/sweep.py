@@ -99,6 +99,9 @@ class StrategySpec:
         return self.name + "".join(f":{k}={v}" for k, v in self.params)
 
 
+FLOAT_PARAMS = ("temperature", "particle_temperature", "ess_threshold", "exploration", "confidence_keep")
+
+
 def parse_strategies(text: str) -> list[StrategySpec]:
     """'majority,beam:width=2,beam:width=4,revisions:revision_length=2' -> specs.
 
@@ -115,11 +118,11 @@ def parse_strategies(text: str) -> list[StrategySpec]:
                 raise ValueError(f"Strategy parameter '{kv}' in '{item}' must look like key=value.")
             k, v = kv.split("=", 1)
             k = k.strip().replace("-", "_")
-            if k not in ("width", "lookahead", "revision_length", "aggregation", "temperature"):
+            if k not in ("width", "lookahead", "revision_length", "aggregation") + FLOAT_PARAMS:
                 raise ValueError(f"Unknown strategy parameter '{k}' in '{item}' "
-                                 "(width, lookahead, revision_length, aggregation, temperature).")
+                                 f"(width, lookahead, revision_length, aggregation, {', '.join(FLOAT_PARAMS)}).")
             try:
-                params[k] = v if k == "aggregation" else float(v) if k == "temperature" else int(v)
+                params[k] = v if k == "aggregation" else float(v) if k in FLOAT_PARAMS else int(v)
             except ValueError:
                 raise ValueError(f"Strategy parameter '{kv}' in '{item}' needs a number.") from None
         if name in POOL_STRATEGIES and set(params) - {"temperature"}:
@@ -282,6 +285,9 @@ def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: in
         revision_length=int(params.get("revision_length", 4)),
         temperature=float(params.get("temperature", cfg.temperature)), seed=cfg.seed,
         aggregation=params.get("aggregation", cfg.aggregation), max_rounds=cfg.max_rounds,
+        # the newer methods' knobs, as a strategy spec's params (e.g. mcts:exploration=2)
+        **{k: float(params[k]) for k in ("particle_temperature", "ess_threshold", "exploration", "confidence_keep")
+           if k in params},
     )
     return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
                      quant=cfg.quant, strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,
