@@ -227,6 +227,24 @@ def test_summary_lists_compute_per_role():
     assert "No run yet" in summary_html(None)
 
 
+def test_summary_says_when_the_cpu_was_shared_and_an_upload_keeps_it():
+    t = make_tree()
+    t.cpu_share = 0.42
+    assert "got 42% of the CPU" in summary_html(t)
+    again = Trace.from_json(t.to_json())
+    assert again.cpu_share == 0.42 and "got 42% of the CPU" in summary_html(again)
+    t.cpu_share = 0.93
+    assert "of the CPU" not in summary_html(t)
+    t.cpu_share = None
+    assert "of the CPU" not in summary_html(t)
+    bad = json.loads(make_tree().to_json())
+    bad["cpu_share"] = "lots"
+    from tts_viz.trace import TraceFormatError
+
+    with pytest.raises(TraceFormatError, match="cpu_share"):
+        Trace.from_dict(bad)
+
+
 def test_decision_only_when_present():
     t = make_tree()
     assert decision_html(t) == ""

@@ -150,7 +150,7 @@ def run_search(
         verifier=cfg.verifier + (f" ({cfg.judge})" if cfg.judge and cfg.verifier == "self-judge" else ""),
     )
     truth_problem = cfg.problem()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), None
     try:
         if policy is None:
             policy = StepPolicy(
@@ -171,7 +171,7 @@ def run_search(
         if judged_in:
             trace.precision["verifier"] = judged_in
         trace.load_seconds = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         ctx = SearchContext(
             question=trace.question,
             policy=policy,
@@ -193,6 +193,11 @@ def run_search(
     except Exception as e:  # keep the partial tree; say what failed
         trace.status, trace.error = FAILED, f"{type(e).__name__}: {e}"
     trace.seconds = time.perf_counter() - t0
+    if cpu0 is not None and trace.seconds >= 2.0 and trace.precision.get("policy") != "served":
+        # a served policy computes elsewhere: its low share here says nothing about contention
+        import torch
+
+        trace.cpu_share = round((time.process_time() - cpu0) / trace.seconds / max(1, torch.get_num_threads()), 3)
     return label_trace(trace, truth_problem)
 
 

@@ -116,6 +116,9 @@ class Trace:
     rounds: int = 0
     seconds: float = 0.0  # wall time of the search itself
     load_seconds: float = 0.0  # wall time spent loading models for this run (0 when already loaded)
+    # share of the cores this process kept busy during the search (CPU time / wall time / threads); low
+    # when another program shared the CPU, which is what makes a run's seconds long. None: not measured
+    cpu_share: float | None = None
     error: str | None = None
     version: int = TRACE_VERSION
 
@@ -336,6 +339,9 @@ def _check_top(kw: dict[str, Any]) -> None:
         raise TraceFormatError("Malformed trace: 'precision' is not an object of texts.")
     if kw.get("decision") is not None and not isinstance(kw["decision"], dict):
         raise TraceFormatError("Malformed trace: 'decision' is not an object or null.")
+    if kw.get("cpu_share") is not None and (isinstance(kw["cpu_share"], bool)
+                                            or not isinstance(kw["cpu_share"], (int, float))):
+        raise TraceFormatError("Malformed trace: 'cpu_share' is not a number or null.")
     if kw.get("correct") is not None and not isinstance(kw["correct"], bool):
         raise TraceFormatError("Malformed trace: 'correct' is not true, false or null.")
     if "status" in kw and kw["status"] not in (RUNNING, DONE, CANCELLED, FAILED):

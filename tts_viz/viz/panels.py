@@ -66,7 +66,8 @@ def summary_html(trace: Trace | None) -> str:
         ("correct", esc(_verdict(trace.correct)) if trace.final_answer is not None else "–"),
         ("rounds · steps", f"{trace.rounds} · {len(trace.nodes) - 1}"),
         *([("precision", esc(" · ".join(f"{k}: {v}" for k, v in trace.precision.items())))] if trace.precision else []),
-        ("search time", f"{trace.seconds:.1f} s" + (f" (+ {trace.load_seconds:.1f} s loading)" if trace.load_seconds >= 0.05 else "")),
+        ("search time", f"{trace.seconds:.1f} s" + (f" (+ {trace.load_seconds:.1f} s loading)" if trace.load_seconds >= 0.05 else "")
+         + _shared_cpu_words(trace.cpu_share)),
     ]
     stop = trace.root.extra.get("early_stop") if isinstance(trace.root.extra, dict) else None
     if isinstance(stop, dict):
@@ -101,6 +102,17 @@ def summary_html(trace: Trace | None) -> str:
     if trace.error:
         err = f'<div style="color:#b00020; margin-top:4px"><b>Error:</b> {esc(trace.error)}</div>'
     return f'<div class="tts-summary" style="{_STYLE}"><table style="{_TABLE}">{body}</table>{comp}{err}</div>'
+
+
+SHARED_CPU_BELOW = 0.6
+
+
+def _shared_cpu_words(share) -> str:
+    """Why a run was slow when the machine was busy: this process got only part of its cores."""
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or share >= SHARED_CPU_BELOW:
+        return ""
+    return (f' · <span style="color:#8a5a00">this search got {share:.0%} of the CPU: another program was using it, '
+            f"so these seconds run long</span>")
 
 
 def _truth_words(t: dict) -> str:
