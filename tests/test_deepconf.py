@@ -100,7 +100,7 @@ def _logprobs(i, call):
 
 def test_deepconf_filters_the_unsure_and_abandons_a_sample_at_its_first_weak_window():
     policy = ScriptedPolicy(lambda *a: "", solution_fn=_solution, logprob_fn=_logprobs)
-    cfg = RunConfig(question="q", gold="7", strategy="deepconf", verifier="none", search=SearchConfig(n=16))
+    cfg = RunConfig(question="q", gold="7", strategy="deepconf", verifier="none", search=SearchConfig(n=16, confidence_keep=0.5))
     t = run_search(cfg, policy=policy, verifier=None)
     info = t.root.extra["deepconf"]
     assert [c["count"] for c in policy.calls] == [4, 12]  # a quarter of the budget warms up

@@ -42,7 +42,7 @@ class SearchConfig:
     particle_temperature: float = 0.2  # particle-filter / particle-gibbs: softmax(score / T) weights
     ess_threshold: float = 0.5  # resample when ESS < this x the open particles
     exploration: float = 1.0  # mcts: UCT's c
-    confidence_keep: float = 0.5  # deepconf: share of the warm-up samples at or above the threshold
+    confidence_keep: float = 0.9  # deepconf: share of the warm-up samples at or above the threshold (DeepConf-high)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -47,7 +47,8 @@ STRATEGY_NOTES: dict[str, str] = {
     ),
     "deepconf": (
         "**Confidence filtering (DeepConf).** A quarter of the budget is written in full; their weakest "
-        "16-token stretch of token probabilities sets a confidence threshold, and every later sample is abandoned "
+        "16-token stretch of token probabilities sets a confidence threshold (90% of them reach it; Advanced sets "
+        "the share), and every later sample is abandoned "
         "the moment its confidence falls below it. The kept samples vote, weighted by confidence (Fu et al. 2025, "
         "Deep Think with Confidence): fewer tokens for the same vote when the model knows when it is lost. The "
         "summary shows the tokens spent against the full budget's."
