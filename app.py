@@ -15,7 +15,6 @@ This file is layout and wiring only: search logic is in tts_viz.runner, views in
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 import threading
@@ -25,7 +24,6 @@ from pathlib import Path
 import gradio as gr
 
 from tts_viz.models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache, install_hint, is_installed
-from tts_viz.policy import split_steps
 from tts_viz.problems import EXAMPLES, generate_arith, get_problem
 from tts_viz.runner import MAX_BUDGET, RunConfig, RunError, default_pool, iter_search
 from tts_viz.strategies import STRATEGIES
@@ -38,17 +36,15 @@ from tts_viz.ui.servers import check_server_url
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note, verifier_note
 from tts_viz.ui.open_data import open_data_tab
-from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS, is_oracle, make_verifier, oracle_name
-from tts_viz.viz.scaling import (QUALITY_RESULTS, SCALING_RESULTS, load_results_file, quality_figure, quality_markdown,
-                                 rows_for_verifier, scaling_view, verifiers_in)
+from tts_viz.ui.prm_tab import prm_tab
+from tts_viz.ui.scaling_tab import scaling_tab
+from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS, is_oracle, oracle_name
 from tts_viz.viz.figures import esc
 from tts_viz.viz import (
     compare_html,
     decision_html,
     inspector_html,
     revision_figure,
-    prm_report_html,
-    scores_table_html,
     summary_html,
     tree_figure,
 )
@@ -464,107 +460,6 @@ def upload_ui(file):
             trace.question, trace.gold or "", gr.update(value=_save_download(trace), interactive=True))
 
 
-# ----- PRM inspector ------------------------------------------------------------------------
-PRM_REPORT = Path(__file__).resolve().parent / "assets" / "prm-eval-report.json"
-
-
-def load_prm_report() -> dict | None:
-    """The shipped prm-eval report (assets/), or None: a broken file must not break the app."""
-    try:
-        return json.loads(PRM_REPORT.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-_scaling_cache: dict[tuple, tuple] = {}
-
-
-def _stamp(path: Path):
-    try:
-        st = path.stat()
-        return st.st_mtime_ns, st.st_size
-    except OSError:
-        return None
-
-
-def scaling_rows() -> list:
-    """The shipped sweep results and the verifier-quality study, read once per file version."""
-    key = ("rows", _stamp(SCALING_RESULTS), _stamp(QUALITY_RESULTS))
-    if key not in _scaling_cache:
-        _scaling_cache.clear()
-        _scaling_cache[key] = load_results_file(SCALING_RESULTS) + load_results_file(QUALITY_RESULTS)
-    return _scaling_cache[key]
-
-
-def study_policy() -> str:
-    """The policy whose search the shipped study shows: the app's policy if it was swept, else the default."""
-    return POLICY if any(r.get("policy") == POLICY for r in scaling_rows()) else DEFAULT_POLICY
-
-
-def scaling_verifiers() -> list[tuple[str, str]]:
-    """(label, verifier) choices of the Scaling tab: the real verifier(s) first, then oracle levels."""
-    from tts_viz.viz.figures import verifier_words
-
-    return [(verifier_words(v), v) for v in verifiers_in(scaling_rows(), study_policy())] or [(VERIFIER, VERIFIER)]
-
-
-def scaling_views(split: str, binning_kind: str, verifier: str = VERIFIER):
-    """The Scaling tab from the shipped results (assets/scaling/*.jsonl): (budget figure, FLOPs figure,
-    Markdown, verifier-quality figure, its Markdown).
-
-    Cached per (split, binning, verifier, file stamps): reading the files and refitting the ablation
-    tables takes seconds on a CPU, and a user flips these radios back and forth; a changed file is
-    read afresh."""
-    rows = scaling_rows()
-    key = (split, binning_kind, verifier, _stamp(SCALING_RESULTS), _stamp(QUALITY_RESULTS))
-    if key not in _scaling_cache:
-        if len(_scaling_cache) >= 12:
-            _scaling_cache.clear()
-            _scaling_cache[("rows", _stamp(SCALING_RESULTS), _stamp(QUALITY_RESULTS))] = rows
-        policy = study_policy()
-        mine = rows_for_verifier(rows, verifier, policy)
-        fig_n, fig_f, md = scaling_view(mine, split, binning_kind, policy)
-        qmd = quality_markdown(rows, split, policy)
-        _scaling_cache[key] = (fig_n, fig_f, md, quality_figure(rows, split, policy),
-                               qmd or "_No verifier-quality sweep shipped yet._")
-    return _scaling_cache[key]
-
-
-def prm_from_node(trace, nid):
-    if trace is None or nid is None:
-        return gr.update(), gr.update(), _err("No node: run a search (or open a trace) and click a node first.")
-    try:
-        steps = trace.steps(int(nid))
-    except (IndexError, ValueError, TypeError):
-        return gr.update(), gr.update(), _err(f"Node {nid} is not in the current tree.")
-    return trace.question, "\n\n".join(steps), _ok(f"Took the path of node {int(nid)} ({len(steps)} steps).")
-
-
-def prm_score_ui(question, solution, verifiers, judge, threshold, progress=gr.Progress()):
-    steps = split_steps(solution or "")
-    if not steps:
-        return scores_table_html([], {})
-    scores: dict[str, list[float] | str] = {}
-    for name in verifiers or []:
-        progress(0.0, desc=f"scoring with {name}")
-        try:
-            backend = None
-            if name == "self-judge":
-                from tts_viz.backends.transformers_backend import TransformersBackend
-
-                model = (judge or POLICY).strip()
-                backend = TransformersBackend.from_loaded(pool.get(model))
-                with pool.run_lock(model):
-                    v = make_verifier(name, pool, backend)
-                    scores[f"self-judge ({model})"] = v.score(question or "", [steps])[0]
-                continue
-            v = make_verifier(name, pool, backend)
-            scores[name] = v.score(question or "", [steps])[0]
-        except Exception as e:  # noqa: BLE001 - a verifier that cannot run says why, others still show
-            scores[name] = f"unavailable: {e}"
-    return scores_table_html(steps, scores, threshold=float(threshold))
-
-
 # ----- compare ------------------------------------------------------------------------------
 @gpu
 def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, lookahead, rev_len, temperature,
@@ -739,42 +634,8 @@ def build_app() -> gr.Blocks:
                     label="One-click examples (fills the problem and strategy; then press Run)",
                 )
 
-            with gr.Tab("PRM inspector", id="prm"):
-                gr.Markdown(VIEW_NOTES["prm"])
-                with gr.Row():
-                    with gr.Column():
-                        prm_question = gr.Textbox(label="Question", lines=3)
-                        prm_solution = gr.Textbox(label="Solution (steps separated by a blank line)", lines=10)
-                        prm_node_btn = gr.Button("Use the inspected node's path", size="sm")
-                    with gr.Column():
-                        prm_verifiers = gr.CheckboxGroup([k for k in VERIFIERS if k != "none"], value=["arith"],
-                                                         label="Verifiers")
-                        prm_judge = gr.Dropdown(policies, value=POLICY, label="Judge model for self-judge",
-                                                allow_custom_value=True)
-                        threshold = gr.Slider(0, 1, value=0.5, step=0.05, label="Mark the first step below")
-                        prm_btn = gr.Button("Score the steps", variant="primary")
-                prm_msg = gr.HTML("")
-                prm_table = gr.HTML(scores_table_html([], {}), elem_id="tts-prm-table")
-                with gr.Accordion("How good is each verifier? (prm-eval report)", open=False):
-                    gr.HTML(prm_report_html(load_prm_report()), elem_id="tts-prm-report")
-
-            with gr.Tab("Scaling", id="scaling"):
-                gr.Markdown(VIEW_NOTES["scaling"])
-                with gr.Row():
-                    scaling_split = gr.Radio([("held-out", "test"), ("validation", "val")], value="test", label="Split")
-                    scaling_bins = gr.Radio([("absolute (Liu)", "absolute"), ("quantile (Snell)", "quantile")],
-                                            value="absolute", label="Difficulty bins")
-                    _verifier_choices = scaling_verifiers()
-                    _default_v = VERIFIER if VERIFIER in [v for _, v in _verifier_choices] else _verifier_choices[0][1]
-                    scaling_verifier = gr.Radio(_verifier_choices, value=_default_v, elem_id="tts-scaling-verifier",
-                                                label="Verifier (the oracle levels know the answer)")
-                _fig_n, _fig_f, _md, _fig_q, _md_q = scaling_views("test", "absolute", _default_v)
-                scaling_plot = gr.Plot(_fig_n, label="Accuracy vs budget", elem_id="tts-scaling")
-                scaling_md = gr.Markdown(_md, elem_id="tts-scaling-table")
-                flops_plot = gr.Plot(_fig_f, label="FLOPs-matched", elem_id="tts-flops")
-                gr.Markdown(VIEW_NOTES["quality"])
-                quality_plot = gr.Plot(_fig_q, label="Accuracy vs verifier quality", elem_id="tts-quality-plot")
-                quality_md = gr.Markdown(_md_q, elem_id="tts-quality-table")
+            prm_tab(pool, policies, POLICY, trace_state, node_num)
+            scaling_tab(POLICY)
 
             with gr.Tab("Compare", id="compare"):
                 gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab.")
@@ -847,13 +708,6 @@ def build_app() -> gr.Blocks:
         upload.upload(upload_ui, upload,
                       [tree, summary, revisions, decision, upload_msg, trace_state, node_num, inspector, question, gold,
                        download])
-
-        prm_node_btn.click(prm_from_node, [trace_state, node_num], [prm_question, prm_solution, prm_msg])
-        for ctl in (scaling_split, scaling_bins, scaling_verifier):
-            ctl.change(scaling_views, [scaling_split, scaling_bins, scaling_verifier],
-                       [scaling_plot, flops_plot, scaling_md, quality_plot, quality_md])
-        prm_btn.click(prm_score_ui, [prm_question, prm_solution, prm_verifiers, prm_judge, threshold], prm_table,
-                      concurrency_limit=1)
 
         cmp_btn.click(
             compare_ui, [question, gold, policy, verifier, strat_a, strat_b, *settings, quality_a, quality_b,
