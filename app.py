@@ -23,25 +23,28 @@ from pathlib import Path
 
 import gradio as gr
 
-from tts_viz.models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache, install_hint, is_installed
+from tts_viz.models import EMBEDDED, install_hint, is_installed
 from tts_viz.problems import EXAMPLES, generate_arith, get_problem
-from tts_viz.runner import MAX_BUDGET, RunConfig, RunError, default_pool, iter_search
+from tts_viz.runner import MAX_BUDGET
 from tts_viz.strategies import STRATEGIES
 from tts_viz.strategies.base import SearchConfig
 from tts_viz.trace import Trace, TraceFormatError
-from tts_viz.backends.openai_backend import is_server_name, list_models, parse_server_name
+from tts_viz.backends.openai_backend import list_models
 from tts_viz.ui.data_paths import check_data_path
 from tts_viz.ui.messages import error_html, status_html
 from tts_viz.ui.servers import check_server_url
 from tts_viz.ui.clickjs import CLICK_BTN_ID, CLICK_ID, CLICK_JS
 from tts_viz.ui.notes import VIEW_NOTES, strategy_note, verifier_note
 from tts_viz.ui.open_data import open_data_tab
+from tts_viz.ui.compare_tab import compare_tab, wire_compare
 from tts_viz.ui.prm_tab import prm_tab
+from tts_viz.ui.runs import (ERRORS, POLICY, TEST_MODE, end_cancel, make_config, method_knobs, pool, start_cancel,
+                             stop_session, stream)
+from tts_viz.ui.runs import checked_policy  # noqa: F401 - the app's API (tests call app.checked_policy)
 from tts_viz.ui.scaling_tab import scaling_tab
-from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS, is_oracle, oracle_name
+from tts_viz.verifiers import DEFAULT_VERIFIER, VERIFIERS
 from tts_viz.viz.figures import esc
 from tts_viz.viz import (
-    compare_html,
     decision_html,
     inspector_html,
     revision_figure,
@@ -61,9 +64,6 @@ except Exception:  # noqa: BLE001 - any import problem means "not on Spaces"
 
 
 # ----- defaults -----------------------------------------------------------------------------
-TEST_POLICY = os.environ.get("TTS_VIZ_TEST_POLICY", "").strip()
-TEST_MODE = bool(TEST_POLICY)
-POLICY = TEST_POLICY or DEFAULT_POLICY
 VERIFIER = DEFAULT_VERIFIER
 DEFAULTS = dict(
     strategy="beam",
@@ -78,17 +78,7 @@ DEFAULTS = dict(
     max_rounds=2 if TEST_MODE else 8,
 )
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-ERRORS = (RunError, ModelError, TraceFormatError, ValueError, OSError)
-
-pool = default_pool()
-_cancels: dict[str, threading.Event] = {}  # per browser session: the running search's cancel flag
-_cancels_guard = threading.Lock()
 _download_dir = Path(tempfile.mkdtemp(prefix="tts-viz-traces-"))
-
-
-def _session(request: gr.Request | None) -> str:
-    return getattr(request, "session_hash", None) or "local"
-
 
 _err, _ok = error_html, status_html
 
@@ -127,28 +117,6 @@ def load_problem(source, example_idx, level, index, path, math_level):
         return gr.update(), gr.update(), _err(str(e)), gr.update()
 
 
-def _intermediates(problem, question) -> list:
-    """The loaded problem's known intermediate values, while the question box still holds its text
-    (an edited question is another problem: then only the arithmetic can be checked)."""
-    if isinstance(problem, dict) and (problem.get("question") or "").strip() == (question or "").strip():
-        got = problem.get("intermediates")
-        return [dict(x) for x in got if isinstance(x, dict)] if isinstance(got, list) else []
-    return []
-
-
-def verifier_name(verifier, quality) -> str:
-    """The Verifier dropdown plus the quality slider: 'oracle' at quality 1, else 'oracle@0.75'."""
-    if not isinstance(verifier, str) or not verifier:
-        raise RunError("Pick a verifier.")
-    if verifier != "oracle":
-        return verifier
-    try:
-        q = float(quality)
-    except (TypeError, ValueError):
-        raise RunError(f"The verifier quality must be a number between 0.5 and 1, got {quality!r}.") from None
-    return oracle_name(q)
-
-
 def verifier_controls(verifier, quality):
     """Show the quality slider and the oracle's note only for the oracle."""
     return gr.update(visible=verifier == "oracle"), gr.update(value=verifier_note(verifier, quality),
@@ -168,41 +136,6 @@ def source_visibility(source):
 
 
 # ----- runs ---------------------------------------------------------------------------------
-def _number(value, what: str) -> float:
-    """A browser (or API) value as a finite number, or our message."""
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise RunError(f"{what} must be a number, got {str(value)[:40]!r}.") from None
-    if x != x or x in (float("inf"), float("-inf")):
-        raise RunError(f"{what} must be a finite number, got {str(value)[:40]!r}.")
-    return x
-
-
-def _whole(value, what: str) -> int:
-    x = _number(value, what)
-    if x != int(x):
-        raise RunError(f"{what} must be a whole number, got {x:g}.")
-    if abs(x) > 2**31:
-        raise RunError(f"{what} is out of range ({x:g}).")
-    return int(x)
-
-
-def checked_policy(policy) -> str:
-    """The policy name from the page; a model server only where ui/servers.py allows its URL
-    (the dropdown takes typed values, so a typed openai:...@URL is checked here too)."""
-    if not isinstance(policy, (str, type(None))):
-        raise RunError("Pick a policy.")
-    name = (policy or POLICY).strip()
-    if is_server_name(name):
-        try:
-            model, url = parse_server_name(name)
-            return f"openai:{model}@{check_server_url(url)}"
-        except ValueError as e:
-            raise RunError(str(e)) from None
-    return name
-
-
 def check_model_server(url):
     """The "Check" button: the models the server serves, added to the Policy list. -> (policy update, message)."""
     try:
@@ -218,54 +151,6 @@ def check_model_server(url):
             f"<div>{esc(url)} serves: {esc(', '.join(served))}. Added to the Policy list; "
             f"the verifier runs here (self-judge asks the server for top log-probabilities; the probe and "
             f"the trained PRM need the policy in process).</div>")
-
-
-def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
-                aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None, knobs=None) -> RunConfig:
-    """knobs: (particle temperature, ESS threshold, MCTS c, DeepConf keep share) from Advanced; None = defaults."""
-    extra = {}
-    if knobs is not None:
-        names = ("particle_temperature", "ess_threshold", "exploration", "confidence_keep")
-        words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "DeepConf kept share")
-        extra = {k: _number(v, w) for k, v, w in zip(names, knobs, words)}
-    search = SearchConfig(
-        n=_whole(n, "Budget N"), width=_whole(width, "Beam width M"), lookahead=_whole(lookahead, "Lookahead k"),
-        revision_length=_whole(rev_len, "Revision chain length L"), temperature=_number(temperature, "Temperature"),
-        seed=_whole(seed, "Seed"), aggregation=str(aggregation), max_rounds=_whole(max_rounds, "Max rounds"), **extra,
-    )
-    step = _whole(max_step_tokens, "Max tokens per step")
-    if not isinstance(strategy, str):
-        raise RunError("Pick a strategy.")
-    if not isinstance(question, (str, type(None))) or not isinstance(gold, (str, type(None))):
-        raise RunError("The question and the gold answer must be text.")
-    policy = checked_policy(policy)
-    cfg = RunConfig(question=question or "", gold=(gold or "").strip() or None, policy=policy,
-                    verifier=verifier_name(verifier, quality), strategy=strategy, search=search,
-                    max_step_tokens=step, max_solution_tokens=max(step, step * int(max_rounds)),
-                    intermediates=_intermediates(problem, question))
-    cfg.validate()
-    return cfg
-
-
-KNOB_USERS = ({"particle-filter", "particle-gibbs"}, {"particle-filter", "particle-gibbs"}, {"mcts"}, {"deepconf"})
-
-
-def method_knobs(*strategies):
-    """Visibility of the four method sliders: each shows when a strategy on the Search or Compare tab uses it."""
-    chosen = {s for s in strategies if isinstance(s, str)}
-    return tuple(gr.update(visible=bool(chosen & users)) for users in KNOB_USERS)
-
-
-def _expected_rounds(cfg: RunConfig) -> int:
-    if cfg.strategy in ("majority", "best-of-n", "weighted-best-of-n"):
-        return 1
-    if cfg.strategy == "revisions":
-        return max(1, min(cfg.search.revision_length, cfg.search.n))
-    if cfg.strategy == "deepconf":  # the warm-up, then the rest of the budget
-        return 1 if cfg.search.n < 4 else 2
-    if cfg.strategy == "early-stop-vote":  # at most one round per batch of M samples
-        return -(-cfg.search.n // max(1, cfg.search.width))
-    return cfg.search.max_rounds
 
 
 def _save_download(trace: Trace) -> str:
@@ -289,37 +174,6 @@ def views(trace: Trace | None, status: str = ""):
     )
 
 
-def _load_hint(name: str) -> str:
-    """How long a first load takes: converting the GGUF (cold) or reading the warm cache."""
-    if name in EMBEDDED:
-        return "a few seconds from the cache" if has_warm_cache(name) else "converting its GGUF, about 30-60 s"
-    return "loading its weights"
-
-
-def _stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
-    """Yield partial traces of one run, holding the per-model run lock (one search per model)."""
-    lock = pool.run_lock(cfg.policy)
-    if not lock.acquire(blocking=False):
-        yield None, f"{label}waiting: another run is using {cfg.policy}…"
-        while not lock.acquire(timeout=0.5):
-            if cancel.is_set():
-                yield None, f"{label}stopped before it started."
-                return
-    try:
-        total = _expected_rounds(cfg)
-        loaded = cfg.policy in pool.loaded() or is_server_name(cfg.policy)
-        if loaded:
-            progress(0.0, desc=f"{label}starting …")
-        # a load has no steps to count: no progress bar stuck at 0%, the status line says what happens
-        yield None, f"{label}{'running' if loaded else 'loading ' + cfg.policy + ' (first run only: ' + _load_hint(cfg.policy) + ') …'}"
-        for tr in iter_search(cfg, pool, cancel=cancel):
-            done_rounds = f"round {tr.rounds} of ≤{total}" if tr.rounds else "first search round running"
-            progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}{done_rounds}")
-            yield tr, ""
-    finally:
-        lock.release()
-
-
 @gpu
 def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
            aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, quality, problem,
@@ -334,19 +188,13 @@ def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_
         gr.Warning(str(e))
         yield (*views(None, _err(str(e)))[:4], _err(str(e)), *keep)
         return
-    key = _session(request)
-    cancel = threading.Event()
-    with _cancels_guard:
-        old = _cancels.get(key)
-        if old is not None:
-            old.set()  # one run per session: a new Run stops the previous one
-        _cancels[key] = cancel
+    key, cancel = start_cancel(request)  # one run per session: a new Run stops the previous one
     t0 = time.perf_counter()
     first = None
     trace = None
     waited = 0.0  # seconds spent waiting for another user's run on the same model
     try:
-        for tr, msg in _stream(cfg, cancel, progress):
+        for tr, msg in stream(cfg, cancel, progress):
             if tr is None:
                 if msg.startswith("waiting"):
                     waited = -1.0
@@ -375,9 +223,7 @@ def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_
                gr.update(), gr.update())
         return
     finally:
-        with _cancels_guard:
-            if _cancels.get(key) is cancel:
-                del _cancels[key]
+        end_cancel(key, cancel)
     if trace is None:
         return
     words = {"done": "done", "cancelled": "stopped: the partial tree is kept", "error": "failed"}
@@ -395,12 +241,7 @@ def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_
 
 
 def stop_ui(request: gr.Request):
-    with _cancels_guard:
-        ev = _cancels.get(_session(request))
-    if ev is None:
-        return _ok("Nothing is running.")
-    ev.set()
-    return _ok("Stopping after the current step…")
+    return _ok("Stopping after the current step…" if stop_session(request) else "Nothing is running.")
 
 
 # ----- inspector ----------------------------------------------------------------------------
@@ -458,51 +299,6 @@ def upload_ui(file):
     return (*out[:4], _ok(f"Opened {Path(path).name}: {len(trace.nodes) - 1} steps, strategy {trace.strategy}."),
             trace, gr.update(value=sel.id if sel else None), inspector_html(trace, sel.id if sel else None),
             trace.question, trace.gold or "", gr.update(value=_save_download(trace), interactive=True))
-
-
-# ----- compare ------------------------------------------------------------------------------
-@gpu
-def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, lookahead, rev_len, temperature,
-               seed, aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, quality_a, quality_b,
-               problem, request: gr.Request, progress=gr.Progress()):
-    """Two strategies (or one strategy at two oracle qualities), same problem / budget / seed, one after
-    the other, streamed side by side."""
-    out = [gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), None, None]  # figA sumA figB sumB status stA stB
-    try:
-        cfgs = [make_config(question, gold, policy, verifier, s, n, width, lookahead, rev_len, temperature, seed,
-                            aggregation, max_step_tokens, max_rounds, q, problem, (pf_temp, ess, explore, conf_keep))
-                for s, q in ((strat_a, quality_a), (strat_b, quality_b))]
-    except ERRORS as e:
-        out[4] = _err(str(e))
-        yield tuple(out)
-        return
-    key = _session(request)
-    cancel = threading.Event()
-    with _cancels_guard:
-        if key in _cancels:
-            _cancels[key].set()
-        _cancels[key] = cancel
-    try:
-        for side, cfg in enumerate(cfgs):
-            label = f"{cfg.strategy}" + (f" ({cfg.verifier})" if is_oracle(cfg.verifier) else "") + ": "
-            for tr, msg in _stream(cfg, cancel, progress, label):
-                if tr is None:
-                    out[4] = _ok(msg)
-                else:
-                    out[2 * side], out[2 * side + 1], out[5 + side] = tree_figure(tr), summary_html(tr), tr
-                    out[4] = _ok(f"{label}round {tr.rounds} · {tr.status}")
-                yield tuple(out)
-            if cancel.is_set():
-                break
-        out[4] = _ok("stopped" if cancel.is_set() else "done") + compare_html(out[5], out[6])
-        yield tuple(out)
-    except ERRORS as e:
-        out[4] = _err(str(e))
-        yield tuple(out)
-    finally:
-        with _cancels_guard:
-            if _cancels.get(key) is cancel:
-                del _cancels[key]
 
 
 # ----- layout -------------------------------------------------------------------------------
@@ -637,30 +433,7 @@ def build_app() -> gr.Blocks:
             prm_tab(pool, policies, POLICY, trace_state, node_num)
             scaling_tab(POLICY)
 
-            with gr.Tab("Compare", id="compare"):
-                gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab.")
-                with gr.Row():
-                    strat_a = gr.Dropdown(list(STRATEGIES), value="beam", label="Strategy A")
-                    strat_b = gr.Dropdown(list(STRATEGIES), value="best-of-n", label="Strategy B")
-                with gr.Row(visible=False) as cmp_quality_row:
-                    quality_a = gr.Slider(0.5, 1.0, value=1.0, step=0.05, label="A: verifier quality (AUROC)",
-                                          elem_id="tts-quality-a")
-                    quality_b = gr.Slider(0.5, 1.0, value=0.6, step=0.05, label="B: verifier quality (AUROC)",
-                                          elem_id="tts-quality-b")
-                with gr.Row():
-                    cmp_btn = gr.Button("Compare", variant="primary")
-                    cmp_stop = gr.Button("Stop", variant="stop")
-                cmp_status = gr.HTML("")
-                with gr.Row():
-                    with gr.Column():
-                        note_a = gr.Markdown(strategy_note("beam"))
-                        tree_a = gr.Plot(label="A", elem_id="tts-tree-a")
-                        sum_a = gr.HTML("")
-                    with gr.Column():
-                        note_b = gr.Markdown(strategy_note("best-of-n"))
-                        tree_b = gr.Plot(label="B", elem_id="tts-tree-b")
-                        sum_b = gr.HTML("")
-                cmp_inspector = gr.HTML("", elem_id="tts-cmp-inspector")
+            cmp = compare_tab()
 
             with gr.Tab("Open data", id="open-data"):
                 open_data_tab(pool, [k for k in VERIFIERS if k != "none"] + ["oracle@0.9", "oracle@0.75", "oracle@0.6"],
@@ -680,13 +453,10 @@ def build_app() -> gr.Blocks:
         server_btn.click(check_model_server, [server_url], [policy, server_msg])
         verifier.change(verifier_controls, [verifier, quality], [quality, verifier_md])
         quality.change(verifier_controls, [verifier, quality], [quality, verifier_md])
-        verifier.change(lambda v: gr.update(visible=v == "oracle"), verifier, cmp_quality_row)
         strategy.change(strategy_note, strategy, note)
-        strat_a.change(strategy_note, strat_a, note_a)
-        strat_b.change(strategy_note, strat_b, note_b)
 
-        for ctl in (strategy, strat_a, strat_b):
-            ctl.change(method_knobs, [strategy, strat_a, strat_b], [pf_temp, ess, explore, conf_keep])
+        for ctl in (strategy, cmp.strat_a, cmp.strat_b):
+            ctl.change(method_knobs, [strategy, cmp.strat_a, cmp.strat_b], [pf_temp, ess, explore, conf_keep])
         settings = [n, width, lookahead, rev_len, temperature, seed, aggregation, max_step_tokens, max_rounds,
                     pf_temp, ess, explore, conf_keep]
         run_evt = run_btn.click(
@@ -701,7 +471,7 @@ def build_app() -> gr.Blocks:
         run_evt.then(lambda t: inspector_html(t, t.selected().id if t is not None and t.selected() else None),
                      trace_state, inspector)
 
-        click_btn.click(click_ui, [click_box, trace_state, trace_a, trace_b], [inspector, node_num, cmp_inspector],
+        click_btn.click(click_ui, [click_box, trace_state, trace_a, trace_b], [inspector, node_num, cmp.inspector],
                         queue=False)
         node_btn.click(node_ui, [node_num, trace_state], inspector)
         node_num.submit(node_ui, [node_num, trace_state], inspector)
@@ -709,13 +479,7 @@ def build_app() -> gr.Blocks:
                       [tree, summary, revisions, decision, upload_msg, trace_state, node_num, inspector, question, gold,
                        download])
 
-        cmp_btn.click(
-            compare_ui, [question, gold, policy, verifier, strat_a, strat_b, *settings, quality_a, quality_b,
-                         problem_state],
-            [tree_a, sum_a, tree_b, sum_b, cmp_status, trace_a, trace_b],
-            concurrency_limit=2, concurrency_id="search",
-        )
-        cmp_stop.click(stop_ui, None, cmp_status, queue=False)
+        wire_compare(cmp, [question, gold, policy], verifier, settings, problem_state, trace_a, trace_b, stop_ui, gpu)
     return demo
 
 

@@ -295,3 +295,32 @@ def test_open_data_draws_an_imported_row_and_its_rescoring_side_by_side(app_url,
         page.screenshot(path=str(shots / "open-data.png"), full_page=True)
         assert not errors, errors
         browser.close()
+
+
+def test_compare_runs_both_sides_says_who_won_and_shows_the_knobs_a_method_uses(app_url, shots):
+    """The Compare tab (its own module since the app was split into tab modules): A = beam, B = deepconf on
+    the Search tab's problem; both trees stream in, the status line names the winner (or says both were
+    right / wrong), and choosing deepconf brings its knob into the Search tab's Advanced."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROME_ARGS)
+        try:
+            page, errors = open_app(browser, app_url)
+            page.get_by_role("tab", name="Compare").click()
+            strat_b = page.get_by_label("Strategy B")
+            strat_b.click()
+            page.get_by_role("option", name="deepconf", exact=True).click()
+            page.get_by_role("button", name="Compare", exact=True).click()
+            status = page.locator("#tts-cmp-status")
+            expect(status).to_contain_text(re.compile("wins|both right|both wrong|no gold"), timeout=240_000)
+            for side in ("a", "b"):
+                assert page.locator(f"#tts-tree-{side} .scatterlayer .point").count() >= 2
+            page.screenshot(path=str(shots / "tts_viz_compare.png"), full_page=True)
+            page.get_by_role("tab", name="Search").click()
+            page.get_by_text("Advanced", exact=True).click()
+            expect(page.locator("#tts-conf-keep")).to_be_visible(timeout=20_000)
+            expect(page.locator("#tts-explore")).to_be_hidden()
+            assert not errors, errors
+        finally:
+            browser.close()

@@ -1,0 +1,195 @@
+"""What a run from the page needs, shared by the Search and Compare tabs: the page's values checked
+into a RunConfig (every browser or API value is untrusted), the method knobs, the per-session cancel
+flag and the stream of partial traces under the per-model run lock. No layout here."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import gradio as gr
+
+from ..backends.openai_backend import is_server_name, parse_server_name
+from ..models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache
+from ..runner import RunConfig, RunError, default_pool, iter_search
+from ..strategies.base import SearchConfig
+from ..trace import TraceFormatError
+from ..verifiers import oracle_name
+from .servers import check_server_url
+
+# The app's default policy; TTS_VIZ_TEST_POLICY (the browser tests) runs a tiny one with short searches
+TEST_POLICY = os.environ.get("TTS_VIZ_TEST_POLICY", "").strip()
+TEST_MODE = bool(TEST_POLICY)
+POLICY = TEST_POLICY or DEFAULT_POLICY
+ERRORS = (RunError, ModelError, TraceFormatError, ValueError, OSError)
+
+pool = default_pool()
+_cancels: dict[str, threading.Event] = {}  # per browser session: the running search's cancel flag
+_cancels_guard = threading.Lock()
+
+
+def session_key(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "local"
+
+
+def start_cancel(request: gr.Request | None) -> tuple[str, threading.Event]:
+    """A fresh cancel flag for this session's new run; an older run of the same session is stopped."""
+    key, cancel = session_key(request), threading.Event()
+    with _cancels_guard:
+        old = _cancels.get(key)
+        if old is not None:
+            old.set()
+        _cancels[key] = cancel
+    return key, cancel
+
+
+def end_cancel(key: str, cancel: threading.Event) -> None:
+    with _cancels_guard:
+        if _cancels.get(key) is cancel:
+            del _cancels[key]
+
+
+def stop_session(request: gr.Request | None) -> bool:
+    """Set this session's cancel flag; False when nothing was running."""
+    with _cancels_guard:
+        ev = _cancels.get(session_key(request))
+    if ev is None:
+        return False
+    ev.set()
+    return True
+
+
+def intermediates(problem, question) -> list:
+    """The loaded problem's known intermediate values, while the question box still holds its text
+    (an edited question is another problem: then only the arithmetic can be checked)."""
+    if isinstance(problem, dict) and (problem.get("question") or "").strip() == (question or "").strip():
+        got = problem.get("intermediates")
+        return [dict(x) for x in got if isinstance(x, dict)] if isinstance(got, list) else []
+    return []
+
+
+def verifier_name(verifier, quality) -> str:
+    """The Verifier dropdown plus the quality slider: 'oracle' at quality 1, else 'oracle@0.75'."""
+    if not isinstance(verifier, str) or not verifier:
+        raise RunError("Pick a verifier.")
+    if verifier != "oracle":
+        return verifier
+    try:
+        q = float(quality)
+    except (TypeError, ValueError):
+        raise RunError(f"The verifier quality must be a number between 0.5 and 1, got {quality!r}.") from None
+    return oracle_name(q)
+
+
+def number(value, what: str) -> float:
+    """A browser (or API) value as a finite number, or our message."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise RunError(f"{what} must be a number, got {str(value)[:40]!r}.") from None
+    if x != x or x in (float("inf"), float("-inf")):
+        raise RunError(f"{what} must be a finite number, got {str(value)[:40]!r}.")
+    return x
+
+
+def whole(value, what: str) -> int:
+    x = number(value, what)
+    if x != int(x):
+        raise RunError(f"{what} must be a whole number, got {x:g}.")
+    if abs(x) > 2**31:
+        raise RunError(f"{what} is out of range ({x:g}).")
+    return int(x)
+
+
+def checked_policy(policy) -> str:
+    """The policy name from the page; a model server only where ui/servers.py allows its URL
+    (the dropdown takes typed values, so a typed openai:...@URL is checked here too)."""
+    if not isinstance(policy, (str, type(None))):
+        raise RunError("Pick a policy.")
+    name = (policy or POLICY).strip()
+    if is_server_name(name):
+        try:
+            model, url = parse_server_name(name)
+            return f"openai:{model}@{check_server_url(url)}"
+        except ValueError as e:
+            raise RunError(str(e)) from None
+    return name
+
+
+def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
+                aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None, knobs=None) -> RunConfig:
+    """knobs: (particle temperature, ESS threshold, MCTS c, DeepConf keep share) from Advanced; None = defaults."""
+    extra = {}
+    if knobs is not None:
+        names = ("particle_temperature", "ess_threshold", "exploration", "confidence_keep")
+        words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "DeepConf kept share")
+        extra = {k: number(v, w) for k, v, w in zip(names, knobs, words)}
+    search = SearchConfig(
+        n=whole(n, "Budget N"), width=whole(width, "Beam width M"), lookahead=whole(lookahead, "Lookahead k"),
+        revision_length=whole(rev_len, "Revision chain length L"), temperature=number(temperature, "Temperature"),
+        seed=whole(seed, "Seed"), aggregation=str(aggregation), max_rounds=whole(max_rounds, "Max rounds"), **extra,
+    )
+    step = whole(max_step_tokens, "Max tokens per step")
+    if not isinstance(strategy, str):
+        raise RunError("Pick a strategy.")
+    if not isinstance(question, (str, type(None))) or not isinstance(gold, (str, type(None))):
+        raise RunError("The question and the gold answer must be text.")
+    policy = checked_policy(policy)
+    cfg = RunConfig(question=question or "", gold=(gold or "").strip() or None, policy=policy,
+                    verifier=verifier_name(verifier, quality), strategy=strategy, search=search,
+                    max_step_tokens=step, max_solution_tokens=max(step, step * int(max_rounds)),
+                    intermediates=intermediates(problem, question))
+    cfg.validate()
+    return cfg
+
+
+KNOB_USERS = ({"particle-filter", "particle-gibbs"}, {"particle-filter", "particle-gibbs"}, {"mcts"}, {"deepconf"})
+
+
+def method_knobs(*strategies):
+    """Visibility of the four method sliders: each shows when a strategy on the Search or Compare tab uses it."""
+    chosen = {s for s in strategies if isinstance(s, str)}
+    return tuple(gr.update(visible=bool(chosen & users)) for users in KNOB_USERS)
+
+
+def expected_rounds(cfg: RunConfig) -> int:
+    if cfg.strategy in ("majority", "best-of-n", "weighted-best-of-n"):
+        return 1
+    if cfg.strategy == "revisions":
+        return max(1, min(cfg.search.revision_length, cfg.search.n))
+    if cfg.strategy == "deepconf":  # the warm-up, then the rest of the budget
+        return 1 if cfg.search.n < 4 else 2
+    if cfg.strategy == "early-stop-vote":  # at most one round per batch of M samples
+        return -(-cfg.search.n // max(1, cfg.search.width))
+    return cfg.search.max_rounds
+
+
+def load_hint(name: str) -> str:
+    """How long a first load takes: converting the GGUF (cold) or reading the warm cache."""
+    if name in EMBEDDED:
+        return "a few seconds from the cache" if has_warm_cache(name) else "converting its GGUF, about 30-60 s"
+    return "loading its weights"
+
+
+def stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
+    """Yield partial traces of one run, holding the per-model run lock (one search per model)."""
+    lock = pool.run_lock(cfg.policy)
+    if not lock.acquire(blocking=False):
+        yield None, f"{label}waiting: another run is using {cfg.policy}…"
+        while not lock.acquire(timeout=0.5):
+            if cancel.is_set():
+                yield None, f"{label}stopped before it started."
+                return
+    try:
+        total = expected_rounds(cfg)
+        loaded = cfg.policy in pool.loaded() or is_server_name(cfg.policy)
+        if loaded:
+            progress(0.0, desc=f"{label}starting …")
+        # a load has no steps to count: no progress bar stuck at 0%, the status line says what happens
+        yield None, f"{label}{'running' if loaded else 'loading ' + cfg.policy + ' (first run only: ' + load_hint(cfg.policy) + ') …'}"
+        for tr in iter_search(cfg, pool, cancel=cancel):
+            done_rounds = f"round {tr.rounds} of ≤{total}" if tr.rounds else "first search round running"
+            progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}{done_rounds}")
+            yield tr, ""
+    finally:
+        lock.release()
