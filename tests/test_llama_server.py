@@ -69,3 +69,21 @@ def test_self_judge_through_llama_server_agrees_with_the_in_process_judge(server
     assert [len(s) for s in served] == [2, 1]
     assert all(0.0 < x < 1.0 for row in served for x in row)
     assert [x for row in served for x in row] == pytest.approx([x for row in local for x in row], abs=0.1)
+
+
+def test_deepconf_reads_the_servers_token_logprobs_and_filters_after_writing(server):
+    """llama-server returns each sampled token's log-probability; DeepConf reads them (a confidence in
+    (0, 1] on every sample, not all equal) and, since a server answers a request whole, filters the
+    later samples after they are written instead of abandoning them."""
+    import math
+
+    cfg = RunConfig(question=QUESTION, gold="7", policy=server.policy_name, verifier="none", strategy="deepconf",
+                    search=SearchConfig(n=4, seed=2), max_solution_tokens=96)
+    trace = run_search(cfg, pool=models.ModelPool())
+    assert trace.status == DONE, trace.error
+    info = trace.root.extra["deepconf"]
+    assert info["early_stop"] is False and info["abandoned"] == 0  # nothing is cut mid-way on a server
+    confs = [n.extra["confidence"] for n in trace.nodes if "confidence" in n.extra]
+    assert len(confs) == 4 and all(0.0 < c <= 1.0 for c in confs) and len(set(confs)) > 1
+    assert info["tokens_spent"] == sum(n.extra["tokens_written"] for n in trace.nodes if "tokens_written" in n.extra)
+    assert 0 < info["threshold"] <= max(confs) and not math.isnan(info["threshold"])
