@@ -159,3 +159,27 @@ def test_learned_prm_card_refuses_other_policy_weights(tmp_path):
         load_prm("pol", "b" * 64, tmp_path)
     with pytest.raises(ValueError, match="train-prm"):
         load_prm("other", None, tmp_path)
+
+
+def test_confidence_verifier_scores_the_weakest_window_of_the_tokens_so_far(tiny_policy):
+    """Each step's score is exp(lowest mean log-probability of any 16 consecutive solution tokens up to the
+    step's end), the tokens' log-probabilities taken from a plain forward pass."""
+    import math
+
+    from tts_viz.verifiers import make_verifier
+    from tts_viz.verifiers.step_features import WINDOW
+
+    backend, policy = tiny_policy
+    v = make_verifier("confidence", None, backend)
+    steps = SOLUTIONS[0]
+    got = v.score(QUESTION, [steps])[0]
+    ids, spans = step_spans(backend.tokenizer, policy.prompt(QUESTION, steps), len(policy.prompt(QUESTION, ())), steps)
+    with torch.inference_mode():
+        lp = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0].float(), -1)
+    first = spans[0][1]
+    tok = [lp[j - 1, ids[j]].item() for j in range(first, len(ids))]
+    for k, (_, _, b) in enumerate(spans):
+        upto = tok[: b + 1 - first]
+        windows = [sum(upto[i: i + WINDOW]) / WINDOW for i in range(len(upto) - WINDOW + 1)] or [sum(upto) / len(upto)]
+        assert got[k] == pytest.approx(math.exp(min(windows)), rel=1e-3)
+    assert len(got) == len(steps) and all(0 < s <= 1 for s in got)

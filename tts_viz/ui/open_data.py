@@ -129,7 +129,7 @@ def open_data_tab(pool, verifier_choices: list[str], policy_name: str) -> None:
             return gr.update(), "", error_html("Open a row first.")
         backend = None
         try:
-            if name.removeprefix("arith+") in ("self-judge", "probe", "prm"):  # they read the policy model
+            if name.removeprefix("arith+") in ("self-judge", "probe", "prm", "confidence"):  # they read the policy model
                 from ..backends import policy_backend
 
                 backend = policy_backend(policy_name, pool)

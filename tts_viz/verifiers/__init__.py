@@ -23,6 +23,8 @@ VERIFIERS: dict[str, tuple[str, str | None]] = {
     "rlhflow": ("RLHFlow Llama3.1-8B PRM (hub, GPU)", "RLHFlow/Llama3.1-8B-PRM-Deepseek-Data"),
     "math-shepherd": ("Math-Shepherd Mistral-7B PRM (hub, GPU)", "peiyi9979/math-shepherd-mistral-7b-prm"),
     "skywork": ("Skywork-o1-Open-PRM-Qwen-2.5-1.5B (hub)", "Skywork/Skywork-o1-Open-PRM-Qwen-2.5-1.5B"),
+    "confidence": ("the policy's own token confidence: its weakest 16-token stretch so far (DeepConf; no training)",
+                   None),
     "none": ("no verifier (majority vote / revisions only)", None),
 }
 # The PRM trained for within-problem selection (train-prm), once its head is in assets/.
@@ -117,9 +119,17 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         from .served_prm import ServedPRM
 
         return pool.get_verifier(name, lambda: ServedPRM.from_name(name)) if pool is not None else ServedPRM.from_name(name)
-    if name in ("probe", "prm") and policy_backend is not None and not hasattr(policy_backend, "last_hidden_states"):
+    if name in ("probe", "prm", "confidence") and policy_backend is not None \
+            and not hasattr(policy_backend, "last_hidden_states"):
         raise ValueError(f"The {name} verifier reads the policy's hidden states, which a model server does not send: "
                          f"run the policy in process (e.g. {DEFAULT_POLICY}) or pick another verifier.")
+    if name == "confidence":
+        from ..policy import StepPolicy
+        from .confidence import ConfidenceVerifier
+
+        if policy_backend is None:
+            raise ValueError("The confidence verifier reads the policy's token probabilities: pass the policy backend.")
+        return ConfidenceVerifier(policy_backend, StepPolicy(policy_backend).prompt)
     if name == "probe":
         from ..policy import StepPolicy
         from .probe import ProbeVerifier, load_probe
