@@ -57,6 +57,8 @@ def test_beam_search_through_llama_server_keeps_the_in_process_contract(server):
     assert len(trace.children(0)) == len(local.children(0))
     # the second round continues the kept partial solutions from the server's slot caches
     assert pol.reused_tokens > 0
+    # the CPU share says whether another program slowed a search here; a served policy computes elsewhere
+    assert trace.cpu_share is None and (local.cpu_share is not None) == (local.seconds >= 2.0)
 
 
 def test_self_judge_through_llama_server_agrees_with_the_in_process_judge(server):

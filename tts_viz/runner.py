@@ -193,7 +193,7 @@ def run_search(
     except Exception as e:  # keep the partial tree; say what failed
         trace.status, trace.error = FAILED, f"{type(e).__name__}: {e}"
     trace.seconds = time.perf_counter() - t0
-    if cpu0 is not None and trace.seconds >= 2.0 and trace.precision.get("policy") != "served":
+    if cpu0 is not None and trace.seconds >= 2.0 and not str(trace.precision.get("policy", "")).startswith("served"):
         # a served policy computes elsewhere: its low share here says nothing about contention
         import torch
 
