@@ -32,7 +32,7 @@ def test_token_logprobs_match_a_plain_forward_over_the_generated_text(tiny_backe
     """Each row's logprobs[t] is log softmax(logits at the position before token t)[token t], as one plain
     forward pass over prompt + continuation gives it, for rows of different lengths batched together."""
     b = tiny_backend
-    b.prefix_store = None  # the plain path; the store's reuse is tested elsewhere
+    store, b.prefix_store = b.prefix_store, None  # the plain path; the store's reuse is tested elsewhere
     rows: dict[int, list[int]] = {}
     choose = b._choose_tokens
 
@@ -48,6 +48,7 @@ def test_token_logprobs_match_a_plain_forward_over_the_generated_text(tiny_backe
         gens = b.generate(prompts, max_new_tokens=12, temperature=0.9, seed=3, logprobs=True)
     finally:
         del b._choose_tokens
+        b.prefix_store = store
     for r, (prompt, g) in enumerate(zip(prompts, gens)):
         assert g.logprobs is not None and len(g.logprobs) == g.tokens == len(rows[r]) > 0
         ids = b.tokenizer(prompt, add_special_tokens=False)["input_ids"]
