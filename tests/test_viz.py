@@ -429,6 +429,10 @@ def test_a_tree_wider_than_the_panel_scrolls_and_its_labels_do_not_overlap():
         labels.sort()
         for (xa, ta), (xb, tb) in zip(labels, labels[1:]):  # ~6.5 px per character at font size 11
             assert (xb - xa) * col_px >= (len(ta) + len(tb)) / 2 * 6.5
+    # the app scrolls a wide tree to its chosen leaf (the 33rd of 64 columns): the title sits there, not at
+    # the far left where it would be scrolled out of view; a narrow tree keeps it at the left
+    assert 0.45 < wide.layout.title.x < 0.55 and wide.layout.title.xanchor == "right"
+    assert narrow.layout.title.x == 0.01
 
 
 def test_particles_are_sized_by_weight_and_mcts_nodes_by_visits():

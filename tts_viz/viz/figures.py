@@ -337,11 +337,17 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
     max_depth = max(n.depth for n in trace.nodes)
     status = {"running": "running…", "cancelled": "stopped (partial tree)", "error": "failed"}.get(trace.status, "")
     title = f"{esc(trace.strategy)} · {len(trace.nodes) - 1} steps · round {trace.rounds}" + (f" · {status}" if status else "")
+    title_x, legend_x = dict(x=0.01), dict(x=0.99, xanchor="right")
+    if width:  # the app scrolls a wide tree to its chosen leaf (else the root): title and legend go there too
+        sel = trace.selected()
+        focus = ((pos[sel.id][0] if sel is not None else pos[0][0]) + 0.8) / (n_cols + 0.6)
+        title_x = dict(x=max(0.0, focus - 0.01), xanchor="right", xref="paper")
+        legend_x = dict(x=min(1.0, focus + 0.01), xanchor="left")
     fig.update_layout(
-        title=dict(text=title, x=0.01, font=dict(size=14)),
+        title=dict(text=title, font=dict(size=14), **title_x),
         meta={"selected_path": sorted(sel_path), "n_nodes": len(trace.nodes), "fooled": fooled},
-        legend=dict(orientation="h", x=0.99, xanchor="right", y=1.0, yanchor="bottom", font=dict(size=11),
-                    title=dict(text="verifier vs step truth: ")),
+        legend=dict(orientation="h", y=1.0, yanchor="bottom", font=dict(size=11),
+                    title=dict(text="verifier vs step truth: "), **legend_x),
         xaxis=dict(visible=False, range=[-0.8, n_cols - 0.2]),
         yaxis=dict(visible=False, range=[-max_depth - 0.7, 0.5]),
         margin=dict(l=10, r=10, t=36, b=10),
