@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(ROOT))
+from tests.test_app_browser import CHROME_ARGS as ARGS, CHROMIUM, _free_port as free_port, stop_process  # noqa: E402
 
 
 def set_number(page, label: str, value) -> None:
@@ -133,11 +125,7 @@ def main() -> int:
         print(json.dumps({"seconds": seconds, "page_errors": errors, "out": str(out)}))
         return 0 if not errors else 1
     finally:
-        app.terminate()
-        try:
-            app.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            app.kill()
+        stop_process(app)
         log.close()
 
 

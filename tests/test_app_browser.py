@@ -34,6 +34,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_process(proc) -> None:
+    """Terminate, and kill what does not end within 15 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     if not os.path.exists(CHROMIUM):
@@ -65,11 +74,7 @@ def app_url(tmp_path_factory):
         print(f"served after {time.time() - t0:.1f} s")
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 @pytest.fixture
