@@ -13,7 +13,8 @@ from tests.test_hub_prms import _bytelevel, _small
 from tts_viz.backends.transformers_backend import TransformersBackend
 from tts_viz.runner import RunConfig, run_search
 from tts_viz.strategies.base import SearchConfig
-from tts_viz.strategies.deepconf import WINDOW, keep_threshold, lowest_window_confidence, window_confidences
+from tts_viz.strategies.deepconf import keep_threshold
+from tts_viz.token_confidence import WINDOW, lowest_window_confidence, window_confidences
 from tts_viz.trace import PRUNED, SELECTED
 
 

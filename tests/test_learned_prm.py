@@ -167,7 +167,7 @@ def test_confidence_verifier_scores_the_weakest_window_of_the_tokens_so_far(tiny
     import math
 
     from tts_viz.verifiers import make_verifier
-    from tts_viz.verifiers.step_features import WINDOW
+    from tts_viz.token_confidence import WINDOW
 
     backend, policy = tiny_policy
     v = make_verifier("confidence", None, backend)

@@ -20,35 +20,15 @@ import math
 from typing import Sequence
 
 from ..grading import group_answers, is_correct
+from ..token_confidence import WINDOW, lowest_window_confidence
 from ..trace import PRUNED, SELECTED, Node
 from .base import SearchContext
 
-WINDOW = 16  # tokens per confidence window (the paper's 2048 is for long chains of thought)
 # share of the warm-up samples at or above the threshold: DeepConf-high's 90% (its -low keeps 10%). With
 # a warm-up of 2 (N=8) a share of 0.5 sets the threshold at the better warm-up sample and abandoned 5 of 6
 # later samples on GSM8K test #3; 0.9 sets it at the weaker one.
 KEEP_FRACTION = 0.9
 WARMUP_FRACTION = 0.25  # of the budget written in full to set the threshold (at least 2 samples)
-
-
-def window_confidences(logprobs: Sequence[float], window: int = WINDOW) -> list[float]:
-    """exp(mean log-probability) of every sliding window (one window if the sample is shorter)."""
-    lp = [float(x) for x in logprobs]
-    if not lp:
-        return []
-    if len(lp) <= window:
-        return [math.exp(sum(lp) / len(lp))]
-    run = sum(lp[:window])
-    out = [math.exp(run / window)]
-    for i in range(window, len(lp)):
-        run += lp[i] - lp[i - window]
-        out.append(math.exp(run / window))
-    return out
-
-
-def lowest_window_confidence(logprobs: Sequence[float], window: int = WINDOW) -> float:
-    conf = window_confidences(logprobs, window)
-    return min(conf) if conf else 0.0
 
 
 def keep_threshold(confidences: Sequence[float], keep: float = KEEP_FRACTION) -> float:
@@ -76,16 +56,12 @@ class DeepConf:
         threshold = keep_threshold(confs, keep)
         ctx.score(leaves, whole_path=True)
         ctx.report()
-        stopped_at: dict[int, int] = {}
         if cfg.n > warm:
             ctx.check_cancel()
 
             def too_unsure(i: int, lps: Sequence[float]) -> bool:
                 # only a full window can fall below: a sample's first tokens are often uncertain
-                if len(lps) >= WINDOW and math.exp(sum(lps[-WINDOW:]) / WINDOW) < threshold:
-                    stopped_at[i] = len(lps)
-                    return True
-                return False
+                return len(lps) >= WINDOW and math.exp(sum(lps[-WINDOW:]) / WINDOW) < threshold
 
             more = ctx.policy.solutions_with_logprobs(ctx.question, cfg.n - warm, cfg.temperature, ctx.seed(1),
                                                       ctx.cancel, stop_row=too_unsure)
@@ -105,7 +81,7 @@ class DeepConf:
                 n.reason = f"filtered: confidence {c:.3f} below the warm-up threshold {threshold:.3f}; no vote"
             else:
                 kept.append(n)
-        chosen = self._vote(ctx, kept or [n for n in leaves if n.finish_reason != "abandoned"] or leaves)
+        self._vote(ctx, kept or [n for n in leaves if n.finish_reason != "abandoned"] or leaves)
         full_cost = sum(n.extra["tokens_written"] for n in leaves[:warm]) / max(1, warm) * cfg.n
         spent = sum(n.extra["tokens_written"] for n in leaves)
         abandoned = sum(n.finish_reason == "abandoned" for n in leaves)
@@ -120,8 +96,6 @@ class DeepConf:
                     f"reach it); {abandoned} of {cfg.n - warm} later samples were abandoned below it; "
                     f"{len(kept)} voted, weighted by confidence"),
         }
-        if chosen is None:
-            ctx.trace.final_answer = None
 
     @staticmethod
     def _add(ctx: SearchContext, solution, round_no: int) -> Node:

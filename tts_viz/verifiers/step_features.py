@@ -11,7 +11,8 @@ the normed last hidden state the LM head reads): [state at the step's last token
 step's tokens], concatenated in that order; then CONFIDENCE_FEATURES numbers read from the LM head
 in the same pass (DeepConf's signal, which varies between samples of one problem where the states
 mostly say how hard the problem is): the step's mean and lowest token log-probability, and, over the
-solution up to this step, the mean token log-probability and the lowest mean of any WINDOW tokens.
+solution up to this step, the mean token log-probability and the lowest mean of any
+token_confidence.WINDOW tokens.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from typing import Callable, Sequence
 import torch
 
 from ..policy import STEP_DELIMITER
+from ..token_confidence import window_means
 
 FINAL = "final"
 CONFIDENCE_FEATURES = 4
-WINDOW = 16  # tokens per confidence window, as strategies/deepconf.py
 
 
 def default_layers(num_layers: int) -> tuple:
@@ -58,11 +59,8 @@ def confidence_features(token_logprobs: torch.Tensor, step_ends: Sequence[int]) 
     for end in step_ends:
         step = lp[start:end] if end > start else lp[max(0, end - 1):end]
         upto = lp[:end]
-        if len(upto) > WINDOW:
-            windows = upto.unfold(0, WINDOW, 1).mean(-1).min()
-        else:
-            windows = upto.mean()
-        rows.append(torch.stack([step.mean(), step.min(), upto.mean(), windows]) if len(step) else torch.zeros(4))
+        weakest = torch.tensor(min(window_means(upto.tolist())))
+        rows.append(torch.stack([step.mean(), step.min(), upto.mean(), weakest]) if len(step) else torch.zeros(4))
         start = end
     return torch.stack(rows) if rows else torch.zeros((0, CONFIDENCE_FEATURES))
 
