@@ -38,14 +38,28 @@ class SearchConfig:
     seed: int = 0
     aggregation: str = "last"  # last / min / prod
     max_rounds: int = 10  # search rounds (= steps) before unfinished beams are closed
-    # the newer methods' own knobs (their modules say what each does)
-    particle_temperature: float = 0.2  # particle-filter / particle-gibbs: softmax(score / T) weights
+    # the newer methods' own knobs (METHOD_KNOBS; their modules say what each does)
+    # particle-filter / particle-gibbs: weights softmax(score / T); scores live in [0, 1], so 0.2 makes a
+    # 0.2 gap worth e^1
+    particle_temperature: float = 0.2
     ess_threshold: float = 0.5  # resample when ESS < this x the open particles
-    exploration: float = 1.0  # mcts: UCT's c
-    confidence_keep: float = 0.9  # deepconf: share of the warm-up samples at or above the threshold (DeepConf-high)
+    exploration: float = 1.0  # mcts: UCT's c (values live in [0, 1])
+    # deepconf: share of the warm-up samples at or above the threshold, DeepConf-high's 90% (its -low keeps
+    # 10%). With a warm-up of 2 (N=8) a share of 0.5 sets the threshold at the better warm-up sample and
+    # abandoned 5 of 6 later samples on GSM8K test #3; 0.9 sets it at the weaker one.
+    confidence_keep: float = 0.9
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# SearchConfig field -> the strategies that read it (the app shows each knob only for these)
+METHOD_KNOBS: dict[str, tuple[str, ...]] = {
+    "particle_temperature": ("particle-filter", "particle-gibbs"),
+    "ess_threshold": ("particle-filter", "particle-gibbs"),
+    "exploration": ("mcts",),
+    "confidence_keep": ("deepconf",),
+}
 
 
 def same_sampling(a: SearchConfig, b: SearchConfig) -> bool:

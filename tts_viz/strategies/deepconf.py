@@ -5,8 +5,8 @@ A sample's confidence is read from its own tokens: a window's confidence is exp(
 of its tokens), the geometric-mean token probability in (0, 1]; a sample's is its WEAKEST window
 (DeepConf's "lowest group confidence": one muddled stretch marks a muddled solution). Online, as
 in the paper: the first `warmup` samples are written in full and set the threshold, the confidence
-that keeps the top SearchConfig.confidence_keep (default KEEP_FRACTION) of them; every later sample is abandoned the moment a window of
-its tokens falls below it, which is where the compute is saved. The answer is a vote over the kept
+that keeps the top SearchConfig.confidence_keep of them; every later sample is abandoned the moment a
+window of its tokens falls below it, which is where the compute is saved. The answer is a vote over the kept
 samples, each weighted by its confidence. No verifier decides (one only colours the tree).
 
 The trace records the threshold, each sample's confidence (node extra), which samples were
@@ -22,16 +22,12 @@ from typing import Sequence
 from ..grading import group_answers, is_correct
 from ..token_confidence import WINDOW, lowest_window_confidence
 from ..trace import PRUNED, SELECTED, Node
-from .base import SearchContext
+from .base import SearchConfig, SearchContext
 
-# share of the warm-up samples at or above the threshold: DeepConf-high's 90% (its -low keeps 10%). With
-# a warm-up of 2 (N=8) a share of 0.5 sets the threshold at the better warm-up sample and abandoned 5 of 6
-# later samples on GSM8K test #3; 0.9 sets it at the weaker one.
-KEEP_FRACTION = 0.9
 WARMUP_FRACTION = 0.25  # of the budget written in full to set the threshold (at least 2 samples)
 
 
-def keep_threshold(confidences: Sequence[float], keep: float = KEEP_FRACTION) -> float:
+def keep_threshold(confidences: Sequence[float], keep: float = SearchConfig.confidence_keep) -> float:
     """The confidence the top `keep` share of `confidences` reaches (ceil(keep * n) of them at or above)."""
     ranked = sorted(confidences, reverse=True)
     k = max(1, min(len(ranked), math.ceil(keep * len(ranked))))

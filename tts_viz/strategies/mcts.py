@@ -18,12 +18,11 @@ from __future__ import annotations
 import math
 
 from ..trace import FINISHED, KEPT, PRUNED, Node
-from .base import SearchContext
-
-UCT_C = 1.0  # exploration constant; values live in [0, 1]
+from .base import SearchConfig, SearchContext
 
 
-def uct(q: float, visits: int, parent_visits: int, c: float = UCT_C) -> float:
+
+def uct(q: float, visits: int, parent_visits: int, c: float = SearchConfig.exploration) -> float:
     if visits == 0:
         return math.inf
     return q + c * math.sqrt(math.log(max(1, parent_visits)) / visits)

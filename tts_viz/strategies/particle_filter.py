@@ -2,9 +2,8 @@
 
 N particles start as N first steps. Each round every unfinished particle proposes one next step
 (one batched call), the verifier scores it, and the particles' weights are a softmax of their path
-scores at temperature T (SearchConfig.particle_temperature, default WEIGHT_TEMPERATURE). When the
-effective sample size (1 / sum w^2) falls below SearchConfig.ess_threshold (default ESS_THRESHOLD) x
-the number of unfinished particles, they are resampled systematically: a
+scores at temperature T (SearchConfig.particle_temperature). When the effective sample size
+(1 / sum w^2) falls below SearchConfig.ess_threshold x the number of unfinished particles, they are resampled systematically: a
 high-weight particle is copied into several slots (its node then grows several children next
 round), a low-weight one loses its slot (pruned, with its weight in the reason). Finished particles
 are frozen: they are never resampled away and take no slot. Unlike beam search the survivors are
@@ -23,13 +22,11 @@ import random
 from typing import Sequence
 
 from ..trace import FINISHED, PRUNED, Node
-from .base import SearchContext, close_unfinished
-
-WEIGHT_TEMPERATURE = 0.2  # softmax(score / T): scores live in [0, 1], so 0.2 makes a 0.2 gap worth e^1
-ESS_THRESHOLD = 0.5
+from .base import SearchConfig, SearchContext, close_unfinished
 
 
-def softmax_weights(scores: Sequence[float | None], temperature: float = WEIGHT_TEMPERATURE) -> list[float]:
+
+def softmax_weights(scores: Sequence[float | None], temperature: float = SearchConfig.particle_temperature) -> list[float]:
     vals = [(-1.0 if s is None else float(s)) / temperature for s in scores]
     top = max(vals)
     e = [math.exp(v - top) for v in vals]

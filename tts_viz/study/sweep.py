@@ -61,7 +61,7 @@ from ..strategies.auto import SELECTION_METHOD
 from ..strategies.select import pick
 from ..runner import RunConfig
 from ..strategies import STRATEGIES
-from ..strategies.base import SearchConfig
+from ..strategies.base import METHOD_KNOBS, SearchConfig
 from ..trace import FINISHED, SELECTED, Trace, TraceFormatError
 from ..results import load_results  # noqa: F401 - re-exported: the study's readers use it from here
 from ..verifiers import DEFAULT_VERIFIER
@@ -99,7 +99,7 @@ class StrategySpec:
         return self.name + "".join(f":{k}={v}" for k, v in self.params)
 
 
-FLOAT_PARAMS = ("temperature", "particle_temperature", "ess_threshold", "exploration", "confidence_keep")
+FLOAT_PARAMS = ("temperature", *METHOD_KNOBS)
 
 
 def parse_strategies(text: str) -> list[StrategySpec]:
@@ -286,8 +286,7 @@ def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: in
         temperature=float(params.get("temperature", cfg.temperature)), seed=cfg.seed,
         aggregation=params.get("aggregation", cfg.aggregation), max_rounds=cfg.max_rounds,
         # the newer methods' knobs, as a strategy spec's params (e.g. mcts:exploration=2)
-        **{k: float(params[k]) for k in ("particle_temperature", "ess_threshold", "exploration", "confidence_keep")
-           if k in params},
+        **{k: float(params[k]) for k in METHOD_KNOBS if k in params},
     )
     return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
                      quant=cfg.quant, strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,

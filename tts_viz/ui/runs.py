@@ -12,7 +12,7 @@ import gradio as gr
 from ..backends.openai_backend import is_server_name, parse_server_name
 from ..models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache
 from ..runner import RunConfig, RunError, default_pool, iter_search
-from ..strategies.base import SearchConfig
+from ..strategies.base import METHOD_KNOBS, SearchConfig
 from ..trace import TraceFormatError
 from ..verifiers import oracle_name
 from .servers import check_server_url
@@ -121,9 +121,8 @@ def make_config(question, gold, policy, verifier, strategy, n, width, lookahead,
     """knobs: (particle temperature, ESS threshold, MCTS c, DeepConf keep share) from Advanced; None = defaults."""
     extra = {}
     if knobs is not None:
-        names = ("particle_temperature", "ess_threshold", "exploration", "confidence_keep")
         words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "DeepConf kept share")
-        extra = {k: number(v, w) for k, v, w in zip(names, knobs, words)}
+        extra = {k: number(v, w) for k, v, w in zip(METHOD_KNOBS, knobs, words)}
     search = SearchConfig(
         n=whole(n, "Budget N"), width=whole(width, "Beam width M"), lookahead=whole(lookahead, "Lookahead k"),
         revision_length=whole(rev_len, "Revision chain length L"), temperature=number(temperature, "Temperature"),
@@ -143,13 +142,11 @@ def make_config(question, gold, policy, verifier, strategy, n, width, lookahead,
     return cfg
 
 
-KNOB_USERS = ({"particle-filter", "particle-gibbs"}, {"particle-filter", "particle-gibbs"}, {"mcts"}, {"deepconf"})
-
-
 def method_knobs(*strategies):
-    """Visibility of the four method sliders: each shows when a strategy on the Search or Compare tab uses it."""
+    """Visibility of the four method sliders (METHOD_KNOBS' order): each shows when a strategy on the
+    Search or Compare tab uses it."""
     chosen = {s for s in strategies if isinstance(s, str)}
-    return tuple(gr.update(visible=bool(chosen & users)) for users in KNOB_USERS)
+    return tuple(gr.update(visible=bool(chosen & set(users))) for users in METHOD_KNOBS.values())
 
 
 def expected_rounds(cfg: RunConfig) -> int:
