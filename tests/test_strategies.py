@@ -393,7 +393,7 @@ def gibbs_step(steps, i, call_no):
 
 
 def test_particle_gibbs_keeps_the_reference_through_resampling_and_replays_its_steps():
-    from tts_viz.strategies.particle_gibbs import conditional_resample
+    from tts_viz.strategies.particle_filter import conditional_resample
     import random as _random
 
     policy = ScriptedPolicy(gibbs_step)

@@ -52,6 +52,44 @@ def systematic_resample(weights: Sequence[float], k: int, rng: random.Random) ->
     return out
 
 
+def conditional_resample(weights: Sequence[float], ref: int, rng: random.Random) -> list[int]:
+    """len(weights) slots: the reference index keeps one whatever its weight; the rest are drawn
+    systematically over all weights (the reference can win more). Particle Gibbs resamples so."""
+    if len(weights) == 1:
+        return [ref]
+    return [ref] + systematic_resample(weights, len(weights) - 1, rng)
+
+
+def weigh_and_resample(open_: Sequence[Node], cfg, rng: random.Random, reference: int | None = None,
+                       prefix: str = "") -> tuple[list[float], float, bool, list[int]]:
+    """One round's weights, ESS and resampling over the unfinished particles `open_`: (weights, ESS,
+    resampled?, the index in open_ each slot copies). Each particle gets its weight, relative weight and
+    copies in extra and a reason; one that lost every slot is pruned. `reference` (particle Gibbs) is
+    an index that keeps a slot whatever its weight; `prefix` starts every reason."""
+    weights = softmax_weights([p.agg_score for p in open_], cfg.particle_temperature)
+    ess = effective_sample_size(weights)
+    resample = ess < cfg.ess_threshold * len(open_)
+    if not resample:
+        picks = list(range(len(open_)))
+    elif reference is not None:
+        picks = conditional_resample(weights, reference, rng)
+    else:
+        picks = systematic_resample(weights, len(open_), rng)
+    for i, (p, w) in enumerate(zip(open_, weights)):
+        c = picks.count(i)
+        # rel_weight 1 = an average particle: the tree sizes nodes by it
+        p.extra.update(weight=round(w, 6), rel_weight=round(w * len(open_), 4), copies=c)
+        tag = " (the reference: it keeps a slot)" if i == reference else ""
+        if c == 0:
+            p.status = PRUNED
+            p.reason = (f"{prefix}not resampled: weight {w:.3f} of {len(open_)} particles "
+                        f"(ESS {ess:.2f} < {cfg.ess_threshold:g} x {len(open_)})")
+        else:
+            p.reason = prefix + (f"resampled into {c} slot{'s' if c > 1 else ''}: weight {w:.3f}" if resample else
+                                 f"kept: weight {w:.3f}, ESS {ess:.2f} high enough not to resample") + tag
+    return weights, ess, resample, picks
+
+
 class ParticleFilter:
     name = "particle-filter"
     needs_verifier = True
@@ -78,21 +116,7 @@ class ParticleFilter:
                 particles = []
                 ctx.report()
                 break
-            weights = softmax_weights([p.agg_score for p in open_], cfg.particle_temperature)
-            ess = effective_sample_size(weights)
-            resample = ess < cfg.ess_threshold * len(open_)
-            slots = systematic_resample(weights, len(open_), rng) if resample else list(range(len(open_)))
-            copies = [slots.count(i) for i in range(len(open_))]
-            for p, w, c in zip(open_, weights, copies):
-                # rel_weight 1 = an average particle: the tree sizes nodes by it
-                p.extra.update(weight=round(w, 6), rel_weight=round(w * len(open_), 4), copies=c)
-                if c == 0:
-                    p.status = PRUNED
-                    p.reason = (f"not resampled: weight {w:.3f} of {len(open_)} particles "
-                                f"(ESS {ess:.2f} < {cfg.ess_threshold:g} x {len(open_)})")
-                else:
-                    p.reason = (f"resampled into {c} slot{'s' if c > 1 else ''}: weight {w:.3f}" if resample else
-                                f"kept: weight {w:.3f}, ESS {ess:.2f} high enough not to resample")
+            weights, ess, resample, slots = weigh_and_resample(open_, cfg, rng)
             log.append({"round": round_no, "ess": round(ess, 4), "resampled": resample,
                         "weights": {p.id: round(w, 6) for p, w in zip(open_, weights)},
                         "slots": [open_[i].id for i in slots]})

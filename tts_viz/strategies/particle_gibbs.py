@@ -19,19 +19,11 @@ from __future__ import annotations
 
 import random
 
-from ..trace import FINISHED, PRUNED, SELECTED, Node
+from ..trace import FINISHED, SELECTED, Node
 from .base import SearchContext, close_unfinished
-from .particle_filter import effective_sample_size, softmax_weights, systematic_resample
+from .particle_filter import weigh_and_resample
 
 ITERATIONS = 2
-
-
-def conditional_resample(weights: list[float], ref: int, rng: random.Random) -> list[int]:
-    """len(weights) slots: the reference index keeps one whatever its weight; the rest are drawn
-    systematically over all weights (the reference can win more)."""
-    if len(weights) == 1:
-        return [ref]
-    return [ref] + systematic_resample(weights, len(weights) - 1, rng)
 
 
 class ParticleGibbs:
@@ -91,36 +83,11 @@ class ParticleGibbs:
                 ctx.report()
                 slots = []
                 break
-            weights = softmax_weights([p.agg_score for p in open_], cfg.particle_temperature)
-            ess = effective_sample_size(weights)
-            resample = ess < cfg.ess_threshold * len(open_)
             ref_idx = open_.index(ref_node) if ref_node in open_ else None
-            if not resample:
-                picks = list(range(len(open_)))
-            elif ref_idx is not None:
-                picks = conditional_resample(weights, ref_idx, rng)
-            else:
-                picks = systematic_resample(weights, len(open_), rng)
-            copies = [picks.count(i) for i in range(len(open_))]
-            for i, (p, w, c) in enumerate(zip(open_, weights, copies)):
-                p.extra.update(weight=round(w, 6), rel_weight=round(w * len(open_), 4), copies=c)
-                tag = " (the reference: it keeps a slot)" if i == ref_idx else ""
-                if c == 0:
-                    p.status = PRUNED
-                    p.reason = (f"iteration {it + 1}: not resampled: weight {w:.3f} of {len(open_)} particles "
-                                f"(ESS {ess:.2f} < {cfg.ess_threshold:g} x {len(open_)})")
-                else:
-                    p.reason = (f"iteration {it + 1}: resampled into {c} slot{'s' if c > 1 else ''}: weight {w:.3f}{tag}"
-                                if resample else f"iteration {it + 1}: kept: weight {w:.3f}, ESS {ess:.2f}{tag}")
-            # the reference's own slot follows its path; its extra copies grow new steps like any particle
-            slots = []
-            ref_kept = False
-            for i in picks:
-                if i == ref_idx and not ref_kept:
-                    slots.append((open_[i], True))
-                    ref_kept = True
-                else:
-                    slots.append((open_[i], False))
+            weights, ess, resample, picks = weigh_and_resample(open_, cfg, rng, ref_idx, f"iteration {it + 1}: ")
+            # the reference's own slot (its first pick) follows its path; its extra copies grow new steps
+            first_ref = picks.index(ref_idx) if ref_idx in picks else None
+            slots = [(open_[i], k == first_ref) for k, i in enumerate(picks)]
             log.append({"iteration": it, "round": round_no, "ess": round(ess, 4), "resampled": resample,
                         "weights": {p.id: round(w, 6) for p, w in zip(open_, weights)},
                         "slots": [open_[i].id for i in picks], "reference": None if ref_node is None else ref_node.id})
