@@ -13,6 +13,8 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+
+import torch
 from typing import Callable, Iterator
 
 from .backends import policy_backend
@@ -195,8 +197,6 @@ def run_search(
     trace.seconds = time.perf_counter() - t0
     if cpu0 is not None and trace.seconds >= 2.0 and not str(trace.precision.get("policy", "")).startswith("served"):
         # a served policy computes elsewhere: its low share here says nothing about contention
-        import torch
-
         trace.cpu_share = round((time.process_time() - cpu0) / trace.seconds / max(1, torch.get_num_threads()), 3)
     return label_trace(trace, truth_problem)
 

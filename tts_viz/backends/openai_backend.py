@@ -218,6 +218,7 @@ def local_tokenizer(model: str):
 
 class OpenAIBackend:
     can_stop_rows = False  # a request is answered whole: DeepConf's early stop runs offline only
+
     def __init__(self, model: str, url: str, tokenizer: Any = None, concurrency: int = 16, timeout: float = 120.0,
                  retries: int = 2, params: int | None = None, check: bool = True) -> None:
         self.model = model
@@ -275,12 +276,9 @@ class OpenAIBackend:
         t0 = time.perf_counter()
         bodies = [self._completion_body(p, max_new_tokens, temperature, top_p, stop, seed + i, min_new_tokens)
                   for i, p in enumerate(prompts)]
-        if logprobs:
+        if logprobs:  # the sampled token's own log-probability: chat takes a flag, completions a count
             for body in bodies:
-                if "messages" in body:
-                    body["logprobs"] = True
-                else:
-                    body["logprobs"] = 1
+                body["logprobs"] = True if "messages" in body else 1
         results = self._run_all(bodies, cancel, lambda i, res: on_done(i, res[0]) if on_done else None,
                                 lambda body, res: self._generation(body, res, stop))
         if compute is not None:

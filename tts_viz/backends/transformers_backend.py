@@ -139,10 +139,11 @@ class TransformersBackend:
         torch.manual_seed(seed)
         lps: list[list[float]] | None = [[] for _ in rows] if logprobs else None
         abandoned: set[int] = set()
+        cut = lambda r, toks: self._cut(toks, stop, None if lps is None else lps[r], r in abandoned)
         new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens,
-                           None if on_done is None else (lambda r, toks: on_done(r, self._cut(toks, stop, r, lps, abandoned))),
+                           None if on_done is None else (lambda r, toks: on_done(r, cut(r, toks))),
                            lps, stop_row, abandoned)
-        gens = [self._cut(row, stop, r, lps, abandoned) for r, row in enumerate(new)]
+        gens = [cut(r, row) for r, row in enumerate(new)]
         if compute is not None:
             compute.add(
                 prompt_tokens=computed,
@@ -307,14 +308,14 @@ class TransformersBackend:
         store.reused_tokens += sum(cached)
         return cache, out.last_hidden_state[:, -1, :], mask, computed, sum(cached)
 
-    def _cut(self, row: list[int], stop: Sequence[str], r: int = 0, lps: list[list[float]] | None = None,
-             abandoned: set[int] = frozenset()) -> Generation:
+    def _cut(self, row: list[int], stop: Sequence[str], logprobs: list[float] | None = None,
+             abandoned: bool = False) -> Generation:
         """A finished row's text (cut before the stop string) and why it ended. Every token the
         model produced counts as generated, the stop or EOS token included."""
         end = len(row) - 1 if row and row[-1] in self.eos_ids else len(row)
         text = self.tokenizer.decode(row[:end], skip_special_tokens=True)
-        row_lps = None if lps is None else list(lps[r])
-        if r in abandoned:
+        row_lps = None if logprobs is None else list(logprobs)
+        if abandoned:
             return Generation(text=text, tokens=len(row), finish_reason="abandoned", logprobs=row_lps)
         for s in stop:
             k = text.find(s)

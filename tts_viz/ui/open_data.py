@@ -18,6 +18,7 @@ from ..imports.rows import iter_rows
 from ..problems import Problem
 from ..rescore import rescore_trace
 from ..trace import FINISHED, SELECTED, Trace
+from ..verifiers import NEEDS_POLICY
 from ..viz.figures import esc, verifier_words
 from .messages import error_html
 
@@ -129,7 +130,7 @@ def open_data_tab(pool, verifier_choices: list[str], policy_name: str) -> None:
             return gr.update(), "", error_html("Open a row first.")
         backend = None
         try:
-            if name.removeprefix("arith+") in ("self-judge", "probe", "prm", "confidence"):  # they read the policy model
+            if name.removeprefix("arith+") in NEEDS_POLICY:
                 from ..backends import policy_backend
 
                 backend = policy_backend(policy_name, pool)

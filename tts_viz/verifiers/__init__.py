@@ -42,6 +42,11 @@ VERIFIERS["arith+self-judge"] = ("self-judge's scores, set to 0 from the first w
 VERIFIERS[ORACLE] = (f"{ORACLE_LABEL}: exact step labels and final correctness; oracle@AUROC adds calibrated noise",
                      None)
 
+# Verifiers that read the policy model in process (its hidden states or token probabilities), and with
+# self-judge those that need the policy's backend at all (a caller loads it for them).
+READS_POLICY_STATES = ("probe", "prm", "confidence")
+NEEDS_POLICY = ("self-judge", *READS_POLICY_STATES)
+
 # The one default verifier of the app, the CLI, RunConfig and the sweep. arith is instant and exactly
 # as good as majority voting on the shipped evaluation (prm-eval report); self-judge with the 0.5B has
 # no within-problem signal and costs a prefill per step.
@@ -119,8 +124,7 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         from .served_prm import ServedPRM
 
         return pool.get_verifier(name, lambda: ServedPRM.from_name(name)) if pool is not None else ServedPRM.from_name(name)
-    if name in ("probe", "prm", "confidence") and policy_backend is not None \
-            and not hasattr(policy_backend, "last_hidden_states"):
+    if name in READS_POLICY_STATES and policy_backend is not None and not hasattr(policy_backend, "last_hidden_states"):
         raise ValueError(f"The {name} verifier reads the policy's hidden states, which a model server does not send: "
                          f"run the policy in process (e.g. {DEFAULT_POLICY}) or pick another verifier.")
     if name == "confidence":
