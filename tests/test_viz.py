@@ -448,3 +448,19 @@ def test_particles_are_sized_by_weight_and_mcts_nodes_by_visits():
     assert size[heavy.id] > size[light.id] and size[busy.id] > size[quiet.id]
     hover = dict(zip(nodes.customdata, nodes.hovertext))
     assert "copied into 3 slot(s)" in hover[heavy.id] and "9 visits · value 0.610" in hover[busy.id]
+
+
+def test_inspector_reads_method_numbers_safely_from_an_uploaded_trace():
+    """A reopened trace may carry anything in a node's extra: the particle / MCTS column shows the numbers
+    it can read and a dash for the rest, never an error."""
+    from tts_viz.trace import Trace
+
+    t = Trace(question="q", strategy="particle-filter")
+    a = t.add_node(0, "a", step_score=0.9, extra={"weight": 0.9, "rel_weight": 2.7, "copies": "abc"})
+    b = t.add_node(a.id, "b", step_score=0.5, extra={"rel_weight": "heavy", "reference": 2})
+    html = inspector_html(Trace.from_json(t.to_json()), b.id)
+    assert "particle weight · copies" in html and "2.70× avg · 0" in html and "<td" in html
+    assert ">reference<" in html
+    m = Trace(question="q", strategy="mcts")
+    c = m.add_node(0, "c", step_score=0.5, extra={"visits": 3, "value": "high"})
+    assert "3 · –" in inspector_html(m, c.id)

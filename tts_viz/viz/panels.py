@@ -210,24 +210,32 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
     return f'<div class="tts-inspector" style="{_STYLE}">{"".join(parts)}</div>'
 
 
+def _extra_num(n, key: str) -> float | None:
+    """A number a method kept in node.extra, or None (an uploaded trace may hold anything there)."""
+    v = n.extra.get(key) if isinstance(n.extra, dict) else None
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
 def _search_column(path) -> tuple[str, Callable] | None:
     """(header, cell) for the numbers a method keeps per node: a particle's weight and copies (its
     ancestry: which step of its line was copied how often), an MCTS node's visits and value, a
     DeepConf sample's confidence. None when the path has none (numbers only: nothing to escape)."""
     def has(key):
-        return any(isinstance(n.extra, dict) and isinstance(n.extra.get(key), (int, float)) for n in path)
+        return any(_extra_num(n, key) is not None for n in path)
+
+    def particle(n):
+        w, ref = _extra_num(n, "rel_weight"), _extra_num(n, "reference") is not None
+        if w is None:
+            return "reference" if ref else "–"
+        return f"{w:.2f}× avg · {int(_extra_num(n, 'copies') or 0)}" + (" · reference" if ref else "")
 
     if has("visits"):
-        return "visits · value", lambda n: (f"{int(n.extra['visits'])} · {_num(n.extra.get('value'))}"
-                                            if isinstance(n.extra.get("visits"), (int, float)) else "–")
+        return "visits · value", lambda n: ("–" if _extra_num(n, "visits") is None else
+                                            f"{int(_extra_num(n, 'visits'))} · {_num(_extra_num(n, 'value'))}")
     if has("rel_weight"):
-        return "particle weight · copies", lambda n: (
-            f"{float(n.extra['rel_weight']):.2f}× avg · {int(n.extra.get('copies') or 0)}"
-            + (" · reference" if n.extra.get("reference") else "")
-            if isinstance(n.extra.get("rel_weight"), (int, float)) else ("reference" if n.extra.get("reference") else "–"))
+        return "particle weight · copies", particle
     if has("confidence"):
-        return "confidence", lambda n: (_num(n.extra["confidence"])
-                                        if isinstance(n.extra.get("confidence"), (int, float)) else "–")
+        return "confidence", lambda n: _num(_extra_num(n, "confidence"))
     return None
 
 
