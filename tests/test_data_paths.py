@@ -79,10 +79,17 @@ def test_method_knobs_show_for_their_methods_and_reach_the_search(monkeypatch):
     import app
 
     shown = lambda *s: [u["visible"] for u in app.method_knobs(*s)]
-    assert shown("beam", "beam", "best-of-n") == [False, False, False, False]
-    assert shown("mcts", "beam", "deepconf") == [False, False, True, True]  # Compare's strategies count too
-    assert shown("particle-gibbs", None, None) == [True, True, False, False]
+    assert shown("beam", "beam", "best-of-n") == [False, False, False, False, False]
+    assert shown("mcts", "beam", "deepconf") == [False, False, True, True, False]  # Compare's strategies count too
+    assert shown("particle-gibbs", None, None) == [True, True, False, False, False]
+    assert shown("early-stop-vote", None, None) == [False, False, False, False, True]
     cfg = app.make_config("What is 2 + 3?", "5", None, "arith", "mcts", 4, 2, 1, 2, 0.8, 0, "last", 64, 4,
-                          knobs=(0.3, 0.4, 2.5, 0.7))
+                          knobs=(0.3, 0.4, 2.5, 0.7, 0.9))
     s = cfg.search
-    assert (s.particle_temperature, s.ess_threshold, s.exploration, s.confidence_keep) == (0.3, 0.4, 2.5, 0.7)
+    assert (s.particle_temperature, s.ess_threshold, s.exploration, s.confidence_keep, s.vote_confidence) == (
+        0.3, 0.4, 2.5, 0.7, 0.9)
+    from tts_viz.runner import RunError
+
+    with pytest.raises(RunError, match="vote confidence must be above 0.5"):  # a tie would stop it
+        app.make_config("What is 2 + 3?", "5", None, "arith", "early-stop-vote", 4, 2, 1, 2, 0.8, 0, "last", 64, 4,
+                        knobs=(0.3, 0.4, 2.5, 0.7, 0.5))

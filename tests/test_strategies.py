@@ -250,9 +250,30 @@ def test_early_stop_vote_stops_exactly_when_the_leader_cannot_be_caught():
     assert t2.root.extra["early_stop"]["spent"] == 8 and not t2.root.extra["early_stop"]["stopped_early"]
     assert leader_cannot_be_caught([3, 1], 1) and not leader_cannot_be_caught([3, 1], 2)
     assert leader_cannot_be_caught([1], 0) and not leader_cannot_be_caught([2, 2], 0)
+    # the sweep's replay of the rule on a pool of whole samples stops where the live runs did
+    from tts_viz.strategies.early_stop_vote import samples_drawn
+
+    assert samples_drawn(["7"] * 8, 8, 2) == 6 and samples_drawn(["0", "1"] * 4, 8, 2) == 8
     from tts_viz.viz import summary_html
 
     assert "6 of 8" in summary_html(t)
+
+
+def test_early_stop_vote_with_a_posterior_rule_stops_sooner_than_the_exact_one():
+    """All samples agree, batches of 2, budget 16. Exact rule: 10 > 0 + 6 after 5 batches. Beta rule at
+    0.95: after 2 votes P = 1 - 1/2^3 = 0.875, after 4 votes 1 - 1/2^5 = 0.969: stop at 4."""
+    from tts_viz.strategies.early_stop_vote import leader_probability, samples_drawn
+
+    assert leader_probability(0, 0) == 0.5 and leader_probability(3, 0) == 15 / 16
+    assert leader_probability(6, 1) == pytest.approx(247 / 256)  # P(Binomial(8, 1/2) <= 6)
+    agree = lambda: ScriptedPolicy(lambda *a: "", solution_fn=lambda i, call, prev: ["\\boxed{7}"])
+    exact = run("early-stop-vote", agree(), n=16, width=2)
+    beta = run("early-stop-vote", agree(), n=16, width=2, vote_confidence=0.95)
+    assert exact.root.extra["early_stop"]["spent"] == 10 and beta.root.extra["early_stop"]["spent"] == 4
+    assert "posterior probability 0.969" in beta.root.extra["early_stop"]["why"] and beta.final_answer == "7"
+    assert samples_drawn(["7"] * 16, 16, 2, 0.95) == 4 and samples_drawn(["7"] * 16, 16, 2) == 10
+    # a close vote (3 to 2, then answers of their own) is never settled at 0.95: P = 42/64
+    assert samples_drawn(["1", "2", "1", "2", "1"] + [f"9{i}" for i in range(11)], 16, 1, 0.95) == 16
 
 
 def test_pool_strategies_stream_sample_by_sample_and_keep_sample_order():

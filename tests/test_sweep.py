@@ -266,6 +266,30 @@ def test_pool_rows_come_from_one_pool_by_subsampling(tmp_path):
     assert all(r["difficulty"] == pool[0]["difficulty"] and r["split"] == "val" for r in rows)
 
 
+def test_early_stop_vote_is_read_off_a_stored_pool_where_the_live_rule_would_stop(tmp_path):
+    cfg = sweep_cfg(tmp_path, limit=1, budgets=(1, 4, 16), strategies=parse_strategies("majority"))
+    calls = []
+    run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
+    assert [(s, n) for _, s, n in calls] == [("best-of-n", 16)]
+    # plant the pool's answers: after 12 samples '5' leads 10 to 2 with 4 left, so a batch-4 vote stops
+    # there at budget 16; at 4 and 1 it spends what it has (the budget is reached first)
+    rows = load_results(cfg.results)
+    pool = next(r for r in rows if r["strategy"] == "pool")
+    pool.update(answers=["5"] * 5 + ["7", "7"] + ["5"] * 5 + ["7"] * 4, scores=[0.5] * 16,
+                sample_correct=[False] * 16, sample_tokens=[10] * 15 + [50], flops=100.0, gold="5")
+    with open(cfg.results, "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    calls2 = []
+    cfg2 = sweep_cfg(tmp_path, limit=1, budgets=(1, 4, 16), strategies=parse_strategies("majority,early-stop-vote"))
+    summary = run_sweep(cfg2, run_fn=make_run_fn(calls2), progress=False)
+    assert calls2 == [] and summary["runs"] == 0  # nothing sampled again
+    esv = {r["budget"]: r for r in load_results(cfg.results) if r["strategy"] == "early-stop-vote"}
+    assert {n: r["samples"] for n, r in esv.items()} == {1: 1, 4: 4, 16: 12}
+    assert esv[16]["answer"] == "5" and esv[16]["correct"] is True  # the problem's gold read from the pool row
+    assert esv[16]["generated_tokens"] == 120 and esv[16]["flops"] == pytest.approx(100.0 * 120 / 200)
+    assert esv[16]["effective_params"] == {"width": 4, "vote_confidence": 1.0}
+
+
 def test_interrupted_sweep_resumes_without_redoing_finished_problems(tmp_path):
     cfg = sweep_cfg(tmp_path)  # 4 val problems x (1 pool + 3 beam runs) = 16 runs
     calls: list = []

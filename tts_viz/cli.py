@@ -56,6 +56,9 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exploration", type=float, default=search_defaults.exploration, help="mcts: UCT's c")
     p.add_argument("--confidence-keep", type=float, default=search_defaults.confidence_keep,
                    help="deepconf: share of the warm-up samples that sets the confidence threshold")
+    p.add_argument("--vote-confidence", type=float, default=search_defaults.vote_confidence,
+                   help="early-stop-vote: also stop when the leader beats the runner-up with this posterior "
+                        "probability (1 = only when the vote can no longer change)")
     p.add_argument("--out", help="write the trace JSON here")
 
 
@@ -80,6 +83,7 @@ def cmd_run(args) -> int:
             temperature=args.temperature, seed=args.seed, aggregation=args.aggregation, max_rounds=args.max_rounds,
             particle_temperature=args.particle_temperature, ess_threshold=args.ess_threshold,
             exploration=args.exploration, confidence_keep=args.confidence_keep,
+            vote_confidence=args.vote_confidence,
         ),
         max_step_tokens=args.max_step_tokens,
         max_solution_tokens=args.max_solution_tokens,

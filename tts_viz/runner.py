@@ -91,6 +91,8 @@ class RunConfig:
             raise RunError(f"MCTS exploration c must be between 0 and 10, got {s.exploration}.")
         if not 0 < s.confidence_keep <= 1:
             raise RunError(f"DeepConf's kept share must be above 0 and at most 1, got {s.confidence_keep}.")
+        if not 0.5 < s.vote_confidence <= 1:
+            raise RunError(f"Early stopping's vote confidence must be above 0.5 and at most 1, got {s.vote_confidence}.")
         if s.aggregation not in ("last", "min", "prod"):
             raise RunError(f"Unknown aggregation '{s.aggregation}': use last, min or prod.")
         if STRATEGIES[self.strategy].needs_verifier and self.verifier == "none":

@@ -48,6 +48,9 @@ class SearchConfig:
     # 10%). With a warm-up of 2 (N=8) a share of 0.5 sets the threshold at the better warm-up sample and
     # abandoned 5 of 6 later samples on GSM8K test #3; 0.9 sets it at the weaker one.
     confidence_keep: float = 0.9
+    # early-stop-vote: also stop once a Beta posterior gives the leader this probability of beating the
+    # runner-up (Adaptive-Consistency's rule); 1.0 = only when no remaining sample can change the vote
+    vote_confidence: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,6 +62,7 @@ METHOD_KNOBS: dict[str, tuple[str, ...]] = {
     "ess_threshold": ("particle-filter", "particle-gibbs"),
     "exploration": ("mcts",),
     "confidence_keep": ("deepconf",),
+    "vote_confidence": ("early-stop-vote",),
 }
 
 

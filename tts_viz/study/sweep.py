@@ -13,7 +13,9 @@ generated.
 
 Work reuse: per problem, ONE pool of max(budgets) whole solutions is sampled and scored (one
 best-of-n run at N = max(budgets)); majority / best-of-n / weighted-best-of-n at every N come from
-its first N samples (the selection rule applied to them), with pass@N recorded for reference. The
+its first N samples (the selection rule applied to them), with pass@N recorded for reference;
+early-stop-vote is replayed on the pool in its order (batches of M, stopping where the live rule
+would), and a rule added to an existing results file is read off the stored pool row. The
 pool also gives the problem's difficulty: oracle = pass@1 over the whole pool, predicted = mean
 aggregated verifier score of its first 4 samples (what `auto` probes). Tokens, FLOPs and seconds of
 a subsample are the pool's totals scaled by the subsample's share of generated tokens. Beam and
@@ -75,6 +77,9 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "revisions": {"revision_length": 4},
 }
 PROBES = 4  # pool samples averaged for the predicted difficulty (auto's probe count at N >= 8)
+# read off each problem's pool: the selection rules and early-stop-vote (replayed on the pool's order)
+POOL_RULES = (*POOL_STRATEGIES, "early-stop-vote")
+REPLAYED_PARAMS = {"width", "vote_confidence"}  # early-stop-vote's knobs the replay follows (its batch and rule)
 AUTO_EVAL = "pool-probes"  # how the sweep evaluates auto (part of its rows' `table` key: a change reruns auto)
 
 RunFn = Callable[[Any], Any]  # RunConfig -> Trace
@@ -364,36 +369,61 @@ def pool_rows(cfg: SweepConfig, problem: Problem, split: str, trace, pool_specs:
     leaves = sorted([n for n in trace.nodes if n.status in ("finished", "selected")], key=lambda n: n.id)
     size = len(leaves)
     totals = trace.totals()
-    gen_total = sum(_path_tokens(trace, n.id) for n in leaves) or 1
     corr = [bool(is_correct(n.answer, problem.gold)) for n in leaves]
     oracle = sum(corr) / size if size else None
     predicted = predicted_difficulty([n.agg_score for n in leaves[:PROBES]])
-    base = _base_row(cfg, problem, split)
-    diff = {"difficulty": predicted, "predicted_difficulty": predicted, "oracle_difficulty": oracle}
-    status = "done" if trace.status == "done" and size else "error"
-    rows = [{
-        **base, "strategy": "pool", "params": {}, "budget": max(budgets), **diff,
+    pool = {
+        **_base_row(cfg, problem, split), "strategy": "pool", "params": {}, "budget": max(budgets),
+        "difficulty": predicted, "predicted_difficulty": predicted, "oracle_difficulty": oracle,
         "answer": None, "correct": None, "pass_at_n": any(corr), "samples": size,
         "answers": [n.answer for n in leaves], "scores": [n.agg_score for n in leaves], "sample_correct": corr,
+        "sample_tokens": [_path_tokens(trace, n.id) for n in leaves],
         "tokens": totals.prompt_tokens + totals.generated_tokens, "generated_tokens": totals.generated_tokens,
-        "flops": totals.flops, "seconds": round(trace.seconds, 3), "status": status, "error": trace.error,
-        "time": _now(),
-    }]
+        "flops": totals.flops, "seconds": round(trace.seconds, 3),
+        "status": "done" if trace.status == "done" and size else "error", "error": trace.error, "time": _now(),
+    }
+    return [pool] + rows_from_pool(pool, pool_specs, budgets)
+
+
+def rows_from_pool(pool: dict[str, Any], pool_specs: Sequence[StrategySpec], budgets: Sequence[int]) -> list[dict[str, Any]]:
+    """One row per pool rule x budget read off a problem's pool row: the selection rules applied to its
+    first N samples, early-stop-vote replayed on them in their order (it may stop before N). Costs are
+    the pool's totals times the share of its generated tokens those samples hold (their share of the
+    samples where an older pool row lacks per-sample tokens)."""
+    from types import SimpleNamespace
+
+    from ..strategies.early_stop_vote import samples_drawn
+
+    answers, scores = pool.get("answers") or [], pool.get("scores") or []
+    corr = pool.get("sample_correct") or []
+    size = len(answers)
+    sample_tokens = pool.get("sample_tokens")
+    by_tokens = isinstance(sample_tokens, list) and len(sample_tokens) == size
+    leaves = [SimpleNamespace(id=i, answer=a, agg_score=s) for i, (a, s) in enumerate(zip(answers, scores))]
+    base = {k: pool.get(k) for k in ("problem_id", "problem_set", "level", "split", "policy", "verifier", "seed",
+                                     "gold", "difficulty", "predicted_difficulty", "oracle_difficulty")}
+    rows = []
     for n_budget in budgets:
-        first = leaves[:n_budget]
-        gen = sum(_path_tokens(trace, n.id) for n in first)
-        share = gen / gen_total if leaves else 0.0
         for spec in pool_specs:
-            answer = pick(first, SELECTION_METHOD[spec.name])[0].answer if first else None
+            k, eff = n_budget, {}
+            if spec.name == "early-stop-vote":
+                knobs = {"width": SearchConfig.width, "vote_confidence": SearchConfig.vote_confidence, **spec.param_dict}
+                eff = {"width": min(int(knobs["width"]), n_budget), "vote_confidence": float(knobs["vote_confidence"])}
+                k = samples_drawn(answers[:n_budget], n_budget, eff["width"], eff["vote_confidence"])
+            first = leaves[:k]
+            share = (sum(sample_tokens[:k]) / (sum(sample_tokens) or 1)) if by_tokens else k / max(1, size)
+            answer = pick(first, SELECTION_METHOD.get(spec.name, "majority"))[0].answer if first else None
+            short = size < n_budget
             rows.append({
-                **base, "strategy": spec.name, "params": spec.param_dict, "effective_params": {},
-                "budget": n_budget, **diff, "answer": answer, "correct": bool(is_correct(answer, problem.gold)),
-                "pass_at_n": any(corr[:n_budget]), "samples": len(first),
-                "tokens": round((totals.prompt_tokens + totals.generated_tokens) * share), "generated_tokens": gen,
-                "flops": totals.flops * share, "seconds": round(trace.seconds * share, 3),
-                "status": "error" if len(first) < n_budget else status,
-                "error": trace.error or (f"the pool has {len(first)} samples, fewer than {n_budget}" if len(first) < n_budget else None),
-                "subsampled_from": size, "time": _now(),
+                **base, "strategy": spec.name, "params": spec.param_dict, "effective_params": eff,
+                "budget": n_budget, "answer": answer, "correct": bool(is_correct(answer, pool.get("gold"))),
+                "pass_at_n": any(corr[:k]), "samples": len(first),
+                "tokens": round(float(pool.get("tokens") or 0) * share),
+                "generated_tokens": sum(sample_tokens[:k]) if by_tokens else round(float(pool.get("generated_tokens") or 0) * share),
+                "flops": float(pool.get("flops") or 0) * share, "seconds": round(float(pool.get("seconds") or 0) * share, 3),
+                "status": "error" if short else pool.get("status", "done"),
+                "error": pool.get("error") or (f"the pool has {size} samples, fewer than {n_budget}" if short else None),
+                "subsampled_from": size, **({} if by_tokens else {"cost_share": "samples"}), "time": _now(),
             })
     return rows
 
@@ -569,7 +599,8 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
     if cfg.limit is not None:
         problems = problems[: cfg.limit]
     # a pool-based rule at its own temperature (greedy = majority:temperature=0) cannot share the pool
-    pool_specs = [s for s in cfg.strategies if s.name in POOL_STRATEGIES and not s.params]
+    pool_specs = [s for s in cfg.strategies if s.name in POOL_RULES and (
+        not s.params or s.name == "early-stop-vote" and set(s.param_dict) <= REPLAYED_PARAMS)]
     run_specs = [s for s in cfg.strategies if s not in pool_specs]
     pool_size = max(budgets)
     run_budgets = sorted(set(cfg.run_budgets or budgets))
@@ -612,13 +643,15 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
         pool_keys = [key(p, split, "pool", {}, pool_size)] + [
             key(p, split, s.name, s.param_dict, n) for s in pool_specs for n in budgets]
         need_pool = any(k not in done for k in pool_keys)
+        if need_pool and pool_keys[0] in done and len((pools.get(p.id) or {}).get("answers") or []) >= pool_size:
+            need_pool = "read"  # the pool row is there: a rule added later is read off it, nothing sampled
         run_keys = [(s, n, key(p, split, s.name, s.param_dict, n)) for s in run_specs for n in run_budgets]
         # nesting strategies largest budget first, so the smaller budgets can be read off that run
         runs = [(s, n) for s, n, k in sorted(run_keys, key=lambda t: (run_specs.index(t[0]),
                 -t[1] if nests_budgets(t[0].name) else t[1])) if k not in done]
         skipped += sum(k in done for k in pool_keys) + len(run_keys) - len(runs)
         plan.append((p, split, need_pool, runs))
-    total_units = sum(int(need) + len(runs) for _, _, need, runs in plan)
+    total_units = sum(int(need is True) + len(runs) for _, _, need, runs in plan)
 
     writer = ResultsWriter(cfg.results)
     bar = tqdm(total=total_units, desc=f"sweep {cfg.split}", unit="run", file=sys.stderr, disable=not progress,
@@ -635,7 +668,12 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
 
     def one_problem(p: Problem, split: str, need_pool: bool, runs) -> None:
         nonlocal runs_done
-        if need_pool:
+        if need_pool == "read":
+            for row in rows_from_pool(pools[p.id], pool_specs, budgets):
+                if row_key(row) not in done:
+                    remember(row)
+                    write(row)
+        elif need_pool:
             bar.set_postfix_str(f"{p.id} pool x{pool_size}")
             pool_strategy = "best-of-n" if cfg.verifier != "none" else "majority"
             trace, rescored = sample_pool(cfg, p, pool_strategy, pool_size, run_fn)

@@ -42,8 +42,10 @@ STRATEGY_NOTES: dict[str, str] = {
     "early-stop-vote": (
         "**Early-stopping vote.** Majority voting in batches of M samples that stops as soon as the leading "
         "answer cannot be caught by the runner-up with the samples left: the same answer as the full vote, often "
-        "for a fraction of the budget (early-stopping self-consistency, Li et al. 2024). The summary shows the "
-        "compute spent against the budget."
+        "for a fraction of the budget (early-stopping self-consistency, Li et al. 2024). Below 1, Advanced's vote "
+        "confidence also stops once a Beta posterior says the leader very likely wins (Adaptive-Consistency, "
+        "Aggarwal et al. 2023): more saved, sometimes a different answer. The summary shows the compute spent "
+        "against the budget."
     ),
     "deepconf": (
         "**Confidence filtering (DeepConf).** A quarter of the budget is written in full; their weakest "

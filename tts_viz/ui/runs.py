@@ -118,10 +118,12 @@ def checked_policy(policy) -> str:
 
 def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
                 aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None, knobs=None) -> RunConfig:
-    """knobs: (particle temperature, ESS threshold, MCTS c, DeepConf keep share) from Advanced; None = defaults."""
+    """knobs: (particle temperature, ESS threshold, MCTS c, DeepConf keep share, early-stop vote confidence)
+    from Advanced, METHOD_KNOBS' order; None = defaults."""
     extra = {}
     if knobs is not None:
-        words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "DeepConf kept share")
+        words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "DeepConf kept share",
+                 "Early-stop vote confidence")
         extra = {k: number(v, w) for k, v, w in zip(METHOD_KNOBS, knobs, words)}
     search = SearchConfig(
         n=whole(n, "Budget N"), width=whole(width, "Beam width M"), lookahead=whole(lookahead, "Lookahead k"),
@@ -143,7 +145,7 @@ def make_config(question, gold, policy, verifier, strategy, n, width, lookahead,
 
 
 def method_knobs(*strategies):
-    """Visibility of the four method sliders (METHOD_KNOBS' order): each shows when a strategy on the
+    """Visibility of the method sliders (METHOD_KNOBS' order): each shows when a strategy on the
     Search or Compare tab uses it."""
     chosen = {s for s in strategies if isinstance(s, str)}
     return tuple(gr.update(visible=bool(chosen & set(users))) for users in METHOD_KNOBS.values())

@@ -141,14 +141,14 @@ def views(trace: Trace | None, status: str = ""):
 
 
 def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
-           aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, quality, problem,
+           aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, vote_conf, quality, problem,
            request: gr.Request, progress=gr.Progress()):
     """Streams (tree, summary, revisions, decision, status, state, node id, download)."""
     keep = (gr.update(),) * 3
     try:
         cfg = make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature,
                           seed, aggregation, max_step_tokens, max_rounds, quality, problem,
-                          (pf_temp, ess, explore, conf_keep))
+                          (pf_temp, ess, explore, conf_keep, vote_conf))
     except ERRORS as e:
         gr.Warning(str(e))
         yield (*views(None, _err(str(e)))[:4], _err(str(e)), *keep)
@@ -323,6 +323,10 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
                     conf_keep = gr.Slider(0.1, 1, value=knob_defaults.confidence_keep, step=0.05,
                                           label="DeepConf: share of warm-up samples the threshold keeps",
                                           visible=False, elem_id="tts-conf-keep")
+                    vote_conf = gr.Slider(0.55, 1, value=knob_defaults.vote_confidence, step=0.01,
+                                          label="Early stop: stop when the leader wins with this posterior "
+                                                "probability (1 = only when the vote cannot change)",
+                                          visible=False, elem_id="tts-vote-conf")
                     with gr.Row():
                         server_url = gr.Textbox(label="Model server (vLLM, SGLang, llama-server)",
                                                 placeholder="http://127.0.0.1:8080", elem_id="tts-server",
@@ -381,7 +385,7 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
     strategy.change(strategy_note, strategy, note)
 
     settings = [n, width, lookahead, rev_len, temperature, seed, aggregation, max_step_tokens, max_rounds,
-                pf_temp, ess, explore, conf_keep]
+                pf_temp, ess, explore, conf_keep, vote_conf]
     run_evt = run_btn.click(
         run_decorator(run_ui), [question, gold, policy, verifier, strategy, *settings, quality, problem_state],
         [tree, summary, revisions, decision, status, trace_state, node_num, download],
@@ -403,5 +407,5 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
     # what the other tabs read: the problem and settings (Compare), the inspector and node id (the click
     # bridge, the PRM inspector), the method knobs (shown for Compare's strategies too)
     return SimpleNamespace(question=question, gold=gold, policy=policy, verifier=verifier, strategy=strategy,
-                           settings=settings, knobs=[pf_temp, ess, explore, conf_keep], inspector=inspector,
+                           settings=settings, knobs=[pf_temp, ess, explore, conf_keep, vote_conf], inspector=inspector,
                            node_num=node_num, click_box=click_box, click_btn=click_btn)
