@@ -378,6 +378,27 @@ def test_mcts_follows_uct_and_backpropagates_the_values():
     assert "chosen by UCT in iteration 2" in greedy.children(g_good.id)[0].reason and not greedy.children(g_bad.id)
 
 
+def test_mcts_walks_n_over_m_times_an_iteration_and_expands_the_leaves_in_one_call():
+    """N=4, M=2: two walks an iteration. The root's 4 children score 0.9, 0.8, 0.3, 0.2 (one visit each,
+    the root 4). Walk 1 picks 0.9; its virtual loss makes it 0.45 + sqrt(ln 5 / 2) = 1.347 against
+    0.8 + sqrt(ln 5) = 2.069, so walk 2 picks 0.8; both get their 2 steps in ONE call, one scoring call."""
+    def step(steps, i, call_no):
+        if not steps:
+            return ["a [0.9]", "b [0.8]", "c [0.3]", "d [0.2]"][i]
+        return "so \\boxed{1/2} [0.7]"
+
+    policy, verifier = ScriptedPolicy(step), TaggedVerifier()
+    trace = run("mcts", policy, n=4, width=2, gold="1/2", max_rounds=3, verifier=verifier)
+    a, b, c, d = trace.children(0)
+    assert [len(call["partials"]) for call in policy.calls] == [4, 4]  # the root's fan-out, then 2 leaves x 2
+    assert {tuple(p) for p in policy.calls[1]["partials"]} == {("a [0.9]",), ("b [0.8]",)}
+    assert len(verifier.calls) == 2  # one scoring call an iteration
+    assert "pick 1 of 2" in a.reason and "pick 2 of 2" in b.reason and "= 2.069" in b.reason
+    assert not trace.children(c.id) and c.status == PRUNED
+    assert a.extra["visits"] == 3 and trace.root.extra["visits"] == 8  # the real counts carry no virtual loss
+    assert trace.root.extra["mcts"]["iterations"] == 2 and trace.final_answer == "1/2"
+
+
 def test_mcts_backprop_sums_are_exact_after_two_iterations():
     from tts_viz.strategies.mcts import MCTS
 

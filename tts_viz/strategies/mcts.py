@@ -2,10 +2,12 @@
 
 Each iteration walks from the question down the tree by UCT, Q(child) + C x sqrt(ln N(parent) /
 N(child)) with an unvisited child first, to a node that has no children yet; expands it with M
-sampled next steps (one batched call); evaluates each new step by the verifier's path score; and
-backpropagates: every node on the way gets one more visit per new child and the children's values
-added, so Q = mean value of what was found below it. A finished step is a solution and is never
-expanded again.
+sampled next steps; evaluates each new step by the verifier's path score; and backpropagates: every
+node on the way gets one more visit per new child and the children's values added, so Q = mean value
+of what was found below it. A finished step is a solution and is never expanded again. An iteration
+walks N/M times, each walk seeing the earlier ones as a virtual loss (a visit worth 0: tree-parallel
+MCTS, Chaslot et al. 2008), so the N/M leaves it found are expanded in one batched call and scored in
+one verifier call, as a beam round is; with N = M it is the one-walk MCTS.
 
 Budget, in the unit the other strategies use (full generations): the search stops when N solutions
 have finished, or when it has generated N x max_rounds steps (what N unfinished beams would have
@@ -37,6 +39,9 @@ class MCTS:
         trace = ctx.trace
         stats: dict[int, list[float]] = {0: [0, 0.0]}  # node id -> [visits, value sum]
         step_budget = cfg.n * cfg.max_rounds
+        # selections per iteration: N/M leaves, so one call writes N steps as a beam round does (a CPU
+        # writes 16 rows barely slower than 4); virtual loss spreads them over different leaves
+        per_iteration = max(1, cfg.n // max(1, cfg.width))
         steps_made = 0
         finished: list[Node] = []
         iteration = 0
@@ -44,24 +49,15 @@ class MCTS:
             ctx.check_cancel()
             if self._dead(trace, trace.root):
                 break  # every path is a finished solution: nothing left to expand
-            # 1. selection: UCT down to a node without children (the root at first), never into a
-            # finished step or a branch whose paths have all finished
-            node, path = trace.root, [0]
-            while trace.children(node.id):
-                open_kids = [k for k in trace.children(node.id) if not self._dead(trace, k)]
-                parent_visits = int(stats[node.id][0])
-                scored = [(uct(self.q(stats, k.id), int(stats[k.id][0]), parent_visits, cfg.exploration), -k.id, k) for k in open_kids]
-                best_uct, _, node = max(scored, key=lambda t: (t[0], t[1]))
-                q = self.q(stats, node.id)
-                node.reason = (f"chosen by UCT in iteration {iteration}: Q {q:.3f} + {cfg.exploration:g}·sqrt(ln {parent_visits} / "
-                               f"{int(stats[node.id][0])}) = {best_uct:.3f}, best of {len(open_kids)} children")
-                path.append(node.id)
-            # 2. expansion: M next steps (N at the root, as beam search fans out)
-            per = cfg.n if node.id == 0 else cfg.width
+            # 1. selection, up to per_iteration leaves
+            picks = self._select(trace, stats, cfg.exploration, per_iteration, iteration)
+            # 2. expansion: M next steps under each pick (N at the root, as beam search fans out), one call
+            per = cfg.n if picks[0][0].id == 0 else cfg.width
             per = max(1, min(per, step_budget - steps_made))
-            kids = ctx.expand([node.id], per, iteration)
+            picks = picks[: max(1, (step_budget - steps_made) // per)]
+            kids = ctx.expand([leaf.id for leaf, _ in picks], per, iteration)
             steps_made += len(kids)
-            # 3. evaluation by the verifier's path score
+            # 3. evaluation by the verifier's path score, every new step in one call
             ctx.score(kids)
             for k in kids:
                 value = float(k.agg_score if k.agg_score is not None else 0.0)
@@ -69,11 +65,17 @@ class MCTS:
                 k.extra.update(visits=1, value=round(value, 4))
                 if k.status == FINISHED:
                     finished.append(k)
-                # 4. backpropagation: each new child is one visit and its value for every ancestor
-                for a in path:
-                    stats[a][0] += 1
-                    stats[a][1] += value
-            for a in path:
+            # 4. backpropagation: each new child is one visit and its value for every ancestor
+            touched = set()
+            for leaf, path in picks:
+                for k in kids:
+                    if k.parent != leaf.id:
+                        continue
+                    for a in path:
+                        stats[a][0] += 1
+                        stats[a][1] += stats[k.id][1]
+                touched.update(path)
+            for a in touched:
                 trace.nodes[a].extra.update(visits=int(stats[a][0]), value=round(self.q(stats, a), 4))
             iteration += 1
             ctx.report()
@@ -83,8 +85,40 @@ class MCTS:
                 n.reason = (f"not expanded: visits {n.extra.get('visits', 0)}, value {n.extra.get('value', 0):.3f}"
                             f" (the budget went to higher UCT branches)")
         trace.root.extra["mcts"] = {"iterations": iteration, "steps": steps_made, "step_budget": step_budget,
-                                    "finished": len(finished), "c": cfg.exploration}
+                                    "finished": len(finished), "c": cfg.exploration,
+                                    "selections_per_iteration": per_iteration}
         ctx.select(finished, "weighted")
+
+    def _select(self, trace, stats, c: float, count: int, iteration: int) -> list[tuple[Node, list[int]]]:
+        """Up to `count` distinct leaves by UCT from the root, never into a finished step or a branch whose
+        paths have all finished. After each pick its path carries a virtual loss (one more visit, value
+        0) so the next walk weighs the others; the real statistics are untouched."""
+        virtual: dict[int, int] = {}
+        picks: list[tuple[Node, list[int]]] = []
+        chosen: set[int] = set()
+        for j in range(count):
+            node, path = trace.root, [0]
+            while trace.children(node.id):
+                open_kids = [k for k in trace.children(node.id) if not self._dead(trace, k)]
+                parent_visits = int(stats[node.id][0]) + virtual.get(node.id, 0)
+                scored = []
+                for k in open_kids:
+                    v, total = stats[k.id][0] + virtual.get(k.id, 0), stats[k.id][1]
+                    scored.append((uct(total / v if v else 0.0, int(v), parent_visits, c), -k.id, k, v, total))
+                best_uct, _, node, v, total = max(scored, key=lambda t: (t[0], t[1]))
+                if node.id not in chosen:
+                    of = f" (pick {j + 1} of {count})" if count > 1 else ""
+                    node.reason = (f"chosen by UCT in iteration {iteration}{of}: Q {(total / v if v else 0.0):.3f} + "
+                                   f"{c:g}·sqrt(ln {parent_visits} / {int(v)}) = {best_uct:.3f}, best of "
+                                   f"{len(open_kids)} children")
+                path.append(node.id)
+            if node.id in chosen:
+                break  # the walk came back to a leaf already picked: fewer picks this iteration
+            chosen.add(node.id)
+            picks.append((node, path))
+            for a in path:
+                virtual[a] = virtual.get(a, 0) + 1
+        return picks
 
     @staticmethod
     def q(stats, nid: int) -> float:
