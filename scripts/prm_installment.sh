@@ -8,8 +8,8 @@
 #            GSM8K test rows 0-39, 8 samples each, arithmetic scores (~30 CPU-minutes)
 #   train    features of every training step (one forward pass per problem, cached in runs/prm-features),
 #            cross-validation of the candidates, the winner refitted and written to assets/ with its card
-#   eval     prm-eval on both held-out sets for arith, self-judge, the old probe, the new prm, with and
-#            without the arithmetic veto
+#   eval     prm-eval on both held-out sets for arith, the old probe, the new prm (with and without the
+#            arithmetic veto), confidence and self-judge (~40 CPU-minutes for the 60 generated problems)
 set -eu
 STAGE=${1:?usage: scripts/prm_installment.sh sample|heldout|train|eval}
 PY=${PY:-.venv/bin/python}
@@ -24,9 +24,11 @@ case $STAGE in
       --out runs/prm-eval/gsm8k-40.json ;;
   train) $PY -m tts_viz train-prm --pools "$POOLS" ;;
   eval)
-    V=arith,self-judge,probe,prm,arith+prm
+    # the heads on the policy's states first (one shared feature pass per problem), the slow judge last
+    V=arith,probe,prm,arith+prm,confidence
     $PY -m tts_viz prm-eval $HELDOUT --gsm8k-count 0 --verifiers $V --out assets/prm-eval-heldout-303.json
-    $PY -m tts_viz prm-eval --per-level 0 --gsm8k-count 40 --cache "$POOLS" --verifiers $V \
-      --out assets/prm-eval-gsm8k-40.json ;;
+    $PY -m tts_viz prm-eval --per-level 0 --gsm8k-count 40 --cache "$POOLS" --verifiers $V,self-judge \
+      --out assets/prm-eval-gsm8k-40.json
+    $PY -m tts_viz prm-eval $HELDOUT --gsm8k-count 0 --verifiers $V,self-judge --out assets/prm-eval-heldout-303.json ;;
   *) echo "unknown stage $STAGE: sample, heldout, train or eval" >&2; exit 2 ;;
 esac

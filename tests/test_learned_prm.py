@@ -183,3 +183,41 @@ def test_confidence_verifier_scores_the_weakest_window_of_the_tokens_so_far(tiny
         windows = [sum(upto[i: i + WINDOW]) / WINDOW for i in range(len(upto) - WINDOW + 1)] or [sum(upto) / len(upto)]
         assert got[k] == pytest.approx(math.exp(min(windows)), rel=1e-3)
     assert len(got) == len(steps) and all(0 < s <= 1 for s in got)
+
+
+def test_probe_and_prm_read_one_cached_feature_pass_as_their_own_scoring_does(tiny_policy, tmp_path, monkeypatch):
+    """prm-eval scores the probe and the trained PRM off one step-feature pass per problem: the probe's
+    scores equal its own level-by-level scoring, the PRM's its own pass; the second reader runs no pass;
+    a file cut short by a kill is computed again."""
+    import tts_viz.verifiers.step_features as sf
+    from tts_viz.study.prm_eval import StepFeatureCache, score_pool_from_features
+    from tts_viz.verifiers.learned_prm import LearnedPRM
+    from tts_viz.verifiers.probe import ProbeHead, ProbeVerifier
+
+    backend, policy = tiny_policy
+    d = backend.model.config.hidden_size
+    layers = (1, FINAL)
+    torch.manual_seed(3)
+    probe_head, prm_head = ProbeHead(d, 0), ProbeHead(4 * d + CONFIDENCE_FEATURES, 8)
+    for h in (probe_head, prm_head):
+        for p in h.net.parameters():
+            torch.nn.init.normal_(p, std=0.5)
+    probe = ProbeVerifier(backend, probe_head, policy.prompt)
+    prm = LearnedPRM(backend, prm_head, layers, policy.prompt)
+    row = {"id": "q1", "question": QUESTION, "samples": [{"steps": s} for s in SOLUTIONS]}
+    passes = []
+    real = sf.step_features
+    monkeypatch.setattr(sf, "step_features", lambda *a, **k: passes.append(1) or real(*a, **k))
+    cache = StepFeatureCache(backend, policy.prompt, tmp_path, "key", layers)
+    score_pool_from_features([row], "probe", probe, cache)
+    score_pool_from_features([row], "prm", prm, cache)
+    assert len(passes) == 1  # the PRM read the probe's pass from disk
+    for got, want in zip([s["scores"]["probe"] for s in row["samples"]], probe.score(QUESTION, SOLUTIONS)):
+        assert got == pytest.approx(want, abs=1e-4)
+    for got, want in zip([s["scores"]["prm"] for s in row["samples"]], prm.score(QUESTION, SOLUTIONS)):
+        assert got == pytest.approx(want, abs=1e-4)
+    cache.path("q1").write_bytes(b"cut")
+    passes.clear()
+    assert [len(x) for x in cache.get(row)[0]] == [3, 1, 2] and len(passes) == 1
+    with pytest.raises(ValueError, match="reads layers"):
+        LearnedPRM(backend, prm_head, (FINAL,), policy.prompt).score_from_features([], layers)

@@ -23,13 +23,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..grading import extract_answer, is_correct
 from ..problems import Problem, arith_problem_set, label_steps, load_jsonl
 from ..strategies.select import pick
 from ..trace import Node
 from ..verifiers.base import aggregate
+
+if TYPE_CHECKING:
+    import torch
 
 PROBLEM_SEED = 101  # the arith generator seed of the evaluation problems (sweeps and training use others)
 
@@ -232,6 +235,68 @@ def score_pool(pool: list[dict], key: str, verifier, after_each=None, problems: 
     return time.perf_counter() - t0
 
 
+class StepFeatureCache:
+    """Every step's features of a pool's rows (verifiers/step_features.py), one forward pass per row, kept
+    on disk: the probe and the trained PRM read the same pass, and train-prm keeps its training rows the
+    same way. A file holds the row's [steps of all samples, F] and the seconds its pass took."""
+
+    def __init__(self, backend, prompt_fn, folder: Path, key: str, layers: Sequence) -> None:
+        self.backend, self.prompt_fn, self.folder, self.key, self.layers = backend, prompt_fn, Path(folder), key, tuple(layers)
+
+    def path(self, row_id: str) -> Path:
+        return self.folder / f"feat-v2-{self.key}-{'-'.join(map(str, self.layers))}-{row_id}.pt"
+
+    def get(self, row: dict) -> tuple[list[torch.Tensor], float]:
+        """(per sample [its steps, F], seconds of the pass: 0 when read back from a file without them)."""
+        import torch
+
+        x, seconds = self.matrix(row)
+        return list(torch.split(x, [len(s["steps"]) for s in row["samples"]])), seconds
+
+    def matrix(self, row: dict) -> tuple[torch.Tensor, float]:
+        """The row's [steps of all samples, F] in sample order, and the seconds of its pass."""
+        import torch
+
+        path = self.path(row["id"])
+        x, seconds = None, 0.0
+        if path.is_file():
+            try:
+                got = torch.load(path)
+                x, seconds = (got["features"], float(got.get("seconds", 0.0))) if isinstance(got, dict) else (got, 0.0)
+            except Exception:  # noqa: BLE001 - a file cut short by a kill (any unpickling error): computed again
+                x = None
+        lengths = [len(s["steps"]) for s in row["samples"]]
+        if x is None or x.shape[0] != sum(lengths):
+            from ..verifiers.step_features import step_features
+
+            t0 = time.perf_counter()
+            per = step_features(self.backend, self.prompt_fn, row["question"], [s["steps"] for s in row["samples"]],
+                                self.layers)
+            seconds = time.perf_counter() - t0
+            x = torch.cat(per) if per else torch.zeros((0, 1))
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            torch.save({"features": x, "seconds": seconds}, tmp)
+            tmp.replace(path)
+        return x, seconds
+
+
+def score_pool_from_features(pool: list[dict], key: str, verifier, features: StepFeatureCache, after_each=None) -> float:
+    """score_pool for a head on the policy's states (probe, prm): each row's scores read off its cached
+    step features. Returns seconds: the rows' feature passes (once each, whoever ran them) plus the head."""
+    total = 0.0
+    for row in pool:
+        per, seconds = features.get(row)
+        t0 = time.perf_counter()
+        scores = verifier.score_from_features(per, features.layers)
+        total += seconds + time.perf_counter() - t0
+        for s, sc in zip(row["samples"], scores):
+            s.setdefault("scores", {})[key] = [float(x) for x in sc]
+        if after_each is not None:
+            after_each(row, total)
+    return total
+
+
 def verifier_fingerprint(name: str, policy: str) -> str:
     """What identifies a verifier's version beyond its name: a trained head's weights (retrained = new)."""
     from ..verifiers.learned_prm import prm_paths
@@ -357,6 +422,8 @@ def add_prm_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rescore", action="store_true", help="score again even where the pool's .scores.json has them")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", default="runs/prm-eval", help="folder for the cached pools")
+    p.add_argument("--features", default="runs/prm-features",
+                   help="folder for the per-problem step features the probe and the trained PRM read")
     p.add_argument("--out", default="runs/prm-eval/report.json")
 
 
@@ -411,6 +478,7 @@ def cmd_prm_eval(args) -> int:
     from ..models import ModelPool
     from ..policy import StepPolicy
     from ..verifiers import make_verifier
+    from ..verifiers.step_features import default_layers
 
     pool_models = ModelPool()
     lm = pool_models.get(args.policy)
@@ -449,6 +517,8 @@ def cmd_prm_eval(args) -> int:
         if earlier.get(set_name, {}).get("pool_file") == str(cache):
             entry["verifiers"].update(earlier[set_name].get("verifiers", {}))
         stored = ScoreStore(cache)
+        features = StepFeatureCache(backend, policy.prompt, Path(args.features), spec.key(sha),
+                                    default_layers(backend.model.config.num_hidden_layers))
         for name in names:
             how = "read back"
             fp = verifier_fingerprint(name, args.policy)
@@ -462,8 +532,13 @@ def cmd_prm_eval(args) -> int:
                 save = lambda row, t, name=name, prior=prior, fp=fp: stored.save([row], name, prior + t, fp)  # noqa: E731
                 by_id = {p.id: p for p in problems}
                 verifier = make_verifier(name, pool_models, backend, problem=problems[0] if problems else None)
-                seconds = prior + score_pool(todo, name, verifier, after_each=save, problems=by_id)
-                how = f"scored {len(todo)} problems" + (f" (the other {len(pool) - len(todo)} read back)" if len(todo) < len(pool) else "")
+                if hasattr(verifier, "score_from_features"):  # probe / prm: one shared pass per problem
+                    seconds = prior + score_pool_from_features(todo, name, verifier, features, after_each=save)
+                    how = "read off the shared step features: "
+                else:
+                    seconds = prior + score_pool(todo, name, verifier, after_each=save, problems=by_id)
+                    how = ""
+                how += f"scored {len(todo)} problems" + (f" (the other {len(pool) - len(todo)} read back)" if len(todo) < len(pool) else "")
             entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
             print(f"{set_name}: {how} with {name} ({seconds:.0f} s of scoring)", file=sys.stderr)
         report["sets"][set_name] = entry

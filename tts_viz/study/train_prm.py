@@ -223,8 +223,8 @@ def cmd_train_prm(args) -> int:
     from ..policy import StepPolicy
     from ..verifiers.learned_prm import save_prm
     from ..verifiers.probe import ASSETS
-    from ..verifiers.step_features import default_layers, step_features
-    from .prm_eval import PoolSpec, build_pool
+    from ..verifiers.step_features import default_layers
+    from .prm_eval import PoolSpec, StepFeatureCache, build_pool
 
     lm = ModelPool().get(args.policy)
     backend = TransformersBackend.from_loaded(lm)
@@ -240,17 +240,10 @@ def cmd_train_prm(args) -> int:
     if args.sample_only:
         return 0
     layers = default_layers(backend.model.config.num_hidden_layers)
-    cache = Path(args.cache)
-    cache.mkdir(parents=True, exist_ok=True)
+    features = StepFeatureCache(backend, policy.prompt, Path(args.cache), spec.key(sha), layers)
     feats = {}
     for k, row in enumerate(rows):
-        fpath = cache / f"feat-v2-{spec.key(sha)}-{'-'.join(map(str, layers))}-{row['id']}.pt"
-        if fpath.is_file():
-            feats[row["id"]] = torch.load(fpath)
-        else:
-            per = step_features(backend, policy.prompt, row["question"], [s["steps"] for s in row["samples"]], layers)
-            feats[row["id"]] = torch.cat(per) if per else torch.zeros((0, 1))
-            torch.save(feats[row["id"]], fpath)
+        feats[row["id"]] = features.matrix(row)[0]
         print(f"features {k + 1}/{len(rows)}", file=sys.stderr)
     results = cross_validate(rows, feats, default_candidates(), folds=args.folds, seed=args.seed,
                              log=lambda m: print(m, file=sys.stderr))

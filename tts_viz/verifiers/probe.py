@@ -107,3 +107,14 @@ class ProbeVerifier(VerifierBase):
 
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         return self.score_level_by_level(question, solutions)
+
+    @torch.inference_mode()
+    def score_from_features(self, feats: Sequence[torch.Tensor], layers: Sequence) -> list[list[float]]:
+        """score() read off step_features' rows of the same solutions (the same states, one pass for the
+        whole solution): prm-eval scores the probe and the trained PRM from one pass per problem."""
+        from .step_features import FINAL, final_state_columns
+
+        if FINAL not in layers:
+            raise ValueError("the probe reads the final layer, which these features do not hold")
+        cols = final_state_columns(self.head.dim, layers)
+        return [torch.sigmoid(self.head(f[:, cols])).tolist() if len(f) else [] for f in feats]

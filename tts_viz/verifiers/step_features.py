@@ -40,6 +40,13 @@ def feature_dim(hidden: int, layers: Sequence) -> int:
 FEATURE_SETS = ("all", "states", "confidence")
 
 
+def final_state_columns(hidden: int, layers: Sequence) -> slice:
+    """Where the final normed state at the step's last token sits in a feature row: what the probe
+    reads (the policy's last hidden state after the step; tests/test_learned_prm.py checks they agree)."""
+    k = list(layers).index(FINAL)
+    return slice(2 * hidden * k, 2 * hidden * k + hidden)
+
+
 def select_columns(x: torch.Tensor, which: str) -> torch.Tensor:
     """The columns a head reads: all, the hidden states only, or the confidence numbers only."""
     if which == "all":
