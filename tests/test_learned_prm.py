@@ -220,4 +220,30 @@ def test_probe_and_prm_read_one_cached_feature_pass_as_their_own_scoring_does(ti
     passes.clear()
     assert [len(x) for x in cache.get(row)[0]] == [3, 1, 2] and len(passes) == 1
     with pytest.raises(ValueError, match="reads layers"):
-        LearnedPRM(backend, prm_head, (FINAL,), policy.prompt).score_from_features([], layers)
+        LearnedPRM(backend, prm_head, (FINAL,), policy.prompt).score_from_features([], layers, [])
+
+
+def test_arith_columns_mark_the_wrong_step_and_a_prm_on_them_reads_them_per_step(tiny_policy):
+    import math
+
+    from tts_viz.verifiers.learned_prm import LearnedPRM
+    from tts_viz.verifiers.probe import ProbeHead
+    from tts_viz.verifiers.step_features import ARITH_FEATURES, arith_columns, head_input
+
+    sols = [["Tom has 3 + 4 = 7 apples.", "Twice that is 7 * 2 = 15.", "So \\boxed{15}."], ["No sums here."]]
+    cols = arith_columns(sols)
+    assert cols.tolist() == [[1.0, 0.0, pytest.approx(math.log(2))], [0.0, 1.0, pytest.approx(math.log(2))],
+                             [0.0, 0.0, 0.0], [0.5, 0.0, 0.0]]
+    # a head that reads only the "wrong equation in this step" column scores exactly that step low
+    backend, policy = tiny_policy
+    d = backend.model.config.hidden_size
+    head = ProbeHead(2 * d + ARITH_FEATURES, 0)
+    with torch.no_grad():
+        head.net.weight.zero_()
+        head.net.weight[0, 2 * d + 1] = -10.0
+        head.net.bias.fill_(5.0)
+    prm = LearnedPRM(backend, head, (FINAL,), policy.prompt, "states+arith")
+    scores = prm.score(QUESTION, sols)
+    assert [round(x) for x in scores[0]] == [1, 0, 1] and round(scores[1][0]) == 1
+    with pytest.raises(ValueError, match="add only"):
+        head_input(torch.zeros((1, 4 * d + CONFIDENCE_FEATURES)), "all+judge", [["x"]])

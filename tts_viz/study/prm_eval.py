@@ -288,7 +288,7 @@ def score_pool_from_features(pool: list[dict], key: str, verifier, features: Ste
     for row in pool:
         per, seconds = features.get(row)
         t0 = time.perf_counter()
-        scores = verifier.score_from_features(per, features.layers)
+        scores = verifier.score_from_features(per, features.layers, [s["steps"] for s in row["samples"]])
         total += seconds + time.perf_counter() - t0
         for s, sc in zip(row["samples"], scores):
             s.setdefault("scores", {})[key] = [float(x) for x in sc]

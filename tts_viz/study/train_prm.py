@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..verifiers.step_features import select_columns
+from ..verifiers.step_features import head_input
 
 LOSSES = ("pointwise", "pairwise", "listwise")
 
@@ -39,7 +39,9 @@ class Candidate:
     point_weight: float = 0.2  # weight of the pointwise term beside a ranking loss
     epochs: int = 200
     lr: float = 1e-2
-    features: str = "all"  # all, states (hidden states only) or confidence (the token log-probability numbers)
+    # all, states (hidden states only) or confidence (the token log-probability numbers), each with an
+    # optional "+arith" (the exact arithmetic check's columns, step_features.arith_columns)
+    features: str = "all"
 
     @property
     def key(self) -> str:
@@ -68,7 +70,7 @@ def problem_data(row: dict, feats: torch.Tensor, labels: str, features: str = "a
         last.append(i - 1)
     if i != feats.shape[0]:
         raise ValueError(f"{row['id']}: {feats.shape[0]} feature rows for {i} steps")
-    return ProblemData(row["id"], select_columns(feats, features), torch.tensor(ys), torch.tensor(last),
+    return ProblemData(row["id"], head_input(feats, features, [s["steps"] for s in row["samples"]]), torch.tensor(ys), torch.tensor(last),
                        torch.tensor([bool(s["correct"]) for s in row["samples"]]))
 
 
@@ -119,7 +121,7 @@ def score_rows(head, rows: Sequence[dict], feats: dict[str, torch.Tensor], key: 
     """Put the head's step scores (sigmoid) on every sample of the rows under `key` (prm-eval's layout)."""
     with torch.inference_mode():
         for row in rows:
-            p = torch.sigmoid(head(select_columns(feats[row["id"]], features))).tolist()
+            p = torch.sigmoid(head(head_input(feats[row["id"]], features, [s["steps"] for s in row["samples"]]))).tolist()
             i = 0
             for s in row["samples"]:
                 s.setdefault("scores", {})[key] = p[i: i + len(s["steps"])]
@@ -177,6 +179,11 @@ def default_candidates() -> list[Candidate]:
     # the token-confidence numbers alone (DeepConf's signal) and the states alone, under the pairwise loss
     out += [Candidate(loss="pairwise", labels="process", features="confidence", weight_decay=0.0),
             Candidate(loss="pairwise", labels="process", features="states")]
+    # the arithmetic check's columns beside them: the veto's evidence learned, not imposed
+    out += [Candidate(loss="pointwise", labels="process", features="all+arith"),
+            Candidate(loss="pairwise", labels="process", features="all+arith"),
+            Candidate(loss="pairwise", labels="process", hidden=64, features="all+arith"),
+            Candidate(loss="pairwise", labels="process", features="confidence+arith", weight_decay=0.0)]
     return out
 
 

@@ -17,7 +17,7 @@ import torch
 
 from .base import VerifierBase
 from .probe import ASSETS, ProbeHead, load_head, save_head
-from .step_features import select_columns, step_features
+from .step_features import head_input, step_features
 
 NAME = "prm"
 
@@ -46,11 +46,13 @@ class LearnedPRM(VerifierBase):
     @torch.inference_mode()
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         feats = step_features(self.backend, self.prompt_fn, question, solutions, self.layers, compute=self.compute)
-        return self.score_from_features(feats, self.layers)
+        return self.score_from_features(feats, self.layers, solutions)
 
     @torch.inference_mode()
-    def score_from_features(self, feats: Sequence[torch.Tensor], layers: Sequence) -> list[list[float]]:
+    def score_from_features(self, feats: Sequence[torch.Tensor], layers: Sequence,
+                            solutions: Sequence[Sequence[str]]) -> list[list[float]]:
         """score() on step features already read (prm-eval shares one pass with the probe)."""
         if [str(x) for x in layers] != [str(x) for x in self.layers]:
             raise ValueError(f"the PRM reads layers {list(self.layers)}, these features hold {list(layers)}")
-        return [torch.sigmoid(self.head(select_columns(f, self.features))).tolist() if len(f) else [] for f in feats]
+        return [torch.sigmoid(self.head(head_input(f, self.features, [steps]))).tolist() if len(f) else []
+                for f, steps in zip(feats, solutions)]

@@ -109,7 +109,8 @@ class ProbeVerifier(VerifierBase):
         return self.score_level_by_level(question, solutions)
 
     @torch.inference_mode()
-    def score_from_features(self, feats: Sequence[torch.Tensor], layers: Sequence) -> list[list[float]]:
+    def score_from_features(self, feats: Sequence[torch.Tensor], layers: Sequence,
+                            solutions: Sequence[Sequence[str]] = ()) -> list[list[float]]:
         """score() read off step_features' rows of the same solutions (the same states, one pass for the
         whole solution): prm-eval scores the probe and the trained PRM from one pass per problem."""
         from .step_features import FINAL, final_state_columns

@@ -37,7 +37,8 @@ def feature_dim(hidden: int, layers: Sequence) -> int:
     return 2 * hidden * len(layers) + CONFIDENCE_FEATURES
 
 
-FEATURE_SETS = ("all", "states", "confidence")
+FEATURE_SETS = ("all", "states", "confidence")  # each may add "+arith": the ARITH_FEATURES columns
+ARITH_FEATURES = 3
 
 
 def final_state_columns(hidden: int, layers: Sequence) -> slice:
@@ -45,6 +46,35 @@ def final_state_columns(hidden: int, layers: Sequence) -> slice:
     reads (the policy's last hidden state after the step; tests/test_learned_prm.py checks they agree)."""
     k = list(layers).index(FINAL)
     return slice(2 * hidden * k, 2 * hidden * k + hidden)
+
+
+def arith_columns(solutions: Sequence[Sequence[str]]) -> torch.Tensor:
+    """[steps of all solutions, ARITH_FEATURES] from the exact arithmetic check (no model; what the
+    states cannot see reliably): the running arith score (0 after a wrong equation, 1 when every checked
+    one is right, 0.5 before any), whether this step has a wrong equation, log(1 + its equations)."""
+    import math
+
+    from .arith import ArithVerifier, check_equations
+
+    running = ArithVerifier().score("", solutions)
+    rows = []
+    for steps, run in zip(solutions, running):
+        for step, r in zip(steps, run):
+            eqs = check_equations(step)
+            rows.append([r, float(any(not ok for _, ok in eqs)), math.log1p(len(eqs))])
+    return torch.tensor(rows, dtype=torch.float32).reshape(-1, ARITH_FEATURES)
+
+
+def head_input(x: torch.Tensor, which: str, solutions: Sequence[Sequence[str]]) -> torch.Tensor:
+    """What a head reads from the solutions' feature rows `x` (their steps in order): select_columns'
+    set, then the arithmetic columns where `which` ends in "+arith"."""
+    base, plus, extra = which.partition("+")
+    cols = select_columns(x, base)
+    if not plus:
+        return cols
+    if extra != "arith":
+        raise ValueError(f"unknown feature set {which!r}; add only '+arith' to one of {', '.join(FEATURE_SETS)}")
+    return torch.cat([cols, arith_columns(solutions)], 1)
 
 
 def select_columns(x: torch.Tensor, which: str) -> torch.Tensor:
