@@ -288,6 +288,11 @@ def test_early_stop_vote_is_read_off_a_stored_pool_where_the_live_rule_would_sto
     assert esv[16]["answer"] == "5" and esv[16]["correct"] is True  # the problem's gold read from the pool row
     assert esv[16]["generated_tokens"] == 120 and esv[16]["flops"] == pytest.approx(100.0 * 120 / 200)
     assert esv[16]["effective_params"] == {"width": 4, "vote_confidence": 1.0}
+    # a pool row stored before per-sample tokens: shares exact where a rule's row knows them, linear between
+    from tts_viz.study.sweep import _prefix_share
+
+    shares = [_prefix_share(k, 16, {4: 40.0, 8: 100.0}, 200.0) for k in (4, 6, 12, 16)]
+    assert shares == pytest.approx([0.2, 0.35, 0.75, 1.0])
 
 
 def test_interrupted_sweep_resumes_without_redoing_finished_problems(tmp_path):

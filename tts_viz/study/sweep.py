@@ -385,11 +385,23 @@ def pool_rows(cfg: SweepConfig, problem: Problem, split: str, trace, pool_specs:
     return [pool] + rows_from_pool(pool, pool_specs, budgets)
 
 
-def rows_from_pool(pool: dict[str, Any], pool_specs: Sequence[StrategySpec], budgets: Sequence[int]) -> list[dict[str, Any]]:
+def _prefix_share(k: int, size: int, known: dict[int, float], total: float) -> float:
+    """The share of the pool's generated tokens its first k samples hold, from the shares known at some
+    prefixes (a stored rule's row at budget k), linear between them (0 at 0, 1 at the whole pool)."""
+    points = sorted({0: 0.0, size: 1.0, **{n: t / total for n, t in known.items() if 0 < n < size and total}}.items())
+    for (a, sa), (b, sb) in zip(points, points[1:]):
+        if a <= k <= b:
+            return sa if b == a else sa + (sb - sa) * (k - a) / (b - a)
+    return k / max(1, size)
+
+
+def rows_from_pool(pool: dict[str, Any], pool_specs: Sequence[StrategySpec], budgets: Sequence[int],
+                   known_tokens: dict[int, float] | None = None) -> list[dict[str, Any]]:
     """One row per pool rule x budget read off a problem's pool row: the selection rules applied to its
     first N samples, early-stop-vote replayed on them in their order (it may stop before N). Costs are
-    the pool's totals times the share of its generated tokens those samples hold (their share of the
-    samples where an older pool row lacks per-sample tokens)."""
+    the pool's totals times the share of its generated tokens those samples hold. An older pool row has
+    no per-sample tokens: then the shares come from `known_tokens` (budget -> generated tokens of the
+    rules' rows already stored for the problem, exact at those budgets), linear in between."""
     from types import SimpleNamespace
 
     from ..strategies.early_stop_vote import samples_drawn
@@ -411,7 +423,8 @@ def rows_from_pool(pool: dict[str, Any], pool_specs: Sequence[StrategySpec], bud
                 eff = {"width": min(int(knobs["width"]), n_budget), "vote_confidence": float(knobs["vote_confidence"])}
                 k = samples_drawn(answers[:n_budget], n_budget, eff["width"], eff["vote_confidence"])
             first = leaves[:k]
-            share = (sum(sample_tokens[:k]) / (sum(sample_tokens) or 1)) if by_tokens else k / max(1, size)
+            share = ((sum(sample_tokens[:k]) / (sum(sample_tokens) or 1)) if by_tokens else
+                     _prefix_share(k, size, known_tokens or {}, float(pool.get("generated_tokens") or 0)))
             answer = pick(first, SELECTION_METHOD.get(spec.name, "majority"))[0].answer if first else None
             short = size < n_budget
             rows.append({
@@ -423,7 +436,7 @@ def rows_from_pool(pool: dict[str, Any], pool_specs: Sequence[StrategySpec], bud
                 "flops": float(pool.get("flops") or 0) * share, "seconds": round(float(pool.get("seconds") or 0) * share, 3),
                 "status": "error" if short else pool.get("status", "done"),
                 "error": pool.get("error") or (f"the pool has {size} samples, fewer than {n_budget}" if short else None),
-                "subsampled_from": size, **({} if by_tokens else {"cost_share": "samples"}), "time": _now(),
+                "subsampled_from": size, **({} if by_tokens else {"cost_share": "interpolated"}), "time": _now(),
             })
     return rows
 
@@ -669,7 +682,8 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
     def one_problem(p: Problem, split: str, need_pool: bool, runs) -> None:
         nonlocal runs_done
         if need_pool == "read":
-            for row in rows_from_pool(pools[p.id], pool_specs, budgets):
+            known = {n: float(r.get("generated_tokens") or 0) for n, r in subsample.get(p.id, {}).items()}
+            for row in rows_from_pool(pools[p.id], pool_specs, budgets, known):
                 if row_key(row) not in done:
                     remember(row)
                     write(row)

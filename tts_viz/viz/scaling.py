@@ -512,6 +512,34 @@ def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     return out
 
 
+ADAPTIVE = ("early-stop-vote", "deepconf")  # strategies that may spend less than their budget
+
+
+def compute_spent_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
+    """What the adaptive strategies spent at each budget: generations and generated tokens (means over
+    the problems), beside majority@N's tokens on the same problems. "" when none ran."""
+    use = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)
+           and (policy is None or r.get("policy") == policy)]
+    majority = {(r["problem_id"], int(r["budget"])): r for r in use if r["strategy"] == "majority" and not r.get("params")}
+    groups: dict[tuple[str, int], list[Mapping[str, Any]]] = {}
+    for r in use:
+        if r["strategy"] in ADAPTIVE:
+            groups.setdefault((curve_label(r), int(r["budget"])), []).append(r)
+    if not groups:
+        return ""
+    lines = ["| strategy | N | accuracy | generations spent | generated tokens | majority@N's tokens (same problems) |",
+             "|---|---|---|---|---|---|"]
+    for (label, n), rs in sorted(groups.items()):
+        acc = sum(bool(r["correct"]) for r in rs) / len(rs)
+        spent = sum(float(r.get("samples") or 0) for r in rs) / len(rs)
+        tok = sum(float(r.get("generated_tokens") or 0) for r in rs) / len(rs)
+        paired = [majority[(r["problem_id"], n)] for r in rs if (r["problem_id"], n) in majority]
+        maj = (f"{sum(float(m.get('generated_tokens') or 0) for m in paired) / len(paired):,.0f} ({len(paired)})"
+               if paired else "-")
+        lines.append(f"| {label} | {n} | {acc:.3f} ({len(rs)}) | {spent:.2f} of {n} | {tok:,.0f} | {maj} |")
+    return "\n".join(lines)
+
+
 def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-coder-0.5b",
                    big: str = "qwen2.5-coder-1.5b") -> str:
     """The study's figures as Markdown (README / closing note): what ran, the held-out table, the
@@ -526,6 +554,12 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
         lines += [f"### Accuracy of {small}, {split} split (problems per cell in brackets)", "",
                   accuracy_table_markdown(rows, split, small), ""]
     lines.append(budget_ratio_line(budget_ratio(rows, "test", small), "test"))
+    if spent := compute_spent_markdown(rows, "test", small):
+        lines += ["", f"### Compute the adaptive strategies spent ({small}, test split)", "",
+                  "Means over the problems. early-stop-vote is read off each problem's pool of 16 (its samples in "
+                  "order); on pools stored without per-sample tokens its tokens are exact at the budgets the selection "
+                  "rules' rows know (1, 2, 4, 8, 16) and interpolated between them.",
+                  "", spent]
     if paired := paired_table_markdown(rows, "test", small):
         lines += ["", f"### auto against each strategy at the same budget, problem by problem ({small}, test split)", "",
                   "+won −lost: problems auto got right where the strategy was wrong, and the reverse; p: exact "
