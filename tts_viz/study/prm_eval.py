@@ -506,6 +506,7 @@ def cmd_prm_eval(args) -> int:
     report: dict[str, Any] = {"policy": args.policy, "policy_sha256": sha, "pool": spec.__dict__,
                               "sets": {k: v for k, v in earlier.items() if k not in sets}}
     names = [v.strip() for v in args.verifiers.split(",") if v.strip()]
+    scored: dict[str, list[dict]] = {}
     for set_name, problems in sets.items():
         if not problems:
             continue
@@ -542,6 +543,15 @@ def cmd_prm_eval(args) -> int:
             entry["verifiers"][name] = {**evaluate(pool, name), "seconds": seconds}
             print(f"{set_name}: {how} with {name} ({seconds:.0f} s of scoring)", file=sys.stderr)
         report["sets"][set_name] = entry
+        scored[set_name] = pool
+    if "arith" in scored and "word" in scored:  # the generated held-out set as one: stories and word problems
+        both = scored["arith"] + scored["word"]
+        report["sets"]["generated"] = {
+            "problems": len(both), "samples": sum(len(p["samples"]) for p in both),
+            "pool_file": " + ".join(report["sets"][k]["pool_file"] for k in ("arith", "word")),
+            "verifiers": {name: {**evaluate(both, name), "seconds": sum(report["sets"][k]["verifiers"][name]["seconds"]
+                                                                         for k in ("arith", "word"))}
+                          for name in names}}
     _print_table(report)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
