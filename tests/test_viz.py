@@ -464,3 +464,9 @@ def test_inspector_reads_method_numbers_safely_from_an_uploaded_trace():
     m = Trace(question="q", strategy="mcts")
     c = m.add_node(0, "c", step_score=0.5, extra={"visits": 3, "value": "high"})
     assert "3 · –" in inspector_html(m, c.id)
+    # the tree's hover reads them the same way (it raised in int() on such an upload before)
+    from tts_viz.viz.figures import node_hover
+
+    assert "copied into 0 slot(s)" in node_hover(t, a) and "3 visits · value –" in node_hover(m, c)
+    d = m.add_node(0, "d", step_score=0.5, extra={"visits": float("inf"), "weight": "x"})
+    assert "visits" not in node_hover(m, d) and "particle" not in node_hover(m, d)

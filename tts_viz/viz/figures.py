@@ -198,6 +198,13 @@ def _labelled_leaves(trace: Trace, pos: dict[int, tuple[float, float]], n_cols: 
 
 
 # ----- hover text ---------------------------------------------------------------------------
+def extra_number(n, key: str) -> float | None:
+    """A finite number a method kept in node.extra, or None (an uploaded trace may hold anything there)."""
+    v = n.extra.get(key) if isinstance(n.extra, dict) else None
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return float(v) if ok else None
+
+
 def node_hover(trace: Trace, n: Node) -> str:
     if n.parent is None:
         return "<b>question</b><br>" + wrap_html(trace.question, max_chars=400)
@@ -216,10 +223,10 @@ def node_hover(trace: Trace, n: Node) -> str:
     if n.reason:
         parts.append("<i>" + wrap_html(n.reason) + "</i>")
     ex = n.extra if isinstance(n.extra, dict) else {}
-    if isinstance(ex.get("visits"), (int, float)):  # MCTS
-        parts.append(f"MCTS: {int(ex['visits'])} visits · value {_fmt(ex.get('value'))}")
-    if isinstance(ex.get("weight"), (int, float)):  # particle filter
-        parts.append(f"particle weight {float(ex['weight']):.3f} · copied into {int(ex.get('copies') or 0)} slot(s)")
+    if (visits := extra_number(n, "visits")) is not None:  # MCTS
+        parts.append(f"MCTS: {int(visits)} visits · value {_fmt(extra_number(n, 'value'))}")
+    if (weight := extra_number(n, "weight")) is not None:  # particle filter
+        parts.append(f"particle weight {weight:.3f} · copied into {int(extra_number(n, 'copies') or 0)} slot(s)")
     look = ex.get("lookahead")
     if look:
         steps = look if isinstance(look, list) else [look]

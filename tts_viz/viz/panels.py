@@ -10,7 +10,7 @@ import math
 from typing import Callable, Mapping, Sequence
 
 from ..trace import FOOLED_HIGH, PRUNED, Trace, fooled_kind, truth_summary
-from .figures import esc, latex_to_text, score_color, si_split, strategy_label, verifier_words
+from .figures import esc, extra_number as _extra_num, latex_to_text, score_color, si_split, strategy_label, verifier_words
 
 _STYLE = "font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.4;"
 _TABLE = "border-collapse: collapse; margin: 4px 0;"
@@ -208,12 +208,6 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
         parts.append(f"<div>{len(kids)} children: "
                      + ", ".join(f"{k.id} ({esc(k.status)}, {_num(k.step_score)})" for k in kids) + "</div>")
     return f'<div class="tts-inspector" style="{_STYLE}">{"".join(parts)}</div>'
-
-
-def _extra_num(n, key: str) -> float | None:
-    """A number a method kept in node.extra, or None (an uploaded trace may hold anything there)."""
-    v = n.extra.get(key) if isinstance(n.extra, dict) else None
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _search_column(path) -> tuple[str, Callable] | None:
