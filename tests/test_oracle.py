@@ -141,6 +141,11 @@ def test_fooled_steps_are_marked_on_the_tree_counted_and_shown():
     assert "oracle (knows the answer) at AUROC 0.6" in html
     insp = inspector_html(t, 6)
     assert "true label" in insp and "✗ wrong" in insp and "rated high, wrong" in insp
+    # a score at the threshold is no opinion (arith's 0.5 before anything is checkable): not fooled
+    from tts_viz.trace import fooled_kind
+
+    assert fooled_kind(0.5, False) is None and fooled_kind(0.5, True) is None
+    assert fooled_kind(0.51, False) == FOOLED_HIGH and fooled_kind(0.49, True) == FOOLED_LOW
 
 
 def test_a_reopened_trace_keeps_its_step_truth():

@@ -34,10 +34,11 @@ FOOLED_LOW = "rated low, right"  # ... or a right step below it
 
 
 def fooled_kind(score: float | None, label: bool | None, threshold: float = 0.5) -> str | None:
-    """Whether the verifier's score of a node disagrees with its true label, and how."""
+    """Whether the verifier's score of a node disagrees with its true label, and how. A score exactly at
+    the threshold is no opinion (arith's 0.5: nothing checkable yet), so it fools no one."""
     if score is None or label is None:
         return None
-    if label is False and score >= threshold:
+    if label is False and score > threshold:
         return FOOLED_HIGH
     if label is True and score < threshold:
         return FOOLED_LOW

@@ -117,7 +117,7 @@ def _shared_cpu_words(share) -> str:
 
 def _truth_words(t: dict) -> str:
     """The summary's line on how often the verifier was fooled (numbers only: nothing to escape)."""
-    words = (f"{t['rated_high_wrong']} wrong steps rated ≥ {t['threshold']:g}, {t['rated_low_right']} right steps "
+    words = (f"{t['rated_high_wrong']} wrong steps rated above {t['threshold']:g}, {t['rated_low_right']} right steps "
              f"rated below, of {t['labelled']} labelled")
     if t["rounds"]:
         words += f" · selection kept a wrong step over a right one in {t['fooled_rounds']} of {t['rounds']} rounds"
