@@ -109,6 +109,9 @@ def test_find_equations():
     assert find_equations("5 ÷ 0 = 1")[0]["ok"] is False
     assert find_equations("1/2 + 1/4 = 3/4")[0]["ok"] is True
     assert find_equations("2 \\times 3 = 6")[0]["ok"] is True
+    # LaTeX inline maths opens with "\\(", which is no bracket of an expression: judged, right or wrong
+    assert [(e["text"], e["ok"]) for e in find_equations("so \\(4 \\times 3 = 13\\) apples")] == [("4 \\times 3 = 13", False)]
+    assert find_equations("(3 + 4) * 2 = 14") == []  # a real bracket still stops it (not judged)
 
 
 # ----------------------------------------------------------------------------------------------

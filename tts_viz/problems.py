@@ -358,7 +358,8 @@ def find_equations(text: str) -> list[dict[str, Any]]:
             return out
         pos = m.start("rhs")  # the result may start the next equation of a chain
         before = text[: m.start()].rstrip()
-        if before and (before[-1] in "+-*/×÷−^(" or before.endswith(("\\times", "\\cdot", "\\div"))):
+        opens_math = before.endswith("\\(")  # LaTeX inline maths, \(4 \times 3 = 12\): not a bracket
+        if before and not opens_math and (before[-1] in "+-*/×÷−^(" or before.endswith(("\\times", "\\cdot", "\\div"))):
             continue
         lhs, rhs = m.group("lhs"), m.group("rhs")
         value = _evaluate(lhs)
