@@ -457,6 +457,9 @@ def test_particle_gibbs_keeps_the_reference_through_resampling_and_replays_its_s
     assert len(t.children(ref_first.id)) == 1
     # the vote runs over the last iteration's finished particles: 3 x 0.4 for '9' beat 0.99 for '7'
     assert t.final_answer == "9"
+    # iteration 2's rounds follow iteration 1's last one (no gap of max_rounds in the tree's numbering)
+    rounds = sorted({n.round for n in t.nodes[1:]})
+    assert rounds == list(range(len(rounds))) and log[0]["round"] == 2
     # the inspector's click-through: the reference leaf's line, each step's weight and copies
     from tts_viz.viz import inspector_html
 

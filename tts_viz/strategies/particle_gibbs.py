@@ -41,8 +41,9 @@ class ParticleGibbs:
         ctx.trace.root.extra["gibbs"] = info
         reference: list[Node] = []
         finished: list[Node] = []
+        next_round = 0  # rounds run on across iterations, so the tree's round numbers have no gap
         for it in range(iterations):
-            finished = self._iteration(ctx, it, per, reference, rng, log)
+            finished, next_round = self._iteration(ctx, it, per, reference, rng, log, next_round)
             if not finished:
                 break
             best = max(finished, key=lambda n: (n.agg_score if n.agg_score is not None else -1.0, -n.id))
@@ -57,14 +58,15 @@ class ParticleGibbs:
             sel.reason += f" (the reference particle kept since iteration {sel.extra['reference']})"
 
     def _iteration(self, ctx: SearchContext, it: int, per: int, reference: list[Node], rng: random.Random,
-                   log: list[dict]) -> list[Node]:
-        """One particle filter of `per` particles (the reference, if any, is one of them); its finished ones."""
+                   log: list[dict], first_round: int) -> tuple[list[Node], int]:
+        """One particle filter of `per` particles (the reference, if any, is one of them), its rounds
+        numbered from first_round: (its finished ones, the next round's number)."""
         cfg = ctx.config
         finished: list[Node] = []
         slots: list[tuple[Node, bool]] = []  # (particle's node, is the reference's slot)
         for depth in range(cfg.max_rounds):
             ctx.check_cancel()
-            round_no = it * cfg.max_rounds + depth
+            round_no = first_round + depth
             fresh = [p for p, is_ref in slots if not is_ref]
             if depth == 0:
                 proposals = ctx.expand([0], per - (1 if reference else 0), round_no)
@@ -95,4 +97,5 @@ class ParticleGibbs:
             if len(finished) >= per:
                 break
         close_unfinished(ctx, list(dict.fromkeys(p for p, _ in slots)))
-        return finished + [p for p in dict.fromkeys(p for p, _ in slots) if p.status == FINISHED and p not in finished]
+        last = [p for p in dict.fromkeys(p for p, _ in slots) if p.status == FINISHED and p not in finished]
+        return finished + last, round_no + 1
