@@ -20,6 +20,7 @@ them and written with its card (policy SHA-256, data, features, every candidate'
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -95,6 +96,7 @@ def fit(problems: Sequence[ProblemData], cand: Candidate, seed: int = 0):
     head = ProbeHead(x.shape[1], cand.hidden)
     head.mean.copy_(x.mean(0))
     head.std.copy_(x.std(0).clamp(min=1e-4))
+    xs = (x - head.mean) / head.std  # standardised once: head(x) = net(xs), without redoing it every epoch
     y = torch.cat([p.step_y for p in problems])
     labelled = ~torch.isnan(y)
     pos = y[labelled].mean().clamp(1e-3, 1 - 1e-3) if labelled.any() else torch.tensor(0.5)
@@ -104,7 +106,7 @@ def fit(problems: Sequence[ProblemData], cand: Candidate, seed: int = 0):
     opt = torch.optim.Adam(head.net.parameters(), lr=cand.lr, weight_decay=cand.weight_decay)
     for _ in range(cand.epochs):
         opt.zero_grad()
-        logits = head(x)
+        logits = head.net(xs).squeeze(-1)
         point = bce(logits[labelled], y[labelled]) if labelled.any() else logits.sum() * 0
         if cand.loss == "pointwise" or not mixed:
             loss = point
@@ -140,6 +142,7 @@ def cross_validate(rows: Sequence[dict], feats: dict[str, torch.Tensor], candida
     fold_of = {rows[i]["id"]: j % folds for j, i in enumerate(order)}
     out: dict[str, dict[str, Any]] = {}
     for cand in candidates:
+        t0 = time.perf_counter()
         data = {r["id"]: problem_data(r, feats[r["id"]], cand.labels, cand.features) for r in rows}
         for f in range(folds):
             train = [data[r["id"]] for r in rows if fold_of[r["id"]] != f]
@@ -149,7 +152,8 @@ def cross_validate(rows: Sequence[dict], feats: dict[str, torch.Tensor], candida
         out[cand.key] = {"candidate": asdict(cand), "cv": m}
         if log is not None:
             log(f"{cand.key}: within-problem AUROC {m['within_auroc']}, weighted {m['selection']['weighted']:.3f} "
-                f"vs majority {m['selection']['majority']:.3f}, step AUROC {m['step_auroc']}")
+                f"vs majority {m['selection']['majority']:.3f}, step AUROC {m['step_auroc']} "
+                f"({time.perf_counter() - t0:.0f} s)")
     for r in rows:
         for s in r["samples"]:
             s.pop("scores", None)
@@ -200,6 +204,8 @@ def add_train_prm_args(p) -> None:
                                                               "their questions are dropped from training")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--candidates", help="comma list of candidate keys to cross-validate (default: all of "
+                                         "default_candidates(); the keys are printed as they are scored)")
     p.add_argument("--sample-only", action="store_true", help="only sample the training pool (an installment)")
     p.add_argument("--cache", default="runs/prm-features", help="folder for the per-problem features")
     p.add_argument("--pools", default="assets/prm-eval-pools", help="folder of the training pool")
@@ -252,7 +258,16 @@ def cmd_train_prm(args) -> int:
     for k, row in enumerate(rows):
         feats[row["id"]] = features.matrix(row)[0]
         print(f"features {k + 1}/{len(rows)}", file=sys.stderr)
-    results = cross_validate(rows, feats, default_candidates(), folds=args.folds, seed=args.seed,
+    candidates = default_candidates()
+    if args.candidates:
+        wanted = [k.strip() for k in args.candidates.split(",") if k.strip()]
+        unknown = [k for k in wanted if k not in {c.key for c in candidates}]
+        if unknown:
+            print(f"error: unknown candidate(s) {', '.join(unknown)}; choose from {', '.join(c.key for c in candidates)}",
+                  file=sys.stderr)
+            return 2
+        candidates = [c for c in candidates if c.key in wanted]
+    results = cross_validate(rows, feats, candidates, folds=args.folds, seed=args.seed,
                              log=lambda m: print(m, file=sys.stderr))
     best = best_candidate(results)
     cand = Candidate(**results[best]["candidate"])
