@@ -275,7 +275,7 @@ def cmd_train_prm(args) -> int:
     card = {"policy": args.policy, "policy_sha256": sha, "layers": list(layers),
             "features": "per layer: state at the step's last token and mean over its tokens, then the step's and "
                         "the solution's token-confidence numbers (step_features.py); the candidate's `features` "
-                        "says which columns the head reads",
+                        "says which columns the head reads (+arith: the exact arithmetic check's columns after them)",
             "candidate": results[best]["candidate"], "selected_by":
             f"{args.folds}-fold cross-validation over training problems: within-problem AUROC, then weighted - majority",
             "train_problems": len(rows), "train_generator_seed": TRAIN_SEED, "pool_file": str(pool_file),
