@@ -196,6 +196,27 @@ def test_shipped_probe_belongs_to_the_default_policy_and_is_offered():
         load_probe(DEFAULT_POLICY, "0" * 64)  # another policy build is refused
 
 
+def test_shipped_prm_belongs_to_the_default_policy_reads_its_card_features_and_is_offered():
+    from tts_viz.models import DEFAULT_POLICY, EMBEDDED
+    from tts_viz.verifiers import VERIFIERS
+    from tts_viz.verifiers.learned_prm import load_prm, prm_paths
+    from tts_viz.verifiers.step_features import ARITH_FEATURES, CONFIDENCE_FEATURES, feature_dim
+
+    weights, _ = prm_paths(DEFAULT_POLICY)
+    if not weights.is_file():
+        pytest.skip("no PRM shipped in assets/ (python -m tts_viz train-prm makes one)")
+    head, card = load_prm(DEFAULT_POLICY, EMBEDDED[DEFAULT_POLICY].sha256)
+    assert card["policy_sha256"] == EMBEDDED[DEFAULT_POLICY].sha256 and card["train_problems"] >= 400
+    which = card["candidate"]["features"]
+    full = feature_dim(896, card["layers"])
+    base = {"all": full, "states": full - CONFIDENCE_FEATURES, "confidence": CONFIDENCE_FEATURES}[which.split("+")[0]]
+    assert head.dim == base + (ARITH_FEATURES if which.endswith("+arith") else 0)  # the head reads what its card says
+    assert card["candidate"]["loss"] in ("pointwise", "pairwise", "listwise") and card["cross_validation"]
+    assert "prm" in VERIFIERS and "arith+prm" in VERIFIERS
+    with pytest.raises(ValueError):
+        load_prm(DEFAULT_POLICY, "0" * 64)
+
+
 def test_scoring_resumes_after_the_problems_already_stored(tmp_path):
     from tts_viz.study.prm_eval import ScoreStore, score_pool
 
