@@ -3,8 +3,10 @@
 # filtering, MCTS, adaptive budgets): particle-filter, particle-gibbs, mcts, early-stop-vote and deepconf
 # at budgets 1, 4 and 16 with the arith verifier, appended to the shipped results file beside the
 # other strategies (the Scaling tab then draws them; the FLOPs view shows what the adaptive ones
-# actually spent). PER_LEVEL grows the held-out set as the oracle installments do (the split is stable
-# when it grows: 2 gives 5 held-out problems, 30 the full 75). Every run resumes; run it alone.
+# actually spent). early-stop-vote is read off each problem's stored pool of 16 (no sampling: the
+# 75 held-out problems already have their rows); the other four run live. PER_LEVEL grows the held-out
+# set as the oracle installments do (the split is stable when it grows: 2 gives 5 held-out problems,
+# 30 the full 75). Every run resumes; run it alone.
 # Usage: scripts/methods_installment.sh PER_LEVEL
 set -eu
 PER_LEVEL=${1:?usage: scripts/methods_installment.sh PER_LEVEL}
