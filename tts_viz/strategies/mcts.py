@@ -66,16 +66,12 @@ class MCTS:
                 if k.status == FINISHED:
                     finished.append(k)
             # 4. backpropagation: each new child is one visit and its value for every ancestor
-            touched = set()
-            for leaf, path in picks:
-                for k in kids:
-                    if k.parent != leaf.id:
-                        continue
-                    for a in path:
-                        stats[a][0] += 1
-                        stats[a][1] += stats[k.id][1]
-                touched.update(path)
-            for a in touched:
+            path_of = {leaf.id: path for leaf, path in picks}
+            for k in kids:
+                for a in path_of[k.parent]:
+                    stats[a][0] += 1
+                    stats[a][1] += stats[k.id][1]
+            for a in {a for path in path_of.values() for a in path}:
                 trace.nodes[a].extra.update(visits=int(stats[a][0]), value=round(self.q(stats, a), 4))
             iteration += 1
             ctx.report()
@@ -103,13 +99,14 @@ class MCTS:
                 parent_visits = int(stats[node.id][0]) + virtual.get(node.id, 0)
                 scored = []
                 for k in open_kids:
-                    v, total = stats[k.id][0] + virtual.get(k.id, 0), stats[k.id][1]
-                    scored.append((uct(total / v if v else 0.0, int(v), parent_visits, c), -k.id, k, v, total))
-                best_uct, _, node, v, total = max(scored, key=lambda t: (t[0], t[1]))
+                    v = int(stats[k.id][0]) + virtual.get(k.id, 0)  # the virtual visits are worth 0 each
+                    q = stats[k.id][1] / v if v else 0.0
+                    scored.append((uct(q, v, parent_visits, c), -k.id, k, v, q))
+                best_uct, _, node, v, q = max(scored, key=lambda t: (t[0], t[1]))
                 if node.id not in chosen:
                     of = f" (pick {j + 1} of {count})" if count > 1 else ""
-                    node.reason = (f"chosen by UCT in iteration {iteration}{of}: Q {(total / v if v else 0.0):.3f} + "
-                                   f"{c:g}·sqrt(ln {parent_visits} / {int(v)}) = {best_uct:.3f}, best of "
+                    node.reason = (f"chosen by UCT in iteration {iteration}{of}: Q {q:.3f} + "
+                                   f"{c:g}·sqrt(ln {parent_visits} / {v}) = {best_uct:.3f}, best of "
                                    f"{len(open_kids)} children")
                 path.append(node.id)
             if node.id in chosen:
