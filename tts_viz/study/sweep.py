@@ -655,16 +655,19 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
     for p, split in problems:
         pool_keys = [key(p, split, "pool", {}, pool_size)] + [
             key(p, split, s.name, s.param_dict, n) for s in pool_specs for n in budgets]
-        need_pool = any(k not in done for k in pool_keys)
-        if need_pool and pool_keys[0] in done and len((pools.get(p.id) or {}).get("answers") or []) >= pool_size:
-            need_pool = "read"  # the pool row is there: a rule added later is read off it, nothing sampled
+        # what the pool needs: nothing, sampling (and scoring), or only reading off its stored row (the row
+        # is there and a rule was added later: nothing is sampled)
+        pool_work = None
+        if any(k not in done for k in pool_keys):
+            stored = pool_keys[0] in done and len((pools.get(p.id) or {}).get("answers") or []) >= pool_size
+            pool_work = "read" if stored else "sample"
         run_keys = [(s, n, key(p, split, s.name, s.param_dict, n)) for s in run_specs for n in run_budgets]
         # nesting strategies largest budget first, so the smaller budgets can be read off that run
         runs = [(s, n) for s, n, k in sorted(run_keys, key=lambda t: (run_specs.index(t[0]),
                 -t[1] if nests_budgets(t[0].name) else t[1])) if k not in done]
         skipped += sum(k in done for k in pool_keys) + len(run_keys) - len(runs)
-        plan.append((p, split, need_pool, runs))
-    total_units = sum(int(need is True) + len(runs) for _, _, need, runs in plan)
+        plan.append((p, split, pool_work, runs))
+    total_units = sum(int(work == "sample") + len(runs) for _, _, work, runs in plan)
 
     writer = ResultsWriter(cfg.results)
     bar = tqdm(total=total_units, desc=f"sweep {cfg.split}", unit="run", file=sys.stderr, disable=not progress,
@@ -679,15 +682,15 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
             if row["status"] != "error":
                 done.add(row_key(row))
 
-    def one_problem(p: Problem, split: str, need_pool: bool, runs) -> None:
+    def one_problem(p: Problem, split: str, pool_work: str | None, runs) -> None:
         nonlocal runs_done
-        if need_pool == "read":
+        if pool_work == "read":
             known = {n: float(r.get("generated_tokens") or 0) for n, r in subsample.get(p.id, {}).items()}
             for row in rows_from_pool(pools[p.id], pool_specs, budgets, known):
                 if row_key(row) not in done:
                     remember(row)
                     write(row)
-        elif need_pool:
+        elif pool_work == "sample":
             bar.set_postfix_str(f"{p.id} pool x{pool_size}")
             pool_strategy = "best-of-n" if cfg.verifier != "none" else "majority"
             trace, rescored = sample_pool(cfg, p, pool_strategy, pool_size, run_fn)
