@@ -13,9 +13,9 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable, Iterator
 
 import torch
-from typing import Callable, Iterator
 
 from .backends import policy_backend
 from .backends.transformers_backend import Cancelled

@@ -10,7 +10,7 @@ import math
 from typing import Callable, Mapping, Sequence
 
 from ..trace import FOOLED_HIGH, PRUNED, Trace, fooled_kind, truth_summary
-from .figures import esc, extra_number as _extra_num, latex_to_text, score_color, si_split, strategy_label, verifier_words
+from .figures import esc, extra_number, latex_to_text, score_color, si_split, strategy_label, verifier_words
 
 _STYLE = "font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.4;"
 _TABLE = "border-collapse: collapse; margin: 4px 0;"
@@ -215,21 +215,21 @@ def _search_column(path) -> tuple[str, Callable] | None:
     ancestry: which step of its line was copied how often), an MCTS node's visits and value, a
     DeepConf sample's confidence. None when the path has none (numbers only: nothing to escape)."""
     def has(key):
-        return any(_extra_num(n, key) is not None for n in path)
+        return any(extra_number(n, key) is not None for n in path)
 
     def particle(n):
-        w, ref = _extra_num(n, "rel_weight"), _extra_num(n, "reference") is not None
+        w, ref = extra_number(n, "rel_weight"), extra_number(n, "reference") is not None
         if w is None:
             return "reference" if ref else "–"
-        return f"{w:.2f}× avg · {int(_extra_num(n, 'copies') or 0)}" + (" · reference" if ref else "")
+        return f"{w:.2f}× avg · {int(extra_number(n, 'copies') or 0)}" + (" · reference" if ref else "")
 
     if has("visits"):
-        return "visits · value", lambda n: ("–" if _extra_num(n, "visits") is None else
-                                            f"{int(_extra_num(n, 'visits'))} · {_num(_extra_num(n, 'value'))}")
+        return "visits · value", lambda n: ("–" if extra_number(n, "visits") is None else
+                                            f"{int(extra_number(n, 'visits'))} · {_num(extra_number(n, 'value'))}")
     if has("rel_weight"):
         return "particle weight · copies", particle
     if has("confidence"):
-        return "confidence", lambda n: _num(_extra_num(n, "confidence"))
+        return "confidence", lambda n: _num(extra_number(n, "confidence"))
     return None
 
 
