@@ -132,6 +132,17 @@ def default_pool() -> ModelPool:
     return _default_pool
 
 
+def build_verifier(cfg: RunConfig, pool: ModelPool | None = None):
+    """The verifier run_search would use for cfg (None for "none"), its models from the shared pool:
+    what re-scores a stored trace (the sweep's pools) when the verifier reads the policy's states."""
+    if cfg.verifier == "none":
+        return None
+    pool = pool or default_pool()
+    backend = policy_backend(cfg.policy, pool, quant=cfg.quant)
+    return make_verifier(cfg.verifier, pool, backend, judge=cfg.judge, problem=cfg.problem(),
+                         seed=cfg.search.seed, quant=cfg.quant)
+
+
 def run_search(
     cfg: RunConfig,
     pool: ModelPool | None = None,

@@ -328,9 +328,7 @@ def sample_pool(cfg: SweepConfig, problem: Problem, strategy: str, size: int, ru
             from ..strategies.auto import SELECTION_METHOD
 
             if make_verifier_fn is None:
-                from ..verifiers import make_verifier
-
-                make_verifier_fn = lambda rc: make_verifier(rc.verifier, problem=rc.problem(), seed=rc.search.seed)  # noqa: E731
+                from ..runner import build_verifier as make_verifier_fn  # the policy's backend for prm / probe
             verifier = make_verifier_fn(run_cfg) if cfg.verifier != "none" else None
             if verifier is None:
                 return old, True
