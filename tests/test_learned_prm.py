@@ -247,3 +247,39 @@ def test_arith_columns_mark_the_wrong_step_and_a_prm_on_them_reads_them_per_step
     assert [round(x) for x in scores[0]] == [1, 0, 1] and round(scores[1][0]) == 1
     with pytest.raises(ValueError, match="add only"):
         head_input(torch.zeros((1, 4 * d + CONFIDENCE_FEATURES)), "all+judge", [["x"]])
+
+
+def test_reusing_features_equal_a_whole_pass_and_run_only_the_new_step(tiny_policy):
+    """In a search the PRM scores a path again each round with one step more: the rows of the steps
+    scored before come from the memo and the path's tokens from the prefix store, and every column
+    (states at both layers, step means, the four confidence numbers) equals a whole fresh pass."""
+    from tts_viz.backends.prefix_cache import PrefixKVStore
+    from tts_viz.trace import ModelCompute
+    from tts_viz.verifiers.step_features import StepFeatureMemo, step_features_reusing
+
+    backend, policy = tiny_policy
+    layers = (1, FINAL)
+    backend.prefix_store = PrefixKVStore()
+    memo = StepFeatureMemo()
+    whole = step_features(backend, policy.prompt, QUESTION, SOLUTIONS, layers)
+    grown = {}
+    first_round = ModelCompute()
+    # round 1: the first step of every solution; round 2..: one more step each
+    for depth in range(1, max(len(s) for s in SOLUTIONS) + 1):
+        paths = [s[:depth] for s in SOLUTIONS if len(s) >= depth]
+        compute = first_round if depth == 1 else ModelCompute()
+        got = step_features_reusing(backend, policy.prompt, QUESTION, paths, layers, memo, batch_size=2, compute=compute)
+        for p, f in zip(paths, got):
+            grown[tuple(p)] = f
+        if depth == 2:
+            # only the new step's tokens (and the one before them) ran: far fewer than the paths hold
+            path_tokens = sum(len(backend.tokenizer(policy.prompt(QUESTION, p), add_special_tokens=False)["input_ids"])
+                              for p in paths)
+            assert compute.reused_tokens > 0 and compute.prompt_tokens < path_tokens / 2, (compute, path_tokens)
+    for steps, f in zip(SOLUTIONS, whole):
+        assert torch.allclose(grown[tuple(steps)], f, atol=1e-4), steps
+    # scoring a path again runs nothing
+    again = ModelCompute()
+    step_features_reusing(backend, policy.prompt, QUESTION, SOLUTIONS, layers, memo, compute=again)
+    assert again.prompt_tokens == 0
+    assert len(memo) == sum(len(s) for s in SOLUTIONS)

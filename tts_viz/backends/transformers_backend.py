@@ -27,6 +27,23 @@ class Generation:
     logprobs: list[float] | None = None
 
 
+@dataclass
+class StoreRun:
+    """One forward pass over right-aligned rows whose first tokens came from the prefix store."""
+    cache: Any
+    out: Any  # the decoder's output (hidden_states when asked for)
+    mask: torch.Tensor
+    pads: list[int]  # left padding of each row
+    past: int  # columns taken from the store (the pass covers the columns after them)
+    cached: list[int]  # tokens of each row whose KV came from the store
+    computed: int
+    reused: int
+
+    def column(self, row: int, token: int) -> int:
+        """Where token index `token` of row `row` sits in the pass's outputs (>= 0 once computed)."""
+        return self.pads[row] + token - self.past
+
+
 class Cancelled(Exception):
     """Raised when a run's cancel event is set; the caller keeps what it has."""
 
@@ -266,13 +283,26 @@ class TransformersBackend:
         holes in the cache, so generate() sees an ordinary left-padded batch). Every row's KV goes
         back into the store. Returns (cache, last-token hidden state [U, d], mask, tokens computed, tokens reused).
         """
+        seeded = self._seed_common_prefix(targets)
+        run = self._run_from_store(targets, [len(t) - 1 for t in targets])
+        return run.cache, run.out.last_hidden_state[:, -1, :], run.mask, seeded + run.computed, run.reused
+
+    @torch.inference_mode()
+    def states_from(self, targets: Sequence[Sequence[int]], run_from: Sequence[int]) -> "StoreRun":
+        """Hidden states of every layer at each row's tokens from run_from[r] on, the tokens before
+        it taken from the prefix store where it holds them (what a step-level PRM reading the policy's
+        states needs in a tree search: the path so far was run already, only the new step is new).
+        Row r's token t sits at column run.column(r, t) of run.out.hidden_states[layer][r]."""
+        return self._run_from_store([list(t) for t in targets], list(run_from), hidden=True)
+
+    def _run_from_store(self, targets: list[list[int]], limits: list[int], hidden: bool = False) -> "StoreRun":
         from transformers import DynamicCache
 
         store = self.prefix_store
-        seeded = self._seed_common_prefix(targets)
         lengths = [len(t) for t in targets]
         width = max(lengths)
-        matches = [store.match(t, limit=len(t) - 1) for t in targets]
+        matches = [store.match(t, limit=max(0, lim)) if store is not None else (0, None)
+                   for t, lim in zip(targets, limits)]
         need = max(n - m for n, (m, _) in zip(lengths, matches))
         past = width - need if any(m for m, _ in matches) else 0
         pads = [width - n for n in lengths]
@@ -300,13 +330,15 @@ class TransformersBackend:
             cache = DynamicCache(ddp_cache_data=layers, config=self.model.config)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)[:, past:]
         out = self.model.get_decoder()(input_ids=block, attention_mask=mask, position_ids=pos,
-                                       past_key_values=cache, use_cache=True)
+                                       past_key_values=cache, use_cache=True, output_hidden_states=hidden)
         cache = out.past_key_values
-        for r, (t, pad) in enumerate(zip(targets, pads)):
-            store.put(t, [(layer.keys[r, :, pad:].clone(), layer.values[r, :, pad:].clone()) for layer in cache.layers])
-        computed = seeded + sum(n - c for n, c in zip(lengths, cached))
-        store.reused_tokens += sum(cached)
-        return cache, out.last_hidden_state[:, -1, :], mask, computed, sum(cached)
+        if store is not None:
+            for r, (t, pad) in enumerate(zip(targets, pads)):
+                store.put(t, [(layer.keys[r, :, pad:].clone(), layer.values[r, :, pad:].clone()) for layer in cache.layers])
+            store.reused_tokens += sum(cached)
+        computed = sum(n - c for n, c in zip(lengths, cached))
+        return StoreRun(cache=cache, out=out, mask=mask, pads=pads, past=past, cached=cached,
+                        computed=computed, reused=sum(cached))
 
     def _cut(self, row: list[int], stop: Sequence[str], logprobs: list[float] | None = None,
              abandoned: bool = False) -> Generation:

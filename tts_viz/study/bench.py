@@ -56,6 +56,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--slots", type=int, default=16, help="llama-server parallel slots")
     p.add_argument("--nf4", action="store_true", help="also: NF4 (bitsandbytes 4-bit) against the default precision")
     p.add_argument("--only-nf4", action="store_true", help="only the NF4 comparison")
+    p.add_argument("--prm", action="store_true", help="also: beam under the trained PRM, features reused vs whole passes")
+    p.add_argument("--only-prm", action="store_true", help="only the PRM comparison")
     p.add_argument("--out", default="runs/bench.json")
 
 
@@ -207,6 +209,61 @@ def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
         "speedup": runs["re-prefill"]["seconds"] / runs["reuse"]["seconds"],
         "speedup_per_generated_token": per_token["re-prefill"] / per_token["reuse"],
     }, reuse_trace
+
+
+def bench_prm(backend, args) -> dict:
+    """Beam search N x width under the trained PRM: its features reused across rounds (step memo +
+    the policy's prefix store) against one whole pass per candidate each round. The baseline replays
+    tokens of a first (warm-up) run, so both score the very same tree; the largest step-score difference
+    between the two says what reuse changes in the numbers (bf16 / int8 paths differ in the last bits)."""
+    from ..backends.prefix_cache import PrefixKVStore
+    from ..policy import StepPolicy
+    from ..runner import RunConfig, run_search
+    from ..strategies.base import SearchConfig
+    from ..verifiers import make_verifier
+
+    problem, where = _beam_problem(args)
+    cfg = RunConfig(question=problem.question, gold=problem.gold, policy=args.policy, verifier="prm", strategy="beam",
+                    search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0, max_rounds=args.rounds))
+    runs, script, scores = {}, None, {}
+    # the first run samples (and warms the process up); the compared two replay its tokens
+    for mode in ("first", "whole-pass", "reuse"):
+        backend.prefix_store = PrefixKVStore()
+        policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
+                            max_solution_tokens=cfg.max_solution_tokens)
+        verifier = make_verifier("prm", policy_backend=backend)
+        verifier.reuse = mode != "whole-pass"
+        with ReplayBackend(backend, script) as replay:
+            trace = run_search(cfg, policy=policy, verifier=verifier)
+        script = replay.recorded
+        if trace.error:
+            raise RuntimeError(f"beam search under the PRM failed ({mode}): {trace.error}")
+        vc, pc = trace.compute["verifier"], trace.compute["policy"]
+        scores[mode] = [n.step_score for n in trace.nodes]
+        runs[mode] = {"seconds": trace.seconds, "verifier_seconds": vc.seconds, "policy_seconds": pc.seconds,
+                      "verifier_tokens_run": vc.prompt_tokens, "verifier_tokens_reused": vc.reused_tokens,
+                      "nodes": len(trace.nodes), "answer": trace.final_answer, "correct": trace.correct,
+                      "texts": [n.text for n in trace.nodes]}
+    runs.pop("first")
+    same_tree = runs["reuse"].pop("texts") == runs["whole-pass"].pop("texts")
+    diffs = [abs(a - b) for a, b in zip(scores["reuse"], scores["whole-pass"]) if a is not None and b is not None]
+    r, w = runs["reuse"], runs["whole-pass"]
+    return {"problem": where, "n": args.beam_n, "width": args.beam_width, "max_rounds": args.rounds,
+            "same_tree": same_tree, "reuse": r, "whole_pass": w, "max_step_score_diff": max(diffs, default=0.0),
+            "speedup": w["seconds"] / r["seconds"],
+            "verifier_speedup": w["verifier_seconds"] / max(r["verifier_seconds"], 1e-9)}
+
+
+def _prm_rows(pr: dict) -> list:
+    r, w = pr["reuse"], pr["whole_pass"]
+    return [
+        ("beam N=%d M=%d, %d rounds, prm: whole pass / reuse" % (pr["n"], pr["width"], pr["max_rounds"]),
+         f"{w['seconds']:.1f} s / {r['seconds']:.1f} s (same tree: {pr['same_tree']})", pr["speedup"], ""),
+        ("  the PRM's own seconds: whole pass / reuse",
+         f"{w['verifier_seconds']:.1f} s / {r['verifier_seconds']:.1f} s "
+         f"({w['verifier_tokens_run']} / {r['verifier_tokens_run']} tokens run)", pr["verifier_speedup"],
+         f"max step-score diff {pr['max_step_score_diff']:.4f}"),
+    ]
 
 
 def bench_server(backend, args) -> dict:
@@ -436,6 +493,16 @@ def cmd_bench(args) -> int:
     started = time.perf_counter()
     if args.only_server:
         return _server_only(args, report, started)
+    if args.only_prm:
+        lm = models.load_embedded(args.policy)
+        report["torch_threads"] = torch.get_num_threads()
+        report["prm"] = bench_prm(TransformersBackend.from_loaded(lm), args)
+        report["bench_seconds"] = time.perf_counter() - started
+        _print_rows(_prm_rows(report["prm"]))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+        print(f"JSON: {args.out}")
+        return 0
     if args.only_nf4:
         report["nf4"] = bench_nf4(args)
         report["bench_seconds"] = time.perf_counter() - started
@@ -459,6 +526,9 @@ def cmd_bench(args) -> int:
     report["prefix_reuse"], trace = bench_prefix_reuse(backend, args)
     print("verifier: batched vs per solution...", file=sys.stderr)
     report["verifier"] = bench_verifier(backend, trace)
+    if args.prm:
+        print("beam under the trained PRM: reuse vs whole passes...", file=sys.stderr)
+        report["prm"] = bench_prm(backend, args)
     if args.server:
         print("beam through llama-server vs in process...", file=sys.stderr)
         report["server"] = bench_server(backend, args)
@@ -495,6 +565,8 @@ def cmd_bench(args) -> int:
     rows.append(("token accounting: trace - hook (= rows never run)",
                  f"{acct['trace_prompt_tokens'] + acct['trace_generated_tokens']} - {acct['forward_tokens_counted']}",
                  None, f"gap {acct['accounting_gap']} (0 = exact)"))
+    if "prm" in report:
+        rows += _prm_rows(report["prm"])
     if "server" in report:
         rows += _server_rows(report["server"])
     if "nf4" in report:

@@ -4,8 +4,9 @@ It reads the step features of verifiers/step_features.py (layers and positions n
 scores them with the trained head. Like the probe it needs no second model and refuses a policy whose
 weights differ from the ones it was trained on. Its weights and card live in assets/ as
 prm-<policy>.safetensors / .json; `python -m tts_viz train-prm` reproduces them from a seed.
-Scoring runs one forward pass over each whole partial solution (no prefix reuse yet): its cost is a
-prefill of the question and the steps so far, per candidate.
+Inside a search only the new step runs: the features of steps scored before come from a memo, and
+the question and the path so far from the policy's prefix store (where its generate call left their
+KV cache), so a round costs about the new steps' tokens, not a prefill of every candidate's path.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import torch
 
 from .base import VerifierBase
 from .probe import ASSETS, ProbeHead, load_head, save_head
-from .step_features import head_input, step_features
+from .step_features import StepFeatureMemo, can_reuse_states, head_input, step_features, step_features_reusing
 
 NAME = "prm"
 
@@ -41,11 +42,17 @@ class LearnedPRM(VerifierBase):
         super().__init__()
         self.backend, self.head, self.layers, self.prompt_fn = backend, head, tuple(layers), prompt_fn
         self.features = features  # which columns the head was trained on (its card's candidate)
+        self.memo = StepFeatureMemo()
+        self.reuse = True  # False: one whole pass per solution every call (the bench's baseline)
         self.compute.params = backend.params
 
     @torch.inference_mode()
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
-        feats = step_features(self.backend, self.prompt_fn, question, solutions, self.layers, compute=self.compute)
+        if self.reuse and can_reuse_states(self.backend):
+            feats = step_features_reusing(self.backend, self.prompt_fn, question, solutions, self.layers, self.memo,
+                                          compute=self.compute)
+        else:
+            feats = step_features(self.backend, self.prompt_fn, question, solutions, self.layers, compute=self.compute)
         return self.score_from_features(feats, self.layers, solutions)
 
     @torch.inference_mode()

@@ -205,3 +205,108 @@ def _run_solutions(backend, rows: Sequence[Sequence[int]], shared: int, layers: 
     res = decoder(input_ids=ids.to(dev), attention_mask=mask.to(dev), output_hidden_states=True, **kw)
     states = [res.last_hidden_state if layer == FINAL else res.hidden_states[int(layer)] for layer in layers]
     return states + [res.last_hidden_state], before, int(mask.sum()) - shared * (len(rows) - 1)
+
+
+class StepFeatureMemo:
+    """Feature rows (and token log-probabilities) of step prefixes already scored, least recently used
+    dropped first. Why: a tree search scores a path's steps again every round, and a step's features
+    depend only on the tokens up to its end (a causal model), so only the new step needs running."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        import threading
+        from collections import OrderedDict
+
+        self.max_entries = max_entries
+        self._rows: "OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, question: str, steps: Sequence[str]):
+        key = (question, tuple(steps))
+        with self._lock:
+            hit = self._rows.get(key)
+            if hit is not None:
+                self._rows.move_to_end(key)
+            return hit
+
+    def put(self, question: str, steps: Sequence[str], row: torch.Tensor, token_lps: torch.Tensor) -> None:
+        with self._lock:
+            self._rows[(question, tuple(steps))] = (row, token_lps)
+            while len(self._rows) > self.max_entries:
+                self._rows.popitem(last=False)
+
+
+def can_reuse_states(backend) -> bool:
+    return hasattr(backend, "states_from") and bool(getattr(backend, "can_reuse", False))
+
+
+@torch.inference_mode()
+def step_features_reusing(backend, prompt_fn: Callable[[str, Sequence[str]], str], question: str,
+                          solutions: Sequence[Sequence[str]], layers: Sequence, memo: StepFeatureMemo,
+                          batch_size: int = 8, compute=None) -> list[torch.Tensor]:
+    """step_features' rows, computing only what neither `memo` nor the backend's prefix store holds.
+
+    Per solution: the leading steps found in `memo` are taken from it; the rest run in one batched
+    pass whose first tokens (the question, the path so far) come from the prefix store, where the
+    policy's generate call left them. Step j's token log-probabilities cover the tokens after step
+    j-1's last inside token up to its own (as in step_features), so the pass starts at step j-1's
+    last inside token (the question's last token for the first step)."""
+    import time
+
+    model, tok = backend.model, backend.tokenizer
+    dim = feature_dim(model.config.hidden_size, layers)
+    prefix_len = len(prompt_fn(question, ()))
+    out: list[torch.Tensor | None] = [None] * len(solutions)
+    todo = []  # (solution index, steps, steps from memo, ids, spans)
+    for i, steps in enumerate(solutions):
+        steps = list(steps)
+        if not steps:
+            out[i] = torch.zeros((0, dim))
+            continue
+        known = 0
+        while known < len(steps) and memo.get(question, steps[: known + 1]) is not None:
+            known += 1
+        if known == len(steps):
+            out[i] = torch.stack([memo.get(question, steps[: j + 1])[0] for j in range(len(steps))])
+            continue
+        ids, spans = step_spans(tok, prompt_fn(question, steps), prefix_len, steps)
+        todo.append((i, steps, known, ids, spans))
+    todo.sort(key=lambda t: len(t[3]) - t[4][t[2]][1])  # similar amounts of new tokens share a pass
+    head = model.get_output_embeddings()
+    for start in range(0, len(todo), batch_size):
+        chunk = todo[start:start + batch_size]
+        t0 = time.perf_counter()
+        # first token whose state is needed: the one before the new tokens' log-probabilities
+        # (a step with no token of its own reads an earlier position: start there then)
+        run_from = [min([spans[known - 1][2] if known else spans[0][1] - 1]
+                        + [min(last, a) for last, a, _ in spans[known:]]) for _, _, known, _, spans in chunk]
+        run = backend.states_from([ids for _, _, _, ids, _ in chunk], run_from)
+        hs, final = run.out.hidden_states, run.out.last_hidden_state
+        states = [final if layer == FINAL else hs[int(layer)] for layer in layers]
+        for r, (i, steps, known, ids, spans) in enumerate(chunk):
+            col = lambda t: run.column(r, t)  # noqa: E731
+            old = [memo.get(question, steps[: j + 1]) for j in range(known)]
+            first = spans[known - 1][2] + 1 if known else spans[0][1]
+            end = spans[-1][2] + 1
+            toks = torch.tensor(ids[first:end], device=final.device)
+            prev = final[r, col(first - 1): col(end - 1)]
+            new_lp = torch.log_softmax(head(prev).float(), -1).gather(1, toks[:, None])[:, 0].cpu()
+            token_lp = torch.cat([lp for _, lp in old] + [new_lp]) if old else new_lp
+            ends = [b + 1 - spans[0][1] for _, _, b in spans]
+            conf = confidence_features(token_lp, ends)
+            rows = [row for row, _ in old]
+            for k in range(known, len(steps)):
+                last, a, b = spans[k]
+                parts = []
+                for h in states:
+                    parts += [h[r, col(last)], h[r, col(a): col(b) + 1].mean(0)]
+                row = torch.cat([torch.cat(parts).float().cpu(), conf[k]])
+                seg_start = (spans[k - 1][2] + 1 if k else spans[0][1]) - spans[0][1]
+                memo.put(question, steps[: k + 1], row, token_lp[seg_start: ends[k]].clone())
+                rows.append(row)
+            out[i] = torch.stack(rows)
+        if compute is not None:
+            compute.add(prompt_tokens=run.computed, reused_tokens=run.reused, seconds=time.perf_counter() - t0)
+    return out  # type: ignore[return-value]
