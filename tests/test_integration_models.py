@@ -222,3 +222,31 @@ def test_bench_replay_rebuilds_the_sampled_steps_on_the_re_prefill_path(tiny):
         again = policy.next_steps(QUESTION, partials, temperature=1.0, seed=99)  # another seed: replay decides
     assert [(r.text, r.tokens) for r in again] == [(r.text, r.tokens) for r in first]
     assert "_decode" not in vars(backend)  # the wrapper is gone after the block
+
+
+def test_prm_features_reused_after_a_real_generate_round_equal_a_whole_pass(monkeypatch):
+    """The trained PRM's features inside a search: after the policy writes a round of steps (its
+    generate call leaves their KV in the prefix store, under the ids it sampled), the reusing path runs
+    only what the store lacks, and the new step's row equals a whole fresh pass over the same texts
+    (as a search scores it: the step the round added, at the end of its path)."""
+    import torch
+
+    from tts_viz.trace import ModelCompute
+    from tts_viz.verifiers.step_features import FINAL, StepFeatureMemo, step_features, step_features_reusing
+
+    backend = _fp32_tiny(monkeypatch)
+    policy = StepPolicy(backend, max_step_tokens=20)
+    memo, layers = StepFeatureMemo(), (10, FINAL)
+    paths = [[], [], ["Tom has 3 apples."]]
+    for _ in range(2):  # two rounds: each path grows by the step the policy just wrote
+        steps = policy.next_steps(QUESTION, paths, temperature=1.0, seed=3)
+        paths = [p + [s.text.strip() or "..."] for p, s in zip(paths, steps)]
+        compute = ModelCompute()
+        got = step_features_reusing(backend, policy.prompt, QUESTION, paths, layers, memo, compute=compute)
+        assert compute.reused_tokens > 0  # the question and the path so far came from the store
+        store, backend.prefix_store = backend.prefix_store, None
+        whole = step_features(backend, policy.prompt, QUESTION, paths, layers)
+        backend.prefix_store = store
+        for p, a, b in zip(paths, got, whole):
+            assert a.shape == b.shape == (len(p), b.shape[1])
+            assert torch.allclose(a[-1], b[-1], atol=2e-3, rtol=1e-3), (p, (a[-1] - b[-1]).abs().max())

@@ -26,7 +26,7 @@ from .strategies.base import SearchConfig, SearchContext
 from .trace import CANCELLED, DONE, FAILED, Trace
 from .problems import Problem
 from .step_truth import label_trace
-from .verifiers import DEFAULT_VERIFIER, check_verifier_name, is_oracle, make_verifier
+from .verifiers import check_verifier_name, default_verifier, is_oracle, make_verifier, trained_for
 
 MAX_QUESTION_CHARS = 4000
 MAX_BUDGET = 64
@@ -41,7 +41,8 @@ class RunConfig:
     question: str
     gold: str | None = None
     policy: str = DEFAULT_POLICY
-    verifier: str = DEFAULT_VERIFIER
+    # None = default_verifier(policy): the trained PRM where one is trained for the policy, else arith
+    verifier: str | None = None
     judge: str | None = None  # model that self-judge uses; None = the policy itself
     # the problem's known intermediate values (generated problems): exact step labels for the
     # oracle verifier and the step truth on the tree (problems.label_steps)
@@ -53,6 +54,10 @@ class RunConfig:
     # precision of the models loaded here: None = the default (bf16, or int8 weights on an AVX2 CPU;
     # nf4 for hub models on CUDA), "nf4" = bitsandbytes 4-bit, "none" = full precision
     quant: str | None = field(default_factory=lambda: os.environ.get("TTS_VIZ_QUANT") or None)
+
+    def __post_init__(self) -> None:
+        if self.verifier is None:
+            self.verifier = default_verifier(self.policy)
 
     def validate(self) -> None:
         q = (self.question or "").strip()

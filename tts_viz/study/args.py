@@ -11,7 +11,7 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
     """Model and sampling options shared by `run` and `sweep`; defaults come from RunConfig/SearchConfig."""
     from ..runner import RunConfig
     from ..strategies.base import SearchConfig
-    from ..verifiers import DEFAULT_VERIFIER, VERIFIERS, check_verifier_name
+    from ..verifiers import DEFAULT_VERIFIER, FALLBACK_VERIFIER, VERIFIERS, check_verifier_name
 
     def verifier_arg(text: str) -> str:
         try:
@@ -22,8 +22,9 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
 
     run_defaults, search_defaults = RunConfig(question=""), SearchConfig()
     p.add_argument("--policy", default=DEFAULT_POLICY, help=f"embedded: {', '.join(EMBEDDED)}; a hub id (GPU); or a model server, openai:MODEL@URL")
-    p.add_argument("--verifier", default=DEFAULT_VERIFIER, type=verifier_arg,
-                   help=f"{', '.join(VERIFIERS)}; arith+X (arithmetic veto); oracle@AUROC (noisy oracle, e.g. oracle@0.75)")
+    p.add_argument("--verifier", default=None, type=verifier_arg,
+                   help=f"{', '.join(VERIFIERS)}; arith+X (arithmetic veto); oracle@AUROC (noisy oracle, e.g. oracle@0.75). "
+                        f"Default: {DEFAULT_VERIFIER} where one is trained for the policy, else {FALLBACK_VERIFIER}")
     p.add_argument("--judge", help="model for self-judge (default: the policy itself)")
     p.add_argument("--quant", choices=["nf4", "none"], default=run_defaults.quant,
                    help="precision of the models loaded here: nf4 = bitsandbytes 4-bit (CPU or CUDA); "

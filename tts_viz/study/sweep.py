@@ -66,7 +66,7 @@ from ..strategies import STRATEGIES
 from ..strategies.base import METHOD_KNOBS, SearchConfig
 from ..trace import FINISHED, SELECTED, Trace, TraceFormatError
 from ..results import load_results  # noqa: F401 - re-exported: the study's readers use it from here
-from ..verifiers import DEFAULT_VERIFIER
+from ..verifiers import default_verifier
 
 DEFAULT_BUDGETS = (1, 2, 4, 8, 16)
 DEFAULT_STRATEGIES = "majority,best-of-n,weighted-best-of-n,beam,dvts,revisions"
@@ -259,7 +259,7 @@ class SweepConfig:
     # Pool-based budgets are nearly free (subsamples), these are not.
     run_budgets: tuple[int, ...] | None = None
     policy: str = "qwen2.5-coder-0.5b"
-    verifier: str = DEFAULT_VERIFIER
+    verifier: str | None = None  # None = default_verifier(policy), as a single run
     judge: str | None = None
     quant: str | None = None  # precision of the models loaded here (RunConfig.quant)
     # a folder of pool traces: a problem's pool is sampled once and re-scored for every other verifier
@@ -275,6 +275,10 @@ class SweepConfig:
     limit: int | None = None  # at most this many problems (after the split), for quick checks
     # problems in flight at once: >1 only pays on a model server (--policy openai:...), which batches them
     concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if self.verifier is None:
+            self.verifier = default_verifier(self.policy)
 
     @property
     def verifier_label(self) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..policy import split_steps
-from ..verifiers import VERIFIERS, make_verifier
+from ..verifiers import NEEDS_POLICY, VERIFIERS, default_verifier, make_verifier
 from ..viz import prm_report_html, scores_table_html
 from .messages import error_html, status_html
 from .notes import VIEW_NOTES
@@ -43,17 +43,17 @@ def prm_score_ui(pool, default_judge: str, question, solution, verifiers, judge,
     for name in verifiers or []:
         progress(0.0, desc=f"scoring with {name}")
         try:
-            backend = None
-            if name == "self-judge":
+            base = name[len("arith+"):] if name.startswith("arith+") else name
+            if base in NEEDS_POLICY:  # self-judge, and the verifiers that read the policy's own states
                 from ..backends.transformers_backend import TransformersBackend
 
                 model = (judge or default_judge).strip()
                 backend = TransformersBackend.from_loaded(pool.get(model))
                 with pool.run_lock(model):
                     v = make_verifier(name, pool, backend)
-                    scores[f"self-judge ({model})"] = v.score(question or "", [steps])[0]
+                    scores[f"{name} ({model})"] = v.score(question or "", [steps])[0]
                 continue
-            v = make_verifier(name, pool, backend)
+            v = make_verifier(name, pool, None)
             scores[name] = v.score(question or "", [steps])[0]
         except Exception as e:  # noqa: BLE001 - a verifier that cannot run says why, others still show
             scores[name] = f"unavailable: {e}"
@@ -70,8 +70,9 @@ def prm_tab(pool, policies: list, default_judge: str, trace_state, node_num) -> 
                 solution = gr.Textbox(label="Solution (steps separated by a blank line)", lines=10)
                 node_btn = gr.Button("Use the inspected node's path", size="sm")
             with gr.Column():
-                verifiers = gr.CheckboxGroup([k for k in VERIFIERS if k != "none"], value=["arith"], label="Verifiers")
-                judge = gr.Dropdown(policies, value=default_judge, label="Judge model for self-judge",
+                first = [v for v in dict.fromkeys(["arith", default_verifier(default_judge)]) if v in VERIFIERS]
+                verifiers = gr.CheckboxGroup([k for k in VERIFIERS if k != "none"], value=first, label="Verifiers")
+                judge = gr.Dropdown(policies, value=default_judge, label="Model: self-judge's judge, and the policy whose states prm / probe / confidence read",
                                     allow_custom_value=True)
                 threshold = gr.Slider(0, 1, value=0.5, step=0.05, label="Mark the first step below")
                 score_btn = gr.Button("Score the steps", variant="primary")

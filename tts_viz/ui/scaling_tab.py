@@ -38,10 +38,31 @@ def study_policy(app_policy: str = DEFAULT_POLICY) -> str:
     return app_policy if any(r.get("policy") == app_policy for r in scaling_rows()) else DEFAULT_POLICY
 
 
+def problems_per_verifier(app_policy: str = DEFAULT_POLICY) -> dict[str, int]:
+    """verifier -> how many problems the shipped study ran under it (for the study's policy)."""
+    policy = study_policy(app_policy)
+    seen: dict[str, set] = {}
+    for r in scaling_rows():
+        if r.get("policy") == policy and r.get("verifier"):
+            seen.setdefault(r["verifier"], set()).add(r.get("problem_id"))
+    return {v: len(ids) for v, ids in seen.items()}
+
+
 def scaling_verifiers(app_policy: str = DEFAULT_POLICY) -> list[tuple[str, str]]:
-    """(label, verifier) choices: the real verifier(s) first, then the oracle levels."""
+    """(label, verifier) choices: the real verifier(s) first, then the oracle levels; each label says
+    how many problems ran under it (a study still in installments shows as such)."""
     found = verifiers_in(scaling_rows(), study_policy(app_policy))
-    return [(verifier_words(v), v) for v in found] or [(DEFAULT_VERIFIER, DEFAULT_VERIFIER)]
+    counts = problems_per_verifier(app_policy)
+    return [(f"{verifier_words(v)} ({counts.get(v, 0)} problems)", v) for v in found] or [
+        (DEFAULT_VERIFIER, DEFAULT_VERIFIER)]
+
+
+def study_verifier(app_policy: str = DEFAULT_POLICY) -> str:
+    """The verifier the tab opens on: the one with the most problems run (the default verifier on a tie)."""
+    counts = problems_per_verifier(app_policy)
+    if not counts:
+        return DEFAULT_VERIFIER
+    return max(counts, key=lambda v: (counts[v], v == DEFAULT_VERIFIER, v))
 
 
 def scaling_views(split: str, binning_kind: str, verifier: str = DEFAULT_VERIFIER, app_policy: str = DEFAULT_POLICY):
@@ -73,7 +94,8 @@ def scaling_tab(app_policy: str) -> None:
             bins = gr.Radio([("absolute (Liu)", "absolute"), ("quantile (Snell)", "quantile")],
                             value="absolute", label="Difficulty bins")
             choices = scaling_verifiers(app_policy)
-            default = DEFAULT_VERIFIER if DEFAULT_VERIFIER in [v for _, v in choices] else choices[0][1]
+            default = study_verifier(app_policy)
+            default = default if default in [v for _, v in choices] else choices[0][1]
             verifier = gr.Radio(choices, value=default, elem_id="tts-scaling-verifier",
                                 label="Verifier (the oracle levels know the answer)")
         fig_n, fig_f, md, fig_q, md_q = scaling_views("test", "absolute", default, app_policy)

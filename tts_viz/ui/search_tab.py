@@ -19,7 +19,7 @@ from ..runner import MAX_BUDGET
 from ..strategies import STRATEGIES
 from ..strategies.base import SearchConfig
 from ..trace import Trace, TraceFormatError
-from ..verifiers import DEFAULT_VERIFIER, VERIFIERS
+from ..verifiers import READS_POLICY_STATES, VERIFIERS, default_verifier, trained_for
 from ..viz import decision_html, inspector_html, revision_figure, summary_html, tree_figure
 from ..viz.figures import esc
 from .clickjs import CLICK_BTN_ID, CLICK_ID
@@ -30,7 +30,7 @@ from .runs import ERRORS, POLICY, TEST_MODE, end_cancel, make_config, start_canc
 from .servers import check_server_url
 
 # ----- defaults -----------------------------------------------------------------------------
-VERIFIER = DEFAULT_VERIFIER
+VERIFIER = default_verifier(POLICY)
 DEFAULTS = dict(
     strategy="beam",
     n=2 if TEST_MODE else 4,
@@ -87,6 +87,24 @@ def verifier_controls(verifier, quality):
     """Show the quality slider and the oracle's note only for the oracle."""
     return gr.update(visible=verifier == "oracle"), gr.update(value=verifier_note(verifier, quality),
                                                                visible=verifier == "oracle")
+
+
+def verifier_for_policy(policy, verifier):
+    """A new policy keeps the verifier unless it cannot run there: a head trained on another policy's
+    states (prm, probe), or one that reads states a model server does not send. Then the default for
+    that policy (arith where it has no trained PRM), with a line saying why."""
+    policy = (policy or "").strip()
+    base = (verifier or "")[len("arith+"):] if (verifier or "").startswith("arith+") else (verifier or "")
+    served = policy.startswith("openai:")
+    if trained_for(verifier or "", policy) and not (served and base in READS_POLICY_STATES):
+        return gr.update(), gr.update(value="", visible=False)
+    new = default_verifier(None if served else policy)
+    if served or not trained_for(new, policy):
+        new = "arith"
+    why = ("a model server does not send the hidden states it reads" if served
+           else f"it is trained on another policy's states, not on {policy}")
+    return gr.update(value=new), gr.update(value=f"Verifier set to **{new}**: {esc(verifier)} cannot run with this policy "
+                                                 f"({esc(why)}).", visible=True)
 
 
 def source_visibility(source):
@@ -294,6 +312,7 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
                                     label="Verifier quality (AUROC): 1 = exact oracle, 0.5 = chance; needs "
                                           "the gold answer")
                 verifier_md = gr.Markdown("", visible=False, elem_id="tts-verifier-note")
+                policy_md = gr.Markdown("", visible=False, elem_id="tts-policy-verifier-note")
                 strategy = gr.Dropdown(list(STRATEGIES), value=DEFAULTS["strategy"], label="Strategy")
                 note = gr.Markdown(strategy_note(DEFAULTS["strategy"]))
                 n = gr.Slider(1, MAX_BUDGET, value=DEFAULTS["n"], step=1, label="Budget N (generations)")
@@ -381,6 +400,7 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
                       [question, gold, problem_msg, problem_state])
     server_btn.click(check_model_server, [server_url], [policy, server_msg])
     verifier.change(verifier_controls, [verifier, quality], [quality, verifier_md])
+    policy.change(verifier_for_policy, [policy, verifier], [verifier, policy_md])
     quality.change(verifier_controls, [verifier, quality], [quality, verifier_md])
     strategy.change(strategy_note, strategy, note)
 

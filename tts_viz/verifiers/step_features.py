@@ -217,7 +217,7 @@ class StepFeatureMemo:
         from collections import OrderedDict
 
         self.max_entries = max_entries
-        self._rows: "OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor]]" = OrderedDict()
+        self._rows: "OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, tuple]]" = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -231,11 +231,20 @@ class StepFeatureMemo:
                 self._rows.move_to_end(key)
             return hit
 
-    def put(self, question: str, steps: Sequence[str], row: torch.Tensor, token_lps: torch.Tensor) -> None:
+    def put(self, question: str, steps: Sequence[str], row: torch.Tensor, token_lps: torch.Tensor,
+            ids: Sequence[int] = ()) -> None:
+        """ids: the text's tokens up to the step's last one read; a later text whose tokens differ there
+        (a step's end can tokenise differently once more text follows) does not take this entry."""
         with self._lock:
-            self._rows[(question, tuple(steps))] = (row, token_lps)
+            self._rows[(question, tuple(steps))] = (row, token_lps, tuple(ids))
             while len(self._rows) > self.max_entries:
                 self._rows.popitem(last=False)
+
+
+def _read_upto(span: tuple[int, int, int]) -> int:
+    """How many of the text's tokens a step's row reads (its end state, its tokens' states and log-probs)."""
+    last, _, b = span
+    return max(last, b) + 1
 
 
 def can_reuse_states(backend) -> bool:
@@ -265,14 +274,18 @@ def step_features_reusing(backend, prompt_fn: Callable[[str, Sequence[str]], str
         if not steps:
             out[i] = torch.zeros((0, dim))
             continue
-        known = 0
-        while known < len(steps) and memo.get(question, steps[: known + 1]) is not None:
+        ids, spans = step_spans(tok, prompt_fn(question, steps), prefix_len, steps)
+        known, old = 0, []
+        while known < len(steps):
+            hit = memo.get(question, steps[: known + 1])
+            if hit is None or hit[2] != tuple(ids[: len(hit[2])]) or len(hit[2]) != _read_upto(spans[known]):
+                break
+            old.append(hit)
             known += 1
         if known == len(steps):
-            out[i] = torch.stack([memo.get(question, steps[: j + 1])[0] for j in range(len(steps))])
+            out[i] = torch.stack([row for row, _, _ in old])
             continue
-        ids, spans = step_spans(tok, prompt_fn(question, steps), prefix_len, steps)
-        todo.append((i, steps, known, ids, spans))
+        todo.append((i, steps, known, ids, spans, old))
     todo.sort(key=lambda t: len(t[3]) - t[4][t[2]][1])  # similar amounts of new tokens share a pass
     head = model.get_output_embeddings()
     for start in range(0, len(todo), batch_size):
@@ -281,30 +294,34 @@ def step_features_reusing(backend, prompt_fn: Callable[[str, Sequence[str]], str
         # first token whose state is needed: the one before the new tokens' log-probabilities
         # (a step with no token of its own reads an earlier position: start there then)
         run_from = [min([spans[known - 1][2] if known else spans[0][1] - 1]
-                        + [min(last, a) for last, a, _ in spans[known:]]) for _, _, known, _, spans in chunk]
-        run = backend.states_from([ids for _, _, _, ids, _ in chunk], run_from)
+                        + [min(last, a) for last, a, _ in spans[known:]]) for _, _, known, _, spans, _ in chunk]
+        run = backend.states_from([ids for _, _, _, ids, _, _ in chunk], run_from)
         hs, final = run.out.hidden_states, run.out.last_hidden_state
         states = [final if layer == FINAL else hs[int(layer)] for layer in layers]
-        for r, (i, steps, known, ids, spans) in enumerate(chunk):
+        for r, (i, steps, known, ids, spans, old) in enumerate(chunk):
             col = lambda t: run.column(r, t)  # noqa: E731
-            old = [memo.get(question, steps[: j + 1]) for j in range(known)]
             first = spans[known - 1][2] + 1 if known else spans[0][1]
             end = spans[-1][2] + 1
             toks = torch.tensor(ids[first:end], device=final.device)
             prev = final[r, col(first - 1): col(end - 1)]
             new_lp = torch.log_softmax(head(prev).float(), -1).gather(1, toks[:, None])[:, 0].cpu()
-            token_lp = torch.cat([lp for _, lp in old] + [new_lp]) if old else new_lp
-            ends = [b + 1 - spans[0][1] for _, _, b in spans]
+            # the memo's segments (their tokens checked equal to this text's) come first, the new after
+            token_lp = torch.cat([lp for _, lp, _ in old] + [new_lp]) if old else new_lp
+            ends, done = [], 0
+            for _, lp, _ in old:
+                done += len(lp)
+                ends.append(done)
+            ends += [done + b + 1 - first for _, _, b in spans[known:]]
             conf = confidence_features(token_lp, ends)
-            rows = [row for row, _ in old]
+            rows = [row for row, _, _ in old]
             for k in range(known, len(steps)):
                 last, a, b = spans[k]
                 parts = []
                 for h in states:
                     parts += [h[r, col(last)], h[r, col(a): col(b) + 1].mean(0)]
                 row = torch.cat([torch.cat(parts).float().cpu(), conf[k]])
-                seg_start = (spans[k - 1][2] + 1 if k else spans[0][1]) - spans[0][1]
-                memo.put(question, steps[: k + 1], row, token_lp[seg_start: ends[k]].clone())
+                memo.put(question, steps[: k + 1], row, token_lp[ends[k - 1] if k else 0: ends[k]].clone(),
+                         ids[: _read_upto(spans[k])])
                 rows.append(row)
             out[i] = torch.stack(rows)
         if compute is not None:
