@@ -246,3 +246,30 @@ def test_empty_bins_are_named_and_a_second_policy_gets_its_own_colour():
     lines = {t.name: t for t in flops_figure(rows, split="test").data}
     a, b = lines["p05: majority"], lines["p15: majority"]
     assert a.line.color != b.line.color and a.line.dash != b.line.dash and a.marker.symbol != b.marker.symbol
+
+
+def test_two_verifiers_in_one_results_file_are_reported_apart_and_side_by_side_on_shared_problems(tmp_path, capsys):
+    """The prm re-run sits beside the arith study in results.jsonl: scaling-report shows one verifier's
+    rows (the one with the most problems unless told), and --against compares the two on the problems
+    both ran, never mixing their rows into one cell."""
+    import json
+
+    from tts_viz.cli import main
+    from tts_viz.viz.scaling import study_verifier, verifier_pair_markdown
+
+    rows = []
+    for pid in ("a", "b", "c", "d"):
+        rows.append(_qrow(pid, "arith", "weighted-best-of-n", 16, pid == "a", policy="qwen2.5-coder-0.5b"))
+    for pid in ("a", "b"):
+        rows.append(_qrow(pid, "prm", "weighted-best-of-n", 16, True, policy="qwen2.5-coder-0.5b"))
+    assert study_verifier(rows, "qwen2.5-coder-0.5b") == "arith"
+    table = verifier_pair_markdown(rows, "test", "qwen2.5-coder-0.5b", "prm", "arith")
+    assert "| weighted-best-of-n | 1.000 / 0.500 (2) |" in table  # a and b only: prm 2/2, arith 1/2
+    f = tmp_path / "r.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert main(["scaling-report", "--results", str(f)]) == 0
+    out = capsys.readouterr().out
+    assert "Verifier of qwen2.5-coder-0.5b: arith" in out and "0.250 (4)" in out  # arith alone: 1 of 4
+    assert main(["scaling-report", "--results", str(f), "--verifier", "prm", "--against", "arith"]) == 0
+    out = capsys.readouterr().out
+    assert "1.000 (2)" in out and "prm / arith on the same problems" in out and "1.000 / 0.500 (2)" in out

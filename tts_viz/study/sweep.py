@@ -858,6 +858,9 @@ def add_report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--big", default="qwen2.5-coder-1.5b", help="the bigger policy of the FLOPs-matched comparison")
     p.add_argument("--quality", help="instead: the verifier-quality study's tables from this results file "
                                      "(e.g. assets/scaling/verifier-quality.jsonl)")
+    p.add_argument("--verifier", help="the small policy's rows under this verifier (default: the one with the most "
+                                      "problems; the other policy's rows are kept whatever their verifier)")
+    p.add_argument("--against", help="also: accuracy under --verifier and this one, on the problems both ran (e.g. arith)")
 
 
 def cmd_scaling_report(args) -> int:
@@ -866,5 +869,23 @@ def cmd_scaling_report(args) -> int:
     rows = load_results(args.quality or args.results)
     if not rows:
         raise ValueError(f"No results in {args.quality or args.results}: run `python -m tts_viz sweep` first.")
-    print(quality_report(rows, args.small) if args.quality else scaling_report(rows, args.small, args.big))
+    if args.quality:
+        print(quality_report(rows, args.small))
+        return 0
+    from ..viz.scaling import rows_for_verifier, study_verifier
+
+    verifier = args.verifier or study_verifier(rows, args.small)
+    mine = rows_for_verifier(rows, verifier, args.small)
+    if not any(r.get("policy") == args.small for r in mine):
+        raise ValueError(f"No rows of {args.small} under the verifier {verifier!r} in {args.results}.")
+    print(f"_Verifier of {args.small}: {verifier}._\n")
+    print(scaling_report(mine, args.small, args.big))
+    if args.against:
+        from ..viz.scaling import verifier_pair_markdown
+
+        for split in ("val", "test"):
+            if table := verifier_pair_markdown(rows, split, args.small, verifier, args.against):
+                print(f"\n### {verifier} / {args.against} on the same problems ({args.small}, {split} split)\n")
+                print(f"Each cell: accuracy under {verifier} / under {args.against} (problems both ran).\n")
+                print(table)
     return 0

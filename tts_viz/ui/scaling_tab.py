@@ -9,8 +9,9 @@ import gradio as gr
 from ..models import DEFAULT_POLICY
 from ..verifiers import DEFAULT_VERIFIER
 from ..viz.figures import verifier_words
-from ..viz.scaling import (QUALITY_RESULTS, SCALING_RESULTS, load_results_file, quality_figure, quality_markdown,
-                           rows_for_verifier, scaling_view, verifiers_in)
+from ..viz.scaling import (QUALITY_RESULTS, SCALING_RESULTS, load_results_file, problems_per_verifier, quality_figure,
+                           quality_markdown, rows_for_verifier, scaling_view, verifiers_in)
+from ..viz.scaling import study_verifier as _study_verifier
 from .notes import VIEW_NOTES
 
 _cache: dict[tuple, tuple] = {}
@@ -38,31 +39,18 @@ def study_policy(app_policy: str = DEFAULT_POLICY) -> str:
     return app_policy if any(r.get("policy") == app_policy for r in scaling_rows()) else DEFAULT_POLICY
 
 
-def problems_per_verifier(app_policy: str = DEFAULT_POLICY) -> dict[str, int]:
-    """verifier -> how many problems the shipped study ran under it (for the study's policy)."""
-    policy = study_policy(app_policy)
-    seen: dict[str, set] = {}
-    for r in scaling_rows():
-        if r.get("policy") == policy and r.get("verifier"):
-            seen.setdefault(r["verifier"], set()).add(r.get("problem_id"))
-    return {v: len(ids) for v, ids in seen.items()}
-
-
 def scaling_verifiers(app_policy: str = DEFAULT_POLICY) -> list[tuple[str, str]]:
     """(label, verifier) choices: the real verifier(s) first, then the oracle levels; each label says
     how many problems ran under it (a study still in installments shows as such)."""
     found = verifiers_in(scaling_rows(), study_policy(app_policy))
-    counts = problems_per_verifier(app_policy)
+    counts = problems_per_verifier(scaling_rows(), study_policy(app_policy))
     return [(f"{verifier_words(v)} ({counts.get(v, 0)} problems)", v) for v in found] or [
         (DEFAULT_VERIFIER, DEFAULT_VERIFIER)]
 
 
 def study_verifier(app_policy: str = DEFAULT_POLICY) -> str:
     """The verifier the tab opens on: the one with the most problems run (the default verifier on a tie)."""
-    counts = problems_per_verifier(app_policy)
-    if not counts:
-        return DEFAULT_VERIFIER
-    return max(counts, key=lambda v: (counts[v], v == DEFAULT_VERIFIER, v))
+    return _study_verifier(scaling_rows(), study_policy(app_policy), DEFAULT_VERIFIER) or DEFAULT_VERIFIER
 
 
 def scaling_views(split: str, binning_kind: str, verifier: str = DEFAULT_VERIFIER, app_policy: str = DEFAULT_POLICY):

@@ -300,6 +300,35 @@ def accuracy_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None
     return "\n".join(lines)
 
 
+def verifier_pair_markdown(rows: Sequence[Mapping[str, Any]], split: str, policy: str, a: str, b: str) -> str:
+    """Accuracy of each strategy x budget under verifiers a and b, on the problems both ran that cell
+    (a paired comparison: same problems, and the pool rules the same samples), as Markdown."""
+    cur = current_rows([r for r in rows if r.get("policy") == policy and r.get("split") == split
+                        and r.get("verifier") in (a, b) and r.get("strategy") != "pool" and r.get("status") == "done"
+                        and r.get("correct") is not None])
+    cells: dict[tuple[str, int], dict[str, dict[str, bool]]] = {}
+    for r in cur:
+        cells.setdefault((curve_label(r), int(r["budget"])), {}).setdefault(r["verifier"], {})[r["problem_id"]] = bool(
+            r["correct"])
+    budgets = sorted({n for _, n in cells})
+    labels = sorted({lab for lab, _ in cells}, key=lambda s: (s.startswith("auto"), s))
+    if not labels:
+        return ""
+    lines = ["| strategy | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
+    for lab in labels:
+        out = []
+        for n in budgets:
+            c = cells.get((lab, n), {})
+            shared = sorted(set(c.get(a, {})) & set(c.get(b, {})))
+            if not shared:
+                out.append("-")
+                continue
+            acc = [sum(c[v][p] for p in shared) / len(shared) for v in (a, b)]
+            out.append(f"{acc[0]:.3f} / {acc[1]:.3f} ({len(shared)})")
+        lines.append(f"| {lab} | " + " | ".join(out) + " |")
+    return "\n".join(lines)
+
+
 def binning_for(kind: str, rows: Sequence[Mapping[str, Any]] = (), fit_split: str = "val", k: int = 5):
     """'absolute': Liu's easy/medium/hard. 'quantile': Snell's k quantile bins of oracle pass@1, fitted
     on the `fit_split` problems (so held-out problems are binned by validation edges)."""
@@ -626,6 +655,21 @@ def rows_for_verifier(rows: Sequence[Mapping[str, Any]], verifier: str, policy: 
     """The rows the Scaling tab shows for one verifier: the searching policy's rows under that verifier,
     plus every other policy's rows (the bigger policy's FLOPs-matched baseline)."""
     return [r for r in rows if r.get("policy") != policy or r.get("verifier") == verifier]
+
+
+def problems_per_verifier(rows: Sequence[Mapping[str, Any]], policy: str) -> dict[str, int]:
+    """verifier -> how many problems `policy` ran under it."""
+    seen: dict[str, set] = {}
+    for r in rows:
+        if r.get("policy") == policy and r.get("verifier"):
+            seen.setdefault(r["verifier"], set()).add(r.get("problem_id"))
+    return {v: len(ids) for v, ids in seen.items()}
+
+
+def study_verifier(rows: Sequence[Mapping[str, Any]], policy: str, prefer: str | None = None) -> str | None:
+    """The verifier a study view opens on: the one `policy` ran the most problems under (`prefer` on a tie)."""
+    counts = problems_per_verifier(rows, policy)
+    return max(counts, key=lambda v: (counts[v], v == prefer, v)) if counts else None
 
 
 def verifiers_in(rows: Sequence[Mapping[str, Any]], policy: str) -> list[str]:
