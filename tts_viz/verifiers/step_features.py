@@ -268,7 +268,7 @@ def step_features_reusing(backend, prompt_fn: Callable[[str, Sequence[str]], str
     dim = feature_dim(model.config.hidden_size, layers)
     prefix_len = len(prompt_fn(question, ()))
     out: list[torch.Tensor | None] = [None] * len(solutions)
-    todo = []  # (solution index, steps, steps from memo, ids, spans)
+    todo = []  # (solution index, steps, how many from the memo, ids, spans, the memo entries)
     for i, steps in enumerate(solutions):
         steps = list(steps)
         if not steps:
