@@ -310,8 +310,9 @@ def verifier_pair_markdown(rows: Sequence[Mapping[str, Any]], split: str, policy
     for r in cur:
         cells.setdefault((curve_label(r), int(r["budget"])), {}).setdefault(r["verifier"], {})[r["problem_id"]] = bool(
             r["correct"])
-    budgets = sorted({n for _, n in cells})
-    labels = sorted({lab for lab, _ in cells}, key=lambda s: (s.startswith("auto"), s))
+    both = {k for k, c in cells.items() if set(c.get(a, {})) & set(c.get(b, {}))}  # cells both verifiers ran
+    budgets = sorted({n for _, n in both})
+    labels = sorted({lab for lab, _ in both}, key=lambda s: (s.startswith("auto"), s))
     if not labels:
         return ""
     lines = ["| strategy | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
