@@ -1,7 +1,7 @@
 """Screenshots of the app as a class sees it, from real runs on the embedded default models.
 
-Starts `app.py` on a free port (the default 0.5B policy, arith verifier), drives it in Debian's
-chromium through Playwright and writes PNGs to --out: a beam tree at N=16 and at N=64 (the 16 run's
+Starts `app.py` on a free port (the default 0.5B policy and its default verifier, the trained PRM),
+drives it in Debian's chromium through Playwright and writes PNGs to --out: a beam tree at N=16 and at N=64 (the 16 run's
 selected path in the inspector with its maths rendered), that trace reopened from its file (the
 question back in the boxes and the summary), the Compare tab with its winner line, and the Scaling
 tab in quantile view. Prints one JSON line with the seconds of each run. Takes a few minutes on 2
