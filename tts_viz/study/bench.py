@@ -497,20 +497,10 @@ def cmd_bench(args) -> int:
         lm = models.load_embedded(args.policy)
         report["torch_threads"] = torch.get_num_threads()
         report["prm"] = bench_prm(TransformersBackend.from_loaded(lm), args)
-        report["bench_seconds"] = time.perf_counter() - started
-        _print_rows(_prm_rows(report["prm"]))
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
-        print(f"JSON: {args.out}")
-        return 0
+        return _finish_one_part(args, report, started, _prm_rows(report["prm"]))
     if args.only_nf4:
         report["nf4"] = bench_nf4(args)
-        report["bench_seconds"] = time.perf_counter() - started
-        _print_rows(_nf4_rows(report["nf4"]))
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1, default=str))
-        print(f"JSON: {args.out}")
-        return 0
+        return _finish_one_part(args, report, started, _nf4_rows(report["nf4"]))
     if not args.skip_start:
         print("cold / warm start (fresh processes, empty cache folder)...", file=sys.stderr)
         report["start"] = bench_start(args.policy)
@@ -573,6 +563,16 @@ def cmd_bench(args) -> int:
         rows += _nf4_rows(report["nf4"])
     _print_rows(rows)
     print(f"\nmodel: {report['model']}, torch threads {report['torch_threads']}, bench {report['bench_seconds']:.0f} s")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=1, default=str))
+    print(f"JSON: {args.out}")
+    return 0
+
+
+def _finish_one_part(args, report: dict, started: float, rows: list) -> int:
+    """A bench of one part (--only-prm, --only-nf4): its rows printed, the report written."""
+    report["bench_seconds"] = time.perf_counter() - started
+    _print_rows(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
     print(f"JSON: {args.out}")
