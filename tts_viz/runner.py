@@ -26,7 +26,7 @@ from .strategies.base import SearchConfig, SearchContext
 from .trace import CANCELLED, DONE, FAILED, Trace
 from .problems import Problem
 from .step_truth import label_trace
-from .verifiers import NEEDS_POLICY, check_verifier_name, default_verifier, is_oracle, make_verifier
+from .verifiers import NEEDS_POLICY, base_verifier, check_verifier_name, default_verifier, is_oracle, make_verifier
 
 MAX_QUESTION_CHARS = 4000
 MAX_BUDGET = 64
@@ -143,9 +143,8 @@ def build_verifier(cfg: RunConfig, pool: ModelPool | None = None):
     if cfg.verifier == "none":
         return None
     pool = pool or default_pool()
-    base = cfg.verifier[len("arith+"):] if cfg.verifier.startswith("arith+") else cfg.verifier
     # only a verifier that reads the policy loads it (arith and the oracle re-score without a model)
-    backend = policy_backend(cfg.policy, pool, quant=cfg.quant) if base in NEEDS_POLICY else None
+    backend = policy_backend(cfg.policy, pool, quant=cfg.quant) if base_verifier(cfg.verifier) in NEEDS_POLICY else None
     return make_verifier(cfg.verifier, pool, backend, judge=cfg.judge, problem=cfg.problem(),
                          seed=cfg.search.seed, quant=cfg.quant)
 

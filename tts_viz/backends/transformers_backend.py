@@ -35,9 +35,8 @@ class StoreRun:
     mask: torch.Tensor
     pads: list[int]  # left padding of each row
     past: int  # columns taken from the store (the pass covers the columns after them)
-    cached: list[int]  # tokens of each row whose KV came from the store
-    computed: int
-    reused: int
+    computed: int  # tokens run
+    reused: int  # tokens whose KV came from the store
 
     def column(self, row: int, token: int) -> int:
         """Where token index `token` of row `row` sits in the pass's outputs (>= 0 once computed)."""
@@ -337,8 +336,7 @@ class TransformersBackend:
                 store.put(t, [(layer.keys[r, :, pad:].clone(), layer.values[r, :, pad:].clone()) for layer in cache.layers])
             store.reused_tokens += sum(cached)
         computed = sum(n - c for n, c in zip(lengths, cached))
-        return StoreRun(cache=cache, out=out, mask=mask, pads=pads, past=past, cached=cached,
-                        computed=computed, reused=sum(cached))
+        return StoreRun(cache=cache, out=out, mask=mask, pads=pads, past=past, computed=computed, reused=sum(cached))
 
     def _cut(self, row: list[int], stop: Sequence[str], logprobs: list[float] | None = None,
              abandoned: bool = False) -> Generation:

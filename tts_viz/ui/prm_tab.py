@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..policy import split_steps
-from ..verifiers import NEEDS_POLICY, VERIFIERS, default_verifier, make_verifier
+from ..verifiers import NEEDS_POLICY, VERIFIERS, base_verifier, default_verifier, make_verifier
 from ..viz import prm_report_html, scores_table_html
 from .messages import error_html, status_html
 from .notes import VIEW_NOTES
@@ -43,8 +43,7 @@ def prm_score_ui(pool, default_judge: str, question, solution, verifiers, judge,
     for name in verifiers or []:
         progress(0.0, desc=f"scoring with {name}")
         try:
-            base = name[len("arith+"):] if name.startswith("arith+") else name
-            if base in NEEDS_POLICY:  # self-judge, and the verifiers that read the policy's own states
+            if base_verifier(name) in NEEDS_POLICY:  # self-judge, and the verifiers that read the policy's own states
                 from ..backends.transformers_backend import TransformersBackend
 
                 model = (judge or default_judge).strip()

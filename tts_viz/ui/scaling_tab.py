@@ -42,8 +42,8 @@ def study_policy(app_policy: str = DEFAULT_POLICY) -> str:
 def scaling_verifiers(app_policy: str = DEFAULT_POLICY) -> list[tuple[str, str]]:
     """(label, verifier) choices: the real verifier(s) first, then the oracle levels; each label says
     how many problems ran under it (a study still in installments shows as such)."""
-    found = verifiers_in(scaling_rows(), study_policy(app_policy))
-    counts = problems_per_verifier(scaling_rows(), study_policy(app_policy))
+    rows, policy = scaling_rows(), study_policy(app_policy)
+    found, counts = verifiers_in(rows, policy), problems_per_verifier(rows, policy)
     return [(f"{verifier_words(v)} ({counts.get(v, 0)} problems)", v) for v in found] or [
         (DEFAULT_VERIFIER, DEFAULT_VERIFIER)]
 

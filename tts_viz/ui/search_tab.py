@@ -19,7 +19,7 @@ from ..runner import MAX_BUDGET
 from ..strategies import STRATEGIES
 from ..strategies.base import SearchConfig
 from ..trace import Trace, TraceFormatError
-from ..verifiers import READS_POLICY_STATES, VERIFIERS, default_verifier, trained_for
+from ..verifiers import FALLBACK_VERIFIER, READS_POLICY_STATES, VERIFIERS, base_verifier, default_verifier, trained_for
 from ..viz import decision_html, inspector_html, revision_figure, summary_html, tree_figure
 from ..viz.figures import esc
 from .clickjs import CLICK_BTN_ID, CLICK_ID
@@ -93,14 +93,12 @@ def verifier_for_policy(policy, verifier):
     """A new policy keeps the verifier unless it cannot run there: a head trained on another policy's
     states (prm, probe), or one that reads states a model server does not send. Then the default for
     that policy (arith where it has no trained PRM), with a line saying why."""
-    policy = (policy or "").strip()
-    base = (verifier or "")[len("arith+"):] if (verifier or "").startswith("arith+") else (verifier or "")
+    policy, verifier = (policy or "").strip(), verifier or ""
     served = policy.startswith("openai:")
-    if trained_for(verifier or "", policy) and not (served and base in READS_POLICY_STATES):
+    if trained_for(verifier, policy) and not (served and base_verifier(verifier) in READS_POLICY_STATES):
         return gr.update(), gr.update(value="", visible=False)
-    new = default_verifier(None if served else policy)
-    if served or not trained_for(new, policy):
-        new = "arith"
+    # default_verifier only ever names one that runs on the policy it is given
+    new = default_verifier(policy) if policy and not served else FALLBACK_VERIFIER
     why = ("a model server does not send the hidden states it reads" if served
            else f"it is trained on another policy's states, not on {policy}")
     return gr.update(value=new), gr.update(value=f"Verifier set to **{new}**: {esc(verifier)} cannot run with this policy "

@@ -57,11 +57,15 @@ FALLBACK_VERIFIER = "arith"
 TRAINED_ON_POLICY = {"prm": prm_paths, "probe": probe_paths}
 
 
+def base_verifier(name: str) -> str:
+    """The verifier an arithmetic veto wraps (arith+X -> X); any other name as it is."""
+    return name[len("arith+"):] if name.startswith("arith+") else name
+
+
 def trained_for(name: str, policy: str | None) -> bool:
     """Whether `name` can run on `policy`: True unless it (or the verifier its arith veto wraps) reads a
     head trained on a policy's states and none is trained for this one."""
-    base = name[len("arith+"):] if name.startswith("arith+") else name
-    paths = TRAINED_ON_POLICY.get(base)
+    paths = TRAINED_ON_POLICY.get(base_verifier(name))
     return paths is None or bool(policy) and paths(str(policy))[0].is_file()
 
 
@@ -79,7 +83,7 @@ def check_verifier_name(name: str) -> None:
     if is_oracle(name):
         parse_oracle(name)
         return
-    base = name[len("arith+"):] if name.startswith("arith+") else name
+    base = base_verifier(name)
     if name in VERIFIERS or base in VERIFIERS or base.startswith("self-judge@"):
         return
     if base.startswith("openai:"):  # a PRM on a vLLM pooling server (served_prm.py)
@@ -176,5 +180,5 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
     raise ValueError(f"Unknown verifier '{name}'. Choose one of: {', '.join(VERIFIERS)}.")
 
 
-__all__ = ["VERIFIERS", "DEFAULT_VERIFIER", "FALLBACK_VERIFIER", "default_verifier", "trained_for", "AGGREGATIONS", "Verifier", "VerifierBase", "aggregate", "make_verifier",
+__all__ = ["VERIFIERS", "DEFAULT_VERIFIER", "FALLBACK_VERIFIER", "default_verifier", "trained_for", "base_verifier", "AGGREGATIONS", "Verifier", "VerifierBase", "aggregate", "make_verifier",
            "check_verifier_name", "is_oracle", "verifier_label", "oracle_name", "OracleError"]

@@ -17,6 +17,8 @@ token_confidence.WINDOW tokens.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Callable, Sequence
 
 import torch
@@ -213,9 +215,6 @@ class StepFeatureMemo:
     depend only on the tokens up to its end (a causal model), so only the new step needs running."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        import threading
-        from collections import OrderedDict
-
         self.max_entries = max_entries
         self._rows: "OrderedDict[tuple, tuple[torch.Tensor, torch.Tensor, tuple]]" = OrderedDict()
         self._lock = threading.Lock()
