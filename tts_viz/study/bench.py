@@ -13,6 +13,9 @@
 7. with --nf4 (or --only-nf4): bitsandbytes NF4 against the default precision, each in a fresh
    process: decode tok/s at batch 1 and 16, peak resident memory, and the next-token KL and top-1
    agreement over a GSM8K prompt and solution (teacher-forced, every position);
+8. with --attention (or --only-attention): the same beam search decoding with the grouped-query
+   kernel (backends/grouped_attention.py, the CPU default) against transformers' sdpa, replaying one
+   run's tokens so both build the same tree; and decode tok/s at 16 rows after a long prompt;
 6. with --server: the same beam search through llama.cpp's llama-server (16 slots, prompt cache on,
    the same GGUF) against the in-process backend, and single-stream decode tok/s of both.
 
@@ -58,6 +61,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only-nf4", action="store_true", help="only the NF4 comparison")
     p.add_argument("--prm", action="store_true", help="also: beam under the trained PRM, features reused vs whole passes")
     p.add_argument("--only-prm", action="store_true", help="only the PRM comparison")
+    p.add_argument("--attention", action="store_true", help="also: grouped-query decode kernel vs sdpa")
+    p.add_argument("--only-attention", action="store_true", help="only the attention comparison")
     p.add_argument("--out", default="runs/bench.json")
 
 
@@ -263,6 +268,68 @@ def _prm_rows(pr: dict) -> list:
          f"{w['verifier_seconds']:.1f} s / {r['verifier_seconds']:.1f} s "
          f"({w['verifier_tokens_run']} / {r['verifier_tokens_run']} tokens run)", pr["verifier_speedup"],
          f"max step-score diff {pr['max_step_score_diff']:.4f}"),
+    ]
+
+
+def bench_attention(backend, args) -> dict:
+    """Decoding with the grouped-query kernel against sdpa: beam N x width with the arith verifier
+    (a warm-up run samples; the two compared runs replay its tokens, so the tree is the same), and
+    generation of 64 tokens on 16 rows after a ~600-token prompt. Prefill runs sdpa in both."""
+    from ..backends.grouped_attention import NAME, use_grouped_decode
+    from ..backends.prefix_cache import PrefixKVStore
+    from ..policy import StepPolicy
+    from ..runner import RunConfig, run_search
+    from ..strategies.base import SearchConfig
+
+    model = backend.model
+    if model.config._attn_implementation != NAME and not use_grouped_decode(model):
+        return {"skipped": f"{args.policy} has no grouped KV heads or does not run on sdpa"}
+    problem, where = _beam_problem(args)
+    cfg = RunConfig(question=problem.question, gold=problem.gold, policy=args.policy, verifier="arith",
+                    strategy="beam", search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0,
+                                                         max_rounds=args.rounds))
+    long_prompt = StepPolicy(backend).prompt(" ".join([problem.question] * 6))
+    beam, decode, script = {}, {}, None
+    try:
+        for mode, impl in (("warm-up", NAME), ("sdpa", "sdpa"), ("grouped", NAME)):
+            model.set_attn_implementation(impl)
+            backend.prefix_store = PrefixKVStore()
+            policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
+                                max_solution_tokens=cfg.max_solution_tokens)
+            with ReplayBackend(backend, script) as replay:
+                trace = run_search(cfg, policy=policy)
+            script = script or replay.recorded
+            if trace.error:
+                raise RuntimeError(f"beam search failed ({mode}): {trace.error}")
+            if mode == "warm-up":
+                continue
+            beam[mode] = {"seconds": trace.seconds, "generated_tokens": trace.compute["policy"].generated_tokens,
+                          "texts": [n.text for n in trace.nodes]}
+            backend.prefix_store = PrefixKVStore()
+            t0 = time.perf_counter()
+            gens = backend.generate([long_prompt] * 16, max_new_tokens=64, min_new_tokens=64, seed=0)
+            dt = time.perf_counter() - t0
+            decode[mode] = {"seconds": dt, "tok_s": sum(g.tokens for g in gens) / dt,
+                            "prompt_tokens": backend.count_tokens(long_prompt)}
+    finally:
+        model.set_attn_implementation(NAME)
+    same_tree = beam["sdpa"].pop("texts") == beam["grouped"].pop("texts")
+    return {"problem": where, "n": args.beam_n, "width": args.beam_width, "max_rounds": args.rounds,
+            "same_tree": same_tree, "beam": beam, "decode_16_rows": decode,
+            "beam_speedup": beam["sdpa"]["seconds"] / beam["grouped"]["seconds"],
+            "decode_speedup": decode["grouped"]["tok_s"] / decode["sdpa"]["tok_s"]}
+
+
+def _attention_rows(at: dict) -> list:
+    if "skipped" in at:
+        return [("grouped-query decode vs sdpa", at["skipped"], None, "")]
+    b, d = at["beam"], at["decode_16_rows"]
+    return [
+        ("beam N=%d M=%d, %d rounds: sdpa / grouped decode" % (at["n"], at["width"], at["max_rounds"]),
+         f"{b['sdpa']['seconds']:.1f} s / {b['grouped']['seconds']:.1f} s (same tree: {at['same_tree']})",
+         at["beam_speedup"], ""),
+        ("16 rows x 64 tokens after a %d-token prompt: grouped / sdpa" % d["grouped"]["prompt_tokens"],
+         f"{d['grouped']['tok_s']:.1f} / {d['sdpa']['tok_s']:.1f} tok/s", at["decode_speedup"], ""),
     ]
 
 
@@ -498,6 +565,11 @@ def cmd_bench(args) -> int:
         report["torch_threads"] = torch.get_num_threads()
         report["prm"] = bench_prm(TransformersBackend.from_loaded(lm), args)
         return _finish_one_part(args, report, started, _prm_rows(report["prm"]))
+    if args.only_attention:
+        lm = models.load_embedded(args.policy)
+        report["torch_threads"] = torch.get_num_threads()
+        report["attention"] = bench_attention(TransformersBackend.from_loaded(lm), args)
+        return _finish_one_part(args, report, started, _attention_rows(report["attention"]))
     if args.only_nf4:
         report["nf4"] = bench_nf4(args)
         return _finish_one_part(args, report, started, _nf4_rows(report["nf4"]))
@@ -506,9 +578,9 @@ def cmd_bench(args) -> int:
         report["start"] = bench_start(args.policy)
     lm = models.load_embedded(args.policy)
     report["torch_threads"] = torch.get_num_threads()
-    report["model"] = {"dtype": lm.meta.get("dtype"), "cpu_quant": lm.meta.get("cpu_quant"), "params": lm.params,
-                       "attn_implementation": getattr(lm.model.config, "_attn_implementation", None)}
-    backend = TransformersBackend.from_loaded(lm)
+    report["model"] = {"dtype": lm.meta.get("dtype"), "cpu_quant": lm.meta.get("cpu_quant"), "params": lm.params}
+    backend = TransformersBackend.from_loaded(lm)  # on a CPU this switches decoding to the grouped kernel
+    report["model"]["attn_implementation"] = lm.model.config._attn_implementation
     policy = StepPolicy(backend)
     print(f"harness vs raw generate at batch {args.batch}...", file=sys.stderr)
     report["harness"] = bench_harness_vs_raw(backend, policy, args.batch, args.tokens)
@@ -519,6 +591,9 @@ def cmd_bench(args) -> int:
     if args.prm:
         print("beam under the trained PRM: reuse vs whole passes...", file=sys.stderr)
         report["prm"] = bench_prm(backend, args)
+    if args.attention:
+        print("grouped-query decode vs sdpa...", file=sys.stderr)
+        report["attention"] = bench_attention(backend, args)
     if args.server:
         print("beam through llama-server vs in process...", file=sys.stderr)
         report["server"] = bench_server(backend, args)
@@ -557,6 +632,8 @@ def cmd_bench(args) -> int:
                  None, f"gap {acct['accounting_gap']} (0 = exact)"))
     if "prm" in report:
         rows += _prm_rows(report["prm"])
+    if "attention" in report:
+        rows += _attention_rows(report["attention"])
     if "server" in report:
         rows += _server_rows(report["server"])
     if "nf4" in report:
@@ -570,7 +647,7 @@ def cmd_bench(args) -> int:
 
 
 def _finish_one_part(args, report: dict, started: float, rows: list) -> int:
-    """A bench of one part (--only-prm, --only-nf4): its rows printed, the report written."""
+    """A bench of one part (--only-prm, --only-nf4, --only-attention): its rows printed, the report written."""
     report["bench_seconds"] = time.perf_counter() - started
     _print_rows(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
