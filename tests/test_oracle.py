@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tts_viz.grading import extract_answer
 from tts_viz.study.prm_eval import auroc, evaluate
 from tts_viz.problems import Problem, arith_problem_set, generate_arith
 from tts_viz.runner import RunConfig, RunError
@@ -124,6 +125,26 @@ def _hand_trace() -> Trace:
 def test_step_truth_labels_every_node():
     t = _hand_trace()
     assert [n.true_label for n in t.nodes] == [None, True, False, True, False, True, False]
+
+
+def test_step_truth_agrees_with_the_exact_oracle_so_it_is_never_marked_fooled():
+    """A wrong step, then a step boxing the right answer anyway (a lucky recovery), beside a right
+    path that boxes a wrong answer: the exact oracle's scores and the step truth say the same of
+    every node, the final-answer nodes included, so no node of the tree is marked fooled."""
+    lucky = ["Now there are 33 + 3 = 36 apples.", "Then 36 + 24 = 60 apples.", "So the answer is \\boxed{141}."]
+    slip = RIGHT[:-1] + ["The answer is \\boxed{140}."]
+    oracle = OracleVerifier(PROBLEM)
+    t = Trace(question=PROBLEM.question, strategy="best-of-n", gold=PROBLEM.gold, verifier="oracle")
+    for path, finished_as in ((lucky, True), (slip, False)):
+        scores, parent = oracle.score(PROBLEM.question, [path])[0], 0
+        for k, (text, score) in enumerate(zip(path, scores)):
+            last = k == len(path) - 1
+            parent = t.add_node(parent, text, step_score=score, status=FINISHED if last else KEPT, round=k,
+                                answer=extract_answer(text) if last else None, correct=finished_as if last else None).id
+    label_trace(t, PROBLEM)
+    assert [n.true_label for n in t.nodes[1:4]] == [False, False, True]  # the recovery's final node is right
+    assert all(bool(n.step_score) == n.true_label for n in t.nodes[1:] if n.true_label is not None)
+    assert tree_figure(t).layout.meta["fooled"] == {FOOLED_HIGH: [], FOOLED_LOW: []}
 
 
 def test_fooled_steps_are_marked_on_the_tree_counted_and_shown():
