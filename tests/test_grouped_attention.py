@@ -75,3 +75,7 @@ def test_a_model_without_grouped_kv_heads_is_left_alone():
                                          num_hidden_layers=1, num_attention_heads=4, num_key_value_heads=4))
     assert not use_grouped_decode(model)
     assert model.config._attn_implementation == "sdpa"
+    windowed = Qwen2ForCausalLM(small_config(Qwen2Config, len(tok), use_sliding_window=True, sliding_window=4,
+                                             max_window_layers=0))
+    assert "sliding_attention" in windowed.config.layer_types
+    assert not use_grouped_decode(windowed)  # the kernel does not mask a window

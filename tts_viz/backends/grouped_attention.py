@@ -43,13 +43,16 @@ def grouped_decode_attention(module, query: torch.Tensor, key: torch.Tensor, val
 
 
 def use_grouped_decode(model) -> bool:
-    """Switch a loaded model to the grouped decode kernel when it has grouped KV heads and runs on
-    sdpa; True if switched. Other models (and GPUs, where sdpa's kernels are fast) are left alone."""
+    """Switch a loaded model to the grouped decode kernel when it has grouped KV heads, full attention
+    in every layer and runs on sdpa; True if switched. Other models are left alone (and GPUs: the
+    backend calls this on a CPU only, sdpa's kernels are fast there)."""
     cfg = model.config
     heads = getattr(cfg, "num_attention_heads", None)
     kv = getattr(cfg, "num_key_value_heads", None) or heads
     if not heads or not kv or kv == heads or heads % kv or cfg._attn_implementation != "sdpa":
         return False
+    if any(t != "full_attention" for t in (getattr(cfg, "layer_types", None) or ["full_attention"])):
+        return False  # a sliding window needs masking this kernel does not do
     if NAME not in ALL_MASK_ATTENTION_FUNCTIONS:
         AttentionInterface.register(NAME, grouped_decode_attention)
         ALL_MASK_ATTENTION_FUNCTIONS.register(NAME, sdpa_mask)
