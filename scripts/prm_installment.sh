@@ -9,7 +9,7 @@
 #   train    features of every training step (one forward pass per problem, cached in runs/prm-features),
 #            cross-validation of the candidates, the winner refitted and written to assets/ with its card
 #   eval     prm-eval on both held-out sets for arith, the old probe, the new prm (with and without the
-#            arithmetic veto), confidence and self-judge (~40 CPU-minutes for the 60 generated problems)
+#            arithmetic veto), confidence and self-judge (self-judge: ~14 CPU-minutes for the 60 generated problems)
 set -eu
 STAGE=${1:?usage: scripts/prm_installment.sh sample|heldout|train|eval}
 PY=${PY:-.venv/bin/python}
