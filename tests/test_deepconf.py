@@ -37,8 +37,8 @@ def test_token_logprobs_match_a_plain_forward_over_the_generated_text(tiny_backe
     rows: dict[int, list[int]] = {}
     choose = b._choose_tokens
 
-    def record(logits, active, step, temperature, top_p):  # the token ids each row drew, in order
-        toks = choose(logits, active, step, temperature, top_p)
+    def record(logits, active, step, temperature, top_p, **kw):  # the token ids each row drew, in order
+        toks = choose(logits, active, step, temperature, top_p, **kw)
         for r, t in zip(active, toks.tolist()):
             rows.setdefault(r, []).append(t)
         return toks

@@ -47,7 +47,8 @@ class Cancelled(Exception):
     """Raised when a run's cancel event is set; the caller keeps what it has."""
 
 
-def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0) -> torch.Tensor:
+def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
     """One token per row: argmax at temperature 0, else exact multinomial sampling by inverse CDF.
 
     torch.multinomial spends ~32 ms per step on 8 x 152k probabilities on 2 cores (it draws an
@@ -61,7 +62,7 @@ def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float = 1.0) 
         drop = sorted_p.cumsum(-1) - sorted_p > top_p  # keep the smallest set with mass >= top_p
         probs = probs.scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
     cdf = probs.cumsum(dim=-1)
-    u = torch.rand((probs.shape[0], 1), device=probs.device) * cdf[:, -1:]
+    u = torch.rand((probs.shape[0], 1), device=probs.device, generator=generator) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).clamp(max=probs.shape[-1] - 1).squeeze(-1)
 
 
@@ -156,19 +157,24 @@ class TransformersBackend:
         rows = self._ids(prompts)
         cache, hidden, mask, computed, reused = self._run_prompts(prompts, rows, keep_cache=True)
         logits = self.model.get_output_embeddings()(hidden)
-        torch.manual_seed(seed)
+        prefill_seconds = time.perf_counter() - t0
+        # the call's own sampling stream (a merged decode draws each call's numbers from its own)
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        self._last_decode_seconds = None
         lps: list[list[float]] | None = [[] for _ in rows] if logprobs else None
         abandoned: set[int] = set()
         cut = lambda r, toks: self._cut(toks, stop, None if lps is None else lps[r], r in abandoned)
         new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens,
                            None if on_done is None else (lambda r, toks: on_done(r, cut(r, toks))),
-                           lps, stop_row, abandoned)
+                           lps, stop_row, abandoned, generator=generator)
         gens = [cut(r, row) for r, row in enumerate(new)]
         if compute is not None:
             compute.add(
                 prompt_tokens=computed,
                 generated_tokens=sum(g.tokens for g in gens),
-                seconds=time.perf_counter() - t0,
+                # merged with other threads' rows: its prefill plus its share of the batch's decode time
+                seconds=time.perf_counter() - t0 if self._last_decode_seconds is None
+                else prefill_seconds + self._last_decode_seconds,
                 reused_tokens=reused,
             )
         if cancel is not None and cancel.is_set():
@@ -193,61 +199,28 @@ class TransformersBackend:
 
     def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel,
                 min_new_tokens: int = 0, on_done=None, lps: list[list[float]] | None = None, stop_row=None,
-                abandoned: set[int] | None = None) -> list[list[int]]:
-        """Sample continuations token by token; a row that finishes leaves the batch at once.
+                abandoned: set[int] | None = None, generator: torch.Generator | None = None) -> list[list[int]]:
+        """Sample continuations token by token (merged_decode.decode_together): alone, or, when this
+        thread is a member of the model's DecodeMerger (a sweep running problems at once), in one
+        batch with the rows other members are waiting on. Returns each row's token ids."""
+        from .merged_decode import DecodeRequest, current_merger, decode_together
 
-        Why not model.generate(): it keeps computing finished rows until the longest one ends,
-        and on 2 cores a decode step's cost grows with the batch (the 0.5B's linear layers take
-        about 70 ms at 8 rows, 30 ms at 1), so a round's tail would run at full-batch cost.
-        A finished row's KV (prompt + step) goes to the prefix store for its children.
-        """
-        width = mask.shape[1]
-        out: list[list[int]] = [[] for _ in rows]
-        active = list(range(len(rows)))  # original row of each batch position
-        eos = set(self.eos_ids)
-        tail = max((len(s) for s in stop), default=0) + 1  # tokens enough to hold a stop string
-        for step in range(max_new_tokens):
-            if step < min_new_tokens:  # as transformers' min_new_tokens: no EOS yet (the bench uses it)
-                logits[:, self.eos_ids] = float("-inf")
-            tokens = self._choose_tokens(logits, active, step, temperature, top_p)
-            if lps is not None:  # the model's own log-probability of each chosen token (temperature 1)
-                chosen = torch.log_softmax(logits.float(), dim=-1).gather(1, tokens[:, None])[:, 0].tolist()
-            keep = []
-            for j, (r, t) in enumerate(zip(active, tokens.tolist())):
-                out[r].append(t)
-                if lps is not None:
-                    lps[r].append(chosen[j])
-                ended = t in eos or len(out[r]) >= max_new_tokens or (
-                    bool(stop) and any(s in self.tokenizer.decode(out[r][-tail:]) for s in stop))
-                if not ended and stop_row is not None and stop_row(r, lps[r]):
-                    ended = True
-                    abandoned.add(r)
-                if not ended:
-                    keep.append(j)
-                    continue
-                if on_done is not None:
-                    on_done(r, out[r])
-                if self.can_reuse and len(out[r]) > 1:
-                    # its KV covers the prompt and every generated token but the last (never run)
-                    pad = width - len(rows[r])
-                    self.prefix_store.put(rows[r] + tuple(out[r][:-1]), [
-                        (layer.keys[j, :, pad:].clone(), layer.values[j, :, pad:].clone()) for layer in cache.layers])
-            if not keep or (cancel is not None and cancel.is_set()):
-                break
-            if len(keep) < len(active):
-                idx = torch.tensor(keep, device=self.device)
-                cache.batch_select_indices(idx)
-                mask, tokens = mask[idx], tokens[idx]
-                active = [active[j] for j in keep]
-            pos = mask.sum(-1, keepdim=True)  # real tokens so far = the new token's position
-            mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
-            logits = self.model(input_ids=tokens[:, None], attention_mask=mask, position_ids=pos,
-                                past_key_values=cache, use_cache=True).logits[:, -1, :]
-        return out
+        request = DecodeRequest(backend=self, rows=rows, cache=cache, logits=logits, mask=mask,
+                                max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, stop=stop,
+                                cancel=cancel, min_new_tokens=min_new_tokens, on_done=on_done, lps=lps,
+                                stop_row=stop_row, abandoned=abandoned if abandoned is not None else set(),
+                                generator=generator)
+        merger = current_merger()
+        if merger is not None:
+            merger.decode(request)
+            self._last_decode_seconds = request.seconds  # the call's wall time also holds others' turns
+        else:
+            decode_together([request])
+        return request.out
 
-    def _choose_tokens(self, logits, active, step, temperature, top_p) -> torch.Tensor:
+    def _choose_tokens(self, logits, active, step, temperature, top_p, generator=None) -> torch.Tensor:
         """The next token of each active row (the bench's replay overrides this)."""
-        return sample_tokens(logits, temperature, top_p)
+        return sample_tokens(logits, temperature, top_p, generator=generator)
 
     # ----- prefix reuse -----------------------------------------------------------------------
     @property

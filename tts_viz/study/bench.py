@@ -112,9 +112,9 @@ class ReplayBackend:
             self.recorded.append([list(r) for r in out])
             return out
 
-        def choose(logits, active, step, temperature, top_p):
+        def choose(logits, active, step, temperature, top_p, **kw):
             if self.script is None:
-                return self._choose(logits, active, step, temperature, top_p)
+                return self._choose(logits, active, step, temperature, top_p, **kw)
             return torch.tensor([self._forced[r][step] for r in active], device=logits.device)
 
         b._decode, b._choose_tokens = decode, choose
