@@ -16,6 +16,9 @@
 8. with --attention (or --only-attention): the same beam search decoding with the grouped-query
    kernel (backends/grouped_attention.py, the CPU default) against transformers' sdpa, replaying one
    run's tokens so both build the same tree; and decode tok/s at 16 rows after a long prompt;
+9. with --merge (or --only-merge): a small sweep (generated problems, a pool of 4, beam and DVTS
+   at 4, arith) run one problem at a time and then all at once (--problem-concurrency: the
+   problems' decode steps share one batch, backends/merged_decode.py), seconds and accuracy of each;
 6. with --server: the same beam search through llama.cpp's llama-server (16 slots, prompt cache on,
    the same GGUF) against the in-process backend, and single-stream decode tok/s of both.
 
@@ -63,6 +66,10 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only-prm", action="store_true", help="only the PRM comparison")
     p.add_argument("--attention", action="store_true", help="also: grouped-query decode kernel vs sdpa")
     p.add_argument("--only-attention", action="store_true", help="only the attention comparison")
+    p.add_argument("--merge", action="store_true",
+                   help="also: a small sweep with problems run at once (decode steps merged) vs one at a time")
+    p.add_argument("--only-merge", action="store_true", help="only the merged-decoding sweep comparison")
+    p.add_argument("--merge-problems", type=int, default=4, help="generated problems in the merged-decoding sweep")
     p.add_argument("--out", default="runs/bench.json")
 
 
@@ -571,6 +578,10 @@ def cmd_bench(args) -> int:
         report["torch_threads"] = torch.get_num_threads()
         report["attention"] = bench_attention(TransformersBackend.from_loaded(lm), args)
         return _finish_one_part(args, report, started, _attention_rows(report["attention"]))
+    if args.only_merge:
+        report["torch_threads"] = torch.get_num_threads()
+        report["merge"] = bench_merged_sweep(args)
+        return _finish_one_part(args, report, started, _merge_rows(report["merge"]))
     if args.only_nf4:
         report["nf4"] = bench_nf4(args)
         return _finish_one_part(args, report, started, _nf4_rows(report["nf4"]))
@@ -595,6 +606,9 @@ def cmd_bench(args) -> int:
     if args.attention:
         print("grouped-query decode vs sdpa...", file=sys.stderr)
         report["attention"] = bench_attention(backend, args)
+    if args.merge:
+        print("sweep: problems at once (merged decoding) vs one at a time...", file=sys.stderr)
+        report["merge"] = bench_merged_sweep(args)
     if args.server:
         print("beam through llama-server vs in process...", file=sys.stderr)
         report["server"] = bench_server(backend, args)
@@ -635,6 +649,8 @@ def cmd_bench(args) -> int:
         rows += _prm_rows(report["prm"])
     if "attention" in report:
         rows += _attention_rows(report["attention"])
+    if "merge" in report:
+        rows += _merge_rows(report["merge"])
     if "server" in report:
         rows += _server_rows(report["server"])
     if "nf4" in report:
@@ -645,6 +661,45 @@ def cmd_bench(args) -> int:
     Path(args.out).write_text(json.dumps(report, indent=1, default=str))
     print(f"JSON: {args.out}")
     return 0
+
+
+def bench_merged_sweep(args) -> dict:
+    """The same small sweep run one problem at a time and with every problem at once (their decode
+    steps merged into one batch), each into its own results file: wall seconds, generated tokens,
+    accuracy. Samples may differ between the two (bf16 rounds differently at another batch size)."""
+    from .sweep import SweepConfig, parse_strategies, run_sweep
+    from ..results import load_results
+
+    k = max(2, args.merge_problems)
+    out: dict = {"problems": k, "strategies": "pool x4, beam:width=4 and dvts at 4", "verifier": "arith"}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, concurrency in (("one_at_a_time", 1), ("at_once", k)):
+            cfg = SweepConfig(results=f"{tmp}/{name}.jsonl", problem_set="arith", levels=(1, 2, 3, 4, 5), per_level=2,
+                              split="test", strategies=parse_strategies("beam,dvts"), budgets=(4,), policy=args.policy,
+                              verifier="arith", limit=k, concurrency=concurrency)
+            t0 = time.perf_counter()
+            summary = run_sweep(cfg, progress=False)
+            seconds = time.perf_counter() - t0
+            rows = [r for r in load_results(cfg.results) if r.get("strategy") != "pool"]
+            gen = sum(int(r.get("generated_tokens") or 0) for r in load_results(cfg.results))
+            out[name] = {"seconds": round(seconds, 1), "runs": summary["runs"], "generated_tokens": gen,
+                         "generated_tok_s": round(gen / seconds, 1), "correct": sum(bool(r.get("correct")) for r in rows),
+                         "rows": len(rows), "merged_decodes": summary.get("merged_decodes"),
+                         "merged_requests": summary.get("merged_requests")}
+            print(f"  {name}: {out[name]}", file=sys.stderr)
+    out["speedup"] = round(out["one_at_a_time"]["seconds"] / out["at_once"]["seconds"], 2)
+    out["per_token_speedup"] = round(out["at_once"]["generated_tok_s"] / out["one_at_a_time"]["generated_tok_s"], 2)
+    return out
+
+
+def _merge_rows(m: dict) -> list:
+    a, b = m["one_at_a_time"], m["at_once"]
+    return [
+        ("sweep of %d problems: one at a time / at once (merged decode)" % m["problems"],
+         f"{a['seconds']:.0f} s / {b['seconds']:.0f} s (correct {a['correct']}/{a['rows']} vs {b['correct']}/{b['rows']})",
+         m["speedup"], ""),
+        ("  same, generated tok/s", f"{a['generated_tok_s']:.1f} / {b['generated_tok_s']:.1f}", m["per_token_speedup"], ""),
+    ]
 
 
 def _finish_one_part(args, report: dict, started: float, rows: list) -> int:
