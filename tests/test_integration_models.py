@@ -224,6 +224,23 @@ def test_bench_replay_rebuilds_the_sampled_steps_on_the_re_prefill_path(tiny):
     assert "_decode" not in vars(backend)  # the wrapper is gone after the block
 
 
+def test_bench_beam_replayed_without_the_prefix_store_builds_the_same_tree(tiny):
+    """The bench's prefix-reuse comparison: the re-prefill run replays the reuse run's tokens and
+    builds the same tree, and the forward hook sees it run far more prompt tokens."""
+    from tts_viz.runner import RunConfig
+    from tts_viz.strategies.base import SearchConfig
+    from tts_viz.study.bench import _replayed_beam
+
+    backend = TransformersBackend.from_loaded(tiny)
+    cfg = RunConfig(question=QUESTION, gold="7", policy="smollm2-135m", verifier="arith", strategy="beam",
+                    search=SearchConfig(n=4, width=2, seed=0, max_rounds=2), max_step_tokens=16)
+    reuse, script, hook_reuse = _replayed_beam(backend, cfg, None, "reuse", counter_model=backend.model)
+    again, _, hook_again = _replayed_beam(backend, cfg, script, "re-prefill", store=False, counter_model=backend.model)
+    assert [n.text for n in again.nodes] == [n.text for n in reuse.nodes] and len(reuse.nodes) > 4
+    assert hook_again.tokens > hook_reuse.tokens
+    assert backend.prefix_store is None and "_decode" not in vars(backend)
+
+
 def test_prm_features_reused_after_a_real_generate_round_equal_a_whole_pass(monkeypatch):
     """The trained PRM's features inside a search: after the policy writes a round of steps (its
     generate call leaves their KV in the prefix store, under the ids it sampled), the reusing path runs

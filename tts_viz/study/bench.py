@@ -171,31 +171,49 @@ def bench_harness_vs_raw(backend, policy, batch: int, tokens: int) -> dict:
     }
 
 
-def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
-    from ..backends.prefix_cache import PrefixKVStore
-    from ..policy import StepPolicy
-    from ..runner import RunConfig, run_search
+def _beam_config(args, verifier: str):
+    """Beam N x width for args.rounds rounds on the bench's problem: (RunConfig, where it came from)."""
+    from ..runner import RunConfig
     from ..strategies.base import SearchConfig
 
     problem, where = _beam_problem(args)
-    cfg = RunConfig(
-        question=problem.question, gold=problem.gold, policy=args.policy, verifier="arith", strategy="beam",
-        search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0, max_rounds=args.rounds),
-    )
+    cfg = RunConfig(question=problem.question, gold=problem.gold, policy=args.policy, verifier=verifier,
+                    strategy="beam", search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0,
+                                                         max_rounds=args.rounds))
+    return cfg, where
+
+
+def _replayed_beam(backend, cfg, script, what: str, store: bool = True, verifier_for=None, counter_model=None):
+    """One beam run of cfg on backend, replaying `script` (the tokens of an earlier run; None samples):
+    (trace, the tokens it drew, the forward-token counter when counter_model is given). A fresh
+    prefix store unless store=False (every prompt prefilled in full); verifier_for(backend) builds
+    the verifier (None: cfg.verifier from the pool)."""
+    from ..backends.prefix_cache import PrefixKVStore
+    from ..policy import StepPolicy
+    from ..runner import run_search
+
+    backend.prefix_store = PrefixKVStore() if store else None
+    policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
+                        max_solution_tokens=cfg.max_solution_tokens)
+    verifier = verifier_for(backend) if verifier_for is not None else None  # built on this backend
+    counter = ForwardTokenCounter(counter_model) if counter_model is not None else None
+    try:
+        with ReplayBackend(backend, script) as replay:
+            trace = run_search(cfg, policy=policy, verifier=verifier)
+    finally:
+        if counter is not None:
+            counter.close()
+    if trace.error:
+        raise RuntimeError(f"beam search failed ({what}): {trace.error}")
+    return trace, replay.recorded, counter
+
+
+def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
+    cfg, where = _beam_config(args, "arith")
     runs, script = {}, None
     for mode in ("reuse", "re-prefill"):
-        backend.prefix_store = PrefixKVStore() if mode == "reuse" else None
-        policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
-                            max_solution_tokens=cfg.max_solution_tokens)
-        counter = ForwardTokenCounter(backend.model)
-        try:
-            with ReplayBackend(backend, script) as replay:
-                trace = run_search(cfg, policy=policy)
-        finally:
-            counter.close()
-        script = replay.recorded
-        if trace.error:
-            raise RuntimeError(f"beam search failed ({mode}): {trace.error}")
+        trace, script, counter = _replayed_beam(backend, cfg, script, mode, store=mode == "reuse",
+                                                counter_model=backend.model)
         mc = trace.compute["policy"]
         rows = len(trace.nodes) - 1  # one generated row per node
         runs[mode] = {
@@ -228,28 +246,18 @@ def bench_prm(backend, args) -> dict:
     the policy's prefix store) against one whole pass per candidate each round. The baseline replays
     tokens of a first (warm-up) run, so both score the very same tree; the largest step-score difference
     between the two says what reuse changes in the numbers (bf16 / int8 paths differ in the last bits)."""
-    from ..backends.prefix_cache import PrefixKVStore
-    from ..policy import StepPolicy
-    from ..runner import RunConfig, run_search
-    from ..strategies.base import SearchConfig
     from ..verifiers import make_verifier
 
-    problem, where = _beam_problem(args)
-    cfg = RunConfig(question=problem.question, gold=problem.gold, policy=args.policy, verifier="prm", strategy="beam",
-                    search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0, max_rounds=args.rounds))
+    cfg, where = _beam_config(args, "prm")
     runs, script, scores = {}, None, {}
     # the first run samples (and warms the process up); the compared two replay its tokens
     for mode in ("first", "whole-pass", "reuse"):
-        backend.prefix_store = PrefixKVStore()
-        policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
-                            max_solution_tokens=cfg.max_solution_tokens)
-        verifier = make_verifier("prm", policy_backend=backend)
-        verifier.reuse = mode != "whole-pass"
-        with ReplayBackend(backend, script) as replay:
-            trace = run_search(cfg, policy=policy, verifier=verifier)
-        script = replay.recorded
-        if trace.error:
-            raise RuntimeError(f"beam search under the PRM failed ({mode}): {trace.error}")
+        def prm(backend, reuse=mode != "whole-pass"):
+            verifier = make_verifier("prm", policy_backend=backend)
+            verifier.reuse = reuse
+            return verifier
+
+        trace, script, _ = _replayed_beam(backend, cfg, script, f"prm, {mode}", verifier_for=prm)
         vc, pc = trace.compute["verifier"], trace.compute["policy"]
         scores[mode] = [n.step_score for n in trace.nodes]
         runs[mode] = {"seconds": trace.seconds, "verifier_seconds": vc.seconds, "policy_seconds": pc.seconds,
@@ -286,29 +294,18 @@ def bench_attention(backend, args) -> dict:
     from ..backends.grouped_attention import NAME, use_grouped_decode
     from ..backends.prefix_cache import PrefixKVStore
     from ..policy import StepPolicy
-    from ..runner import RunConfig, run_search
-    from ..strategies.base import SearchConfig
 
     model = backend.model
     if model.config._attn_implementation != NAME and not use_grouped_decode(model):
         return {"skipped": f"{args.policy} has no grouped KV heads or does not run on sdpa"}
-    problem, where = _beam_problem(args)
-    cfg = RunConfig(question=problem.question, gold=problem.gold, policy=args.policy, verifier="arith",
-                    strategy="beam", search=SearchConfig(n=args.beam_n, width=args.beam_width, seed=0,
-                                                         max_rounds=args.rounds))
-    long_prompt = StepPolicy(backend).prompt(" ".join([problem.question] * 6))
+    cfg, where = _beam_config(args, "arith")
+    long_prompt = StepPolicy(backend).prompt(" ".join([cfg.question] * 6))
     beam, decode, script = {}, {}, None
     try:
         for mode, impl in (("warm-up", NAME), ("sdpa", "sdpa"), ("grouped", NAME)):
             model.set_attn_implementation(impl)
-            backend.prefix_store = PrefixKVStore()
-            policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
-                                max_solution_tokens=cfg.max_solution_tokens)
-            with ReplayBackend(backend, script) as replay:
-                trace = run_search(cfg, policy=policy)
-            script = script or replay.recorded
-            if trace.error:
-                raise RuntimeError(f"beam search failed ({mode}): {trace.error}")
+            trace, recorded, _ = _replayed_beam(backend, cfg, script, mode)
+            script = script or recorded
             if mode == "warm-up":
                 continue
             beam[mode] = {"seconds": trace.seconds, "generated_tokens": trace.compute["policy"].generated_tokens,
