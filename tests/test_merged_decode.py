@@ -150,3 +150,34 @@ def test_a_sweep_running_problems_at_once_decodes_them_together(tiny, tmp_path):
 
     rows = load_results(cfg.results)
     assert len(rows) == 12 and all(r["status"] == "done" and r["concurrency"] == 3 for r in rows)
+
+
+def test_searches_run_at_once_share_batches_and_build_the_trees_each_builds_alone(tiny, monkeypatch):
+    """runner.iter_searches (the Compare tab): two beam searches at once stream both trees, decode
+    in shared batches, and end with the trees each search builds alone."""
+    import tts_viz.backends.merged_decode as md
+    from tts_viz.policy import StepPolicy
+    from tts_viz.runner import RunConfig, iter_searches, run_search
+    from tts_viz.strategies.base import SearchConfig
+    from tts_viz.verifiers.arith import ArithVerifier
+
+    model, tok = tiny
+    cfgs = [RunConfig(question="Tom has 3 apples and buys 4 more. How many?", gold="7", verifier="arith",
+                      strategy=s, search=SearchConfig(n=4, width=2, seed=1, max_rounds=3), max_step_tokens=8)
+            for s in ("beam", "dvts")]
+
+    def kwargs():
+        return {"policy": StepPolicy(TransformersBackend(model, tok), max_step_tokens=8, max_steps=3),
+                "verifier": ArithVerifier()}
+
+    alone = [run_search(c, **kwargs()) for c in cfgs]
+    sizes = []
+    together = md.decode_together
+    monkeypatch.setattr(md, "decode_together", lambda reqs: (sizes.append(len(reqs)), together(reqs))[1])
+    events = list(iter_searches(cfgs, run_kwargs=[kwargs(), kwargs()]))
+    finals = {i: t for i, t, final in events if final}
+    assert sorted(finals) == [0, 1] and {i for i, _, final in events if not final} == {0, 1}
+    assert max(sizes) == 2  # rows of both searches decoded in one batch
+    for i, trace in finals.items():
+        assert trace.status == "done" and len(trace.nodes) > 4
+        assert [(n.parent, n.text) for n in trace.nodes] == [(n.parent, n.text) for n in alone[i].nodes]

@@ -251,3 +251,53 @@ def iter_search(
     finally:
         # The consumer went away (Stop pressed, browser closed): stop the search too.
         cancel.set() if worker.is_alive() else None
+
+
+def iter_searches(
+    cfgs: list[RunConfig], pool: ModelPool | None = None, cancel: threading.Event | None = None,
+    run_kwargs: list[dict] | None = None,
+) -> Iterator[tuple[int, Trace, bool]]:
+    """Run several searches at once and yield (index, trace snapshot, final?) as each round lands,
+    every search's final Trace last of its own. On a policy in process the searches take turns and
+    their decode steps run as one batch (backends/merged_decode.py), so two searches take far less
+    than twice one; on a model server they simply overlap. run_kwargs[i] goes to run_search (tests
+    pass a policy and verifier). Validation errors raise RunError before any thread starts."""
+    from .backends.merged_decode import DecodeMerger
+    from .backends.openai_backend import is_server_name
+
+    for cfg in cfgs:
+        cfg.validate()
+    cancel = cancel or threading.Event()
+    run_kwargs = run_kwargs or [{} for _ in cfgs]
+    served = all(is_server_name(c.policy) for c in cfgs)
+    merger = None if served else DecodeMerger()
+    q: queue.Queue = queue.Queue()
+
+    def work(i: int) -> None:
+        try:
+            progress = lambda t: q.put(("progress", i, copy.deepcopy(t)))
+            if merger is None:
+                final = run_search(cfgs[i], pool, on_progress=progress, cancel=cancel, **run_kwargs[i])
+            else:
+                with merger.member():
+                    final = run_search(cfgs[i], pool, on_progress=progress, cancel=cancel, **run_kwargs[i])
+            q.put(("done", i, final))
+        except BaseException as e:  # pragma: no cover - run_search catches; belt and braces
+            q.put(("error", i, e))
+
+    workers = [threading.Thread(target=work, args=(i,), name=f"tts-viz-search-{i}", daemon=True)
+               for i in range(len(cfgs))]
+    for w in workers:
+        w.start()
+    left = len(cfgs)
+    try:
+        while left:
+            kind, i, item = q.get()
+            if kind == "error":
+                raise item
+            if kind == "done":
+                left -= 1
+            yield i, item, kind == "done"
+    finally:
+        if any(w.is_alive() for w in workers):  # the consumer went away: stop the searches too
+            cancel.set()

@@ -1,5 +1,5 @@
 """The Compare tab: two strategies (or one at two verifier qualities) on the Search tab's problem and
-settings, streamed side by side, with a line saying which side won."""
+settings, run at once and streamed side by side, with a line saying which side won."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from ..verifiers import is_oracle
 from ..viz import compare_html, summary_html, tree_figure
 from .messages import error_html, status_html
 from .notes import VIEW_NOTES, strategy_note
-from .runs import ERRORS, end_cancel, make_config, start_cancel, stream
+from .runs import ERRORS, end_cancel, make_config, start_cancel, stream_together
 
 
 def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, lookahead, rev_len, temperature,
                seed, aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, vote_conf, quality_a, quality_b,
                problem, request: gr.Request, progress=gr.Progress()):
-    """Two strategies (or one strategy at two oracle qualities), same problem / budget / seed, one after
-    the other, streamed side by side."""
+    """Two strategies (or one strategy at two oracle qualities), same problem / budget / seed, run at
+    once and streamed side by side."""
     out = [gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), None, None]  # figA sumA figB sumB status stA stB
     try:
         cfgs = [make_config(question, gold, policy, verifier, s, n, width, lookahead, rev_len, temperature, seed,
@@ -31,18 +31,17 @@ def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, loo
         yield tuple(out)
         return
     key, cancel = start_cancel(request)
+    labels = [f"{cfg.strategy}" + (f" ({cfg.verifier})" if is_oracle(cfg.verifier) else "") + ": " for cfg in cfgs]
     try:
-        for side, cfg in enumerate(cfgs):
-            label = f"{cfg.strategy}" + (f" ({cfg.verifier})" if is_oracle(cfg.verifier) else "") + ": "
-            for tr, msg in stream(cfg, cancel, progress, label):
-                if tr is None:
-                    out[4] = status_html(msg)
-                else:
-                    out[2 * side], out[2 * side + 1], out[5 + side] = tree_figure(tr), summary_html(tr), tr
-                    out[4] = status_html(f"{label}round {tr.rounds} · {tr.status}")
-                yield tuple(out)
-            if cancel.is_set():
-                break
+        # both sides at once: their trees grow together, and their decode steps share one batch
+        for side, tr in stream_together(cfgs, cancel, progress, labels):
+            if side is None:  # a status line: waiting for the model, loading it
+                out[4] = status_html(tr)
+            else:
+                out[2 * side], out[2 * side + 1], out[5 + side] = tree_figure(tr), summary_html(tr), tr
+                out[4] = status_html(" · ".join(
+                    f"{lab}round {t.rounds} · {t.status}" for lab, t in zip(labels, out[5:7]) if t is not None))
+            yield tuple(out)
         out[4] = status_html("stopped" if cancel.is_set() else "done") + compare_html(out[5], out[6])
         yield tuple(out)
     except ERRORS as e:

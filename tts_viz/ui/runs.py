@@ -11,7 +11,7 @@ import gradio as gr
 
 from ..backends.openai_backend import is_server_name, parse_server_name
 from ..models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache
-from ..runner import RunConfig, RunError, default_pool, iter_search
+from ..runner import RunConfig, RunError, default_pool, iter_search, iter_searches
 from ..strategies.base import METHOD_KNOBS, SearchConfig
 from ..trace import TraceFormatError
 from ..verifiers import oracle_name
@@ -170,15 +170,23 @@ def load_hint(name: str) -> str:
     return "loading its weights"
 
 
+def _wait_for(lock: threading.Lock, cancel: threading.Event, policy: str, label: str, shape):
+    """Take the model's run lock, yielding shape(status line) meanwhile; False when stopped first."""
+    if lock.acquire(blocking=False):
+        return True
+    yield shape(f"{label}waiting: another run is using {policy}…")
+    while not lock.acquire(timeout=0.5):
+        if cancel.is_set():
+            yield shape(f"{label}stopped before it started.")
+            return False
+    return True
+
+
 def stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
     """Yield partial traces of one run, holding the per-model run lock (one search per model)."""
     lock = pool.run_lock(cfg.policy)
-    if not lock.acquire(blocking=False):
-        yield None, f"{label}waiting: another run is using {cfg.policy}…"
-        while not lock.acquire(timeout=0.5):
-            if cancel.is_set():
-                yield None, f"{label}stopped before it started."
-                return
+    if not (yield from _wait_for(lock, cancel, cfg.policy, label, lambda m: (None, m))):
+        return
     try:
         total = expected_rounds(cfg)
         loaded = cfg.policy in pool.loaded() or is_server_name(cfg.policy)
@@ -190,5 +198,29 @@ def stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
             done_rounds = f"round {tr.rounds} of ≤{total}" if tr.rounds else "first search round running"
             progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}{done_rounds}")
             yield tr, ""
+    finally:
+        lock.release()
+
+
+def stream_together(cfgs: list[RunConfig], cancel: threading.Event, progress, labels: list[str]):
+    """Yield (side, partial trace) of several runs of one policy at once, holding its run lock: their
+    decode steps share one batch (runner.iter_searches); (None, line) for a status line."""
+    policy = cfgs[0].policy
+    lock = pool.run_lock(policy)
+    if not (yield from _wait_for(lock, cancel, policy, "", lambda m: (None, m))):
+        return
+    try:
+        total = sum(expected_rounds(c) for c in cfgs)
+        loaded = policy in pool.loaded() or is_server_name(policy)
+        if loaded:
+            progress(0.0, desc="starting …")
+        yield None, ("running side by side" if loaded else
+                           f"loading {policy} (first run only: {load_hint(policy)}) …")
+        rounds = [0] * len(cfgs)
+        for side, tr, _final in iter_searches(cfgs, pool, cancel=cancel):
+            rounds[side] = tr.rounds
+            progress(min(1.0, sum(rounds) / max(1, total)),
+                     desc=" · ".join(f"{lab}round {r}" for lab, r in zip(labels, rounds)))
+            yield side, tr
     finally:
         lock.release()
