@@ -19,6 +19,7 @@
 9. with --merge (or --only-merge): a small sweep (generated problems, a pool of 4, beam and DVTS
    at 4, arith) run one problem at a time and then all at once (--problem-concurrency: the
    problems' decode steps share one batch, backends/merged_decode.py), seconds and accuracy of each;
+   and the Compare tab's pair (beam and DVTS at N=8) one after the other vs at once;
 6. with --server: the same beam search through llama.cpp's llama-server (16 slots, prompt cache on,
    the same GGUF) against the in-process backend, and single-stream decode tok/s of both.
 
@@ -29,6 +30,7 @@ machine; run it on a quiet machine (another busy process on 2 cores halves every
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -69,7 +71,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--merge", action="store_true",
                    help="also: a small sweep with problems run at once (decode steps merged) vs one at a time")
     p.add_argument("--only-merge", action="store_true", help="only the merged-decoding sweep comparison")
-    p.add_argument("--merge-problems", type=int, default=4, help="generated problems in the merged-decoding sweep")
+    p.add_argument("--merge-problems", type=int, default=4,
+                   help="generated problems in the merged-decoding sweep (0: only the Compare pair)")
     p.add_argument("--out", default="runs/bench.json")
 
 
@@ -667,6 +670,8 @@ def bench_merged_sweep(args) -> dict:
     from .sweep import SweepConfig, parse_strategies, run_sweep
     from ..results import load_results
 
+    if args.merge_problems <= 0:  # only the Compare pair
+        return {"compare": bench_compare_pair(args)}
     k = max(2, args.merge_problems)
     out: dict = {"problems": k, "strategies": "pool x4, beam:width=4 and dvts at 4", "verifier": "arith"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -686,17 +691,47 @@ def bench_merged_sweep(args) -> dict:
             print(f"  {name}: {out[name]}", file=sys.stderr)
     out["speedup"] = round(out["one_at_a_time"]["seconds"] / out["at_once"]["seconds"], 2)
     out["per_token_speedup"] = round(out["at_once"]["generated_tok_s"] / out["one_at_a_time"]["generated_tok_s"], 2)
+    out["compare"] = bench_compare_pair(args)
     return out
 
 
+def bench_compare_pair(args) -> dict:
+    """The Compare tab's case: beam and DVTS at N=8 (width 4, arith) on the bench's problem, one after
+    the other and then at once (runner.iter_searches), wall seconds of the pair."""
+    from ..runner import iter_searches, run_search
+    from ..strategies.base import SearchConfig
+
+    cfg, where = _beam_config(args, "arith")
+    cfgs = [dataclasses.replace(cfg, strategy=s, search=SearchConfig(n=8, width=4, seed=0)) for s in ("beam", "dvts")]
+    t0 = time.perf_counter()
+    alone = [run_search(c) for c in cfgs]
+    seq = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    together = {i: t for i, t, final in iter_searches(cfgs) if final}
+    both = time.perf_counter() - t0
+    return {"problem": where, "pair": "beam and dvts, N=8, width 4, arith", "one_after_the_other_seconds": round(seq, 1),
+            "at_once_seconds": round(both, 1), "speedup": round(seq / both, 2),
+            "answers_alone": [t.final_answer for t in alone], "answers_at_once": [together[i].final_answer for i in (0, 1)]}
+
+
 def _merge_rows(m: dict) -> list:
+    if "one_at_a_time" not in m:
+        return _compare_rows(m)
     a, b = m["one_at_a_time"], m["at_once"]
     return [
         ("sweep of %d problems: one at a time / at once (merged decode)" % m["problems"],
          f"{a['seconds']:.0f} s / {b['seconds']:.0f} s (correct {a['correct']}/{a['rows']} vs {b['correct']}/{b['rows']})",
          m["speedup"], ""),
         ("  same, generated tok/s", f"{a['generated_tok_s']:.1f} / {b['generated_tok_s']:.1f}", m["per_token_speedup"], ""),
-    ]
+    ] + _compare_rows(m)
+
+
+def _compare_rows(m: dict) -> list:
+    if "compare" not in m:
+        return []
+    c = m["compare"]
+    return [("Compare's pair (%s): one after the other / at once" % c["pair"],
+             f"{c['one_after_the_other_seconds']:.0f} s / {c['at_once_seconds']:.0f} s", c["speedup"], "")]
 
 
 def _finish_one_part(args, report: dict, started: float, rows: list) -> int:

@@ -72,7 +72,9 @@ class CompareTab:
 def compare_tab() -> CompareTab:
     """The tab's layout (call inside gr.Tabs); wire_compare connects it once the Search tab exists."""
     with gr.Tab("Compare", id="compare"):
-        gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab.")
+        gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab. Both sides run at "
+                    "once and share the model's batches; in bf16 that can change a sampled token, so a side can "
+                    "differ from the same run on the Search tab.")
         with gr.Row():
             strat_a = gr.Dropdown(list(STRATEGIES), value="beam", label="Strategy A")
             strat_b = gr.Dropdown(list(STRATEGIES), value="best-of-n", label="Strategy B")
