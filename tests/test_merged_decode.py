@@ -152,9 +152,11 @@ def test_a_sweep_running_problems_at_once_decodes_them_together(tiny, tmp_path):
     assert len(rows) == 12 and all(r["status"] == "done" and r["concurrency"] == 3 for r in rows)
 
 
-def test_searches_run_at_once_share_batches_and_build_the_trees_each_builds_alone(tiny, monkeypatch):
-    """runner.iter_searches (the Compare tab): two beam searches at once stream both trees, decode
-    in shared batches, and end with the trees each search builds alone."""
+@pytest.mark.parametrize("merge", [True, False])
+def test_searches_run_at_once_build_the_trees_each_builds_alone(tiny, monkeypatch, merge):
+    """runner.iter_searches: beam and DVTS at once stream both trees and end with the trees each
+    builds alone; merged, their rows share decode batches (float32 here: the same tokens); unmerged
+    (the Compare tab), each call decodes alone, which keeps that equality in bf16 too."""
     import tts_viz.backends.merged_decode as md
     from tts_viz.policy import StepPolicy
     from tts_viz.runner import RunConfig, iter_searches, run_search
@@ -174,10 +176,10 @@ def test_searches_run_at_once_share_batches_and_build_the_trees_each_builds_alon
     sizes = []
     together = md.decode_together
     monkeypatch.setattr(md, "decode_together", lambda reqs: (sizes.append(len(reqs)), together(reqs))[1])
-    events = list(iter_searches(cfgs, run_kwargs=[kwargs(), kwargs()]))
+    events = list(iter_searches(cfgs, run_kwargs=[kwargs(), kwargs()], merge=merge))
     finals = {i: t for i, t, final in events if final}
     assert sorted(finals) == [0, 1] and {i for i, _, final in events if not final} == {0, 1}
-    assert max(sizes) == 2  # rows of both searches decoded in one batch
+    assert max(sizes) == (2 if merge else 1)  # rows of both searches decoded in one batch, or never
     for i, trace in finals.items():
         assert trace.status == "done" and len(trace.nodes) > 4
         assert [(n.parent, n.text) for n in trace.nodes] == [(n.parent, n.text) for n in alone[i].nodes]

@@ -255,13 +255,15 @@ def iter_search(
 
 def iter_searches(
     cfgs: list[RunConfig], pool: ModelPool | None = None, cancel: threading.Event | None = None,
-    run_kwargs: list[dict] | None = None,
+    run_kwargs: list[dict] | None = None, merge: bool = True,
 ) -> Iterator[tuple[int, Trace, bool]]:
     """Run several searches at once and yield (index, trace snapshot, final?) as each round lands,
-    every search's final Trace last of its own. On a policy in process the searches take turns and
-    their decode steps run as one batch (backends/merged_decode.py), so two searches take far less
-    than twice one; on a model server they simply overlap. run_kwargs[i] goes to run_search (tests
-    pass a policy and verifier). Validation errors raise RunError before any thread starts."""
+    every search's final Trace last of its own. On a policy in process the searches take turns, and
+    with merge their decode steps run as one batch (backends/merged_decode.py: faster, but in bf16
+    the shared batch can change a sampled token); merge=False decodes each alone, so each search
+    writes exactly what it writes on its own. On a model server they simply overlap. run_kwargs[i]
+    goes to run_search (tests pass a policy and verifier). Validation errors raise RunError before
+    any thread starts."""
     from .backends.merged_decode import DecodeMerger
     from .backends.openai_backend import is_server_name
 
@@ -270,7 +272,7 @@ def iter_searches(
     cancel = cancel or threading.Event()
     run_kwargs = run_kwargs or [{} for _ in cfgs]
     served = all(is_server_name(c.policy) for c in cfgs)
-    merger = None if served else DecodeMerger()
+    merger = None if served else DecodeMerger(merge=merge)
     q: queue.Queue = queue.Queue()
 
     def work(i: int) -> None:

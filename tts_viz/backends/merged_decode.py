@@ -174,8 +174,10 @@ class DecodeMerger:
     last one to arrive decodes all their rows in one batch (up to MERGED_MAX_ROWS) and wakes them.
     """
 
-    def __init__(self, max_rows: int = MERGED_MAX_ROWS) -> None:
-        self.max_rows = max_rows
+    def __init__(self, max_rows: int = MERGED_MAX_ROWS, merge: bool = True) -> None:
+        # merge=False: members still take turns, but each call decodes alone, so every search writes
+        # exactly what it writes on its own (the Compare tab: a side equals the same run on Search)
+        self.max_rows = max_rows if merge else 1
         self._cond = threading.Condition(threading.RLock())
         self._members: set[int] = set()  # thread idents
         self._guard = threading.Lock()  # for _members: a thread joins before it has the turn

@@ -33,7 +33,7 @@ def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, loo
     key, cancel = start_cancel(request)
     labels = [f"{cfg.strategy}" + (f" ({cfg.verifier})" if is_oracle(cfg.verifier) else "") + ": " for cfg in cfgs]
     try:
-        # both sides at once: their trees grow together, and their decode steps share one batch
+        # both sides at once: their trees grow together (taking turns on the model, each decoding alone)
         for side, tr in stream_together(cfgs, cancel, progress, labels):
             if side is None:  # a status line: waiting for the model, loading it
                 out[4] = status_html(tr)
@@ -72,9 +72,8 @@ class CompareTab:
 def compare_tab() -> CompareTab:
     """The tab's layout (call inside gr.Tabs); wire_compare connects it once the Search tab exists."""
     with gr.Tab("Compare", id="compare"):
-        gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab. Both sides run at "
-                    "once and share the model's batches; in bf16 that can change a sampled token, so a side can "
-                    "differ from the same run on the Search tab.")
+        gr.Markdown(VIEW_NOTES["compare"] + "\n\nUses the problem and settings of the Search tab. Both sides grow "
+                    "together, taking turns on the model; each is the very run the Search tab gives.")
         with gr.Row():
             strat_a = gr.Dropdown(list(STRATEGIES), value="beam", label="Strategy A")
             strat_b = gr.Dropdown(list(STRATEGIES), value="best-of-n", label="Strategy B")

@@ -203,8 +203,10 @@ def stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
 
 
 def stream_together(cfgs: list[RunConfig], cancel: threading.Event, progress, labels: list[str]):
-    """Yield (side, partial trace) of several runs of one policy at once, holding its run lock: their
-    decode steps share one batch (runner.iter_searches); (None, line) for a status line."""
+    """Yield (side, partial trace) of several runs of one policy at once, holding its run lock; (None,
+    line) for a status line. They take turns on the model, each decoding alone (runner.iter_searches,
+    merge=False): a merged batch would be faster, but in bf16 it can change a sampled token, and a
+    side should be the very run the Search tab gives for the same settings."""
     policy = cfgs[0].policy
     lock = pool.run_lock(policy)
     if not (yield from _wait_for(lock, cancel, policy, "", lambda m: (None, m))):
@@ -217,7 +219,7 @@ def stream_together(cfgs: list[RunConfig], cancel: threading.Event, progress, la
         yield None, ("running side by side" if loaded else
                            f"loading {policy} (first run only: {load_hint(policy)}) …")
         rounds = [0] * len(cfgs)
-        for side, tr, _final in iter_searches(cfgs, pool, cancel=cancel):
+        for side, tr, _final in iter_searches(cfgs, pool, cancel=cancel, merge=False):
             rounds[side] = tr.rounds
             progress(min(1.0, sum(rounds) / max(1, total)),
                      desc=" · ".join(f"{lab}round {r}" for lab, r in zip(labels, rounds)))
