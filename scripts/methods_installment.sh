@@ -12,6 +12,6 @@ set -eu
 PER_LEVEL=${1:?usage: scripts/methods_installment.sh PER_LEVEL}
 PY=${PY:-.venv/bin/python}
 R=${RESULTS:-assets/scaling/results.jsonl}
-$PY -m tts_viz sweep --problem-set arith --levels 1-5 --per-level "$PER_LEVEL" --split test --verifier arith --problem-concurrency ${CONCURRENCY:-4} \
+$PY -m tts_viz sweep --problem-set arith --levels 1-5 --per-level "$PER_LEVEL" --split test --verifier arith --problem-concurrency ${CONCURRENCY:-1} \
   --results "$R" --strategies particle-filter,particle-gibbs,mcts,early-stop-vote,deepconf \
   --budgets 1,4,16 --run-budgets 1,4,16

@@ -6,7 +6,8 @@
 # held-out first, then the validation twins, a strategy table per quality, and auto on held-out.
 # At N=1 no verifier chooses anything (one sample), so beam/DVTS run at 4 and 16 only; the pool rules
 # give the N=1 column. Every stage resumes. Run it alone: two torch jobs on 2 cores slow each other.
-# Four problems run at once in one process (CONCURRENCY=1: one at a time): their decode steps share a batch.
+# CONCURRENCY=4 runs four problems at once (decode steps merged): 1.47x on arith, but under prm
+# the full study workload grew past 24 GB and was killed (README, Speed on a CPU); so one at a time.
 # Usage: scripts/oracle_installment.sh PER_LEVEL   (2, 4, 6, 8: 8 gives 40 held-out problems)
 set -eu
 PER_LEVEL=${1:?usage: scripts/oracle_installment.sh PER_LEVEL}
@@ -14,7 +15,7 @@ PY=${PY:-.venv/bin/python}
 R=${RESULTS:-assets/scaling/verifier-quality.jsonl}
 POOLS=${POOLS:-assets/scaling/pools}
 QUALITIES=${QUALITIES:-"oracle oracle@0.9 oracle@0.75 oracle@0.6"}
-S="$PY -m tts_viz sweep --problem-set arith --levels 1-5 --results $R --per-level $PER_LEVEL --pool-traces $POOLS --problem-concurrency ${CONCURRENCY:-4}"
+S="$PY -m tts_viz sweep --problem-set arith --levels 1-5 --results $R --per-level $PER_LEVEL --pool-traces $POOLS --problem-concurrency ${CONCURRENCY:-1}"
 RULES=majority,best-of-n,weighted-best-of-n,beam,dvts
 for Q in $QUALITIES; do
   $S --split test --verifier "$Q" --strategies $RULES --budgets 1,4,16 --run-budgets 4,16

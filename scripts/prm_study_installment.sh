@@ -8,7 +8,8 @@
 # the prm strategy table, and auto on the held-out problems. Revisions are left out of these
 # installments (the costliest strategy, never chosen by the arith table); adding it later to the same
 # command runs only its rows. Every stage resumes. Run it alone: two torch jobs on 2 cores slow each other.
-# Four problems run at once in one process (CONCURRENCY=1: one at a time): their decode steps share a batch.
+# CONCURRENCY=4 runs four problems at once (decode steps merged): 1.47x on arith, but under prm
+# the full study workload grew past 24 GB and was killed (README, Speed on a CPU); so one at a time.
 # Usage: scripts/prm_study_installment.sh PER_LEVEL [PER_LEVEL ...]   (2, 4, ... 30 = the arith study's 150)
 set -eu
 [ $# -ge 1 ] || { echo "usage: scripts/prm_study_installment.sh PER_LEVEL [PER_LEVEL ...]" >&2; exit 2; }
@@ -17,7 +18,7 @@ R=${RESULTS:-assets/scaling/results.jsonl}
 POOLS=${POOLS:-assets/scaling/pools}
 RULES=majority,best-of-n,weighted-best-of-n,beam,dvts
 for PER_LEVEL in "$@"; do
-  S="$PY -m tts_viz sweep --problem-set arith --levels 1-5 --results $R --per-level $PER_LEVEL --pool-traces $POOLS --verifier prm --problem-concurrency ${CONCURRENCY:-4}"
+  S="$PY -m tts_viz sweep --problem-set arith --levels 1-5 --results $R --per-level $PER_LEVEL --pool-traces $POOLS --verifier prm --problem-concurrency ${CONCURRENCY:-1}"
   echo "== per-level $PER_LEVEL: test $(date -u +%H:%M:%S)" >&2
   $S --split test --strategies $RULES --budgets 1,2,4,8,16 --run-budgets 4,16
   echo "== per-level $PER_LEVEL: val $(date -u +%H:%M:%S)" >&2

@@ -53,6 +53,12 @@ class DecodeRequest:
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
 
+    def release(self) -> None:
+        """Drop the prompt cache, logits and callbacks once decoded: a request that outlives its call
+        (threads keep frames and lists alive longer than a solo call does) must not hold its KV."""
+        self.cache = self.logits = self.mask = None
+        self.on_done = self.stop_row = None
+
 
 def _left_pad(t: torch.Tensor, width: int, dim: int) -> torch.Tensor:
     extra = width - t.shape[dim]
@@ -162,6 +168,7 @@ def decode_together(requests: Sequence[DecodeRequest]) -> None:
     made = [sum(len(o) for o in r.out) for r in requests]
     for r, n in zip(requests, made):
         r.seconds = seconds * n / (sum(made) or 1)
+        r.release()
         r.finished = True
 
 
@@ -236,6 +243,7 @@ class DecodeMerger:
                     decode_together(batch)
                 except BaseException as e:  # every request of the batch gets the error
                     for b in batch:
+                        b.release()
                         b.error, b.finished = e, True
                 self.batches += 1
                 self.requests += len(batch)
