@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import pytest
 
@@ -574,36 +573,3 @@ def test_problems_run_concurrently_write_the_same_rows(tmp_path):
     for q, s, n in calls_many:
         by_problem.setdefault(q, []).append((s, n))
     assert all(v == [("best-of-n", 4), ("beam", 1), ("beam", 2), ("beam", 4)] for v in by_problem.values())
-
-
-def test_a_problems_strategies_run_side_by_side_each_in_order(tmp_path):
-    """With problems in flight at once, one problem's beam and DVTS chains run at the same time (a
-    short installment keeps every thread busy), each chain still largest budget first, and the
-    rows are those of the one-at-a-time sweep."""
-    import dataclasses
-
-    server = "openai:tiny@http://127.0.0.1:9"  # a served policy: threads overlap freely (no turns)
-    kw = dict(limit=1, strategies=parse_strategies("beam:width=2,dvts:width=2"), policy=server)
-    one, many = sweep_cfg(tmp_path / "a", **kw), dataclasses.replace(sweep_cfg(tmp_path / "b", **kw), concurrency=3)
-    meet = threading.Barrier(2, timeout=20)
-    calls = []
-
-    def run_fn(cfg):
-        if many_running and cfg.strategy in ("beam", "dvts") and cfg.search.n == 4:
-            meet.wait()  # both chains' first runs are in flight together, or this times out
-        calls.append((cfg.strategy, cfg.search.n))
-        return run_search(cfg, policy=GoldPolicy(), verifier=TaggedVerifier())
-
-    many_running = False
-    run_sweep(one, run_fn=run_fn, progress=False)
-    alone = list(calls)
-    calls.clear()
-    many_running = True
-    run_sweep(many, run_fn=run_fn, progress=False)
-    for name in ("beam", "dvts"):  # each chain in the one-at-a-time order
-        assert [c for c in calls if c[0] == name] == [c for c in alone if c[0] == name] != []
-    assert sorted(calls) == sorted(alone)
-    strip = lambda rows: sorted(json.dumps({k: v for k, v in r.items() if k not in ("time", "seconds", "spent_seconds",
-                                                                                  "concurrency")}, sort_keys=True)
-                                for r in rows)
-    assert strip(load_results(one.results)) == strip(load_results(many.results))

@@ -676,6 +676,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                dynamic_ncols=True)
     t0 = time.perf_counter()
     runs_done = 0
+    merger = None
     lock = threading.Lock()  # problems may run concurrently (a model server): one writer, one count
 
     def write(row: dict[str, Any]) -> None:
@@ -686,7 +687,7 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
             if row["status"] != "error":
                 done.add(row_key(row))
 
-    def pool_part(p: Problem, split: str, pool_work: str | None) -> None:
+    def one_problem(p: Problem, split: str, pool_work: str | None, runs) -> None:
         nonlocal runs_done
         if pool_work == "read":
             known = {n: float(r.get("generated_tokens") or 0) for n, r in subsample.get(p.id, {}).items()}
@@ -709,10 +710,6 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
             with lock:
                 runs_done += 1
                 bar.update(1)
-
-    def run_part(p: Problem, split: str, runs) -> None:
-        """Runs of one problem in order (after its pool: their rows carry its difficulty)."""
-        nonlocal runs_done
         diff = pool_diff.get(p.id, {"difficulty": None, "predicted_difficulty": None, "oracle_difficulty": None})
         nests: Nests = {}
         for spec, n in runs:
@@ -734,59 +731,29 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
                 runs_done += ran
                 bar.update(1)
 
-    merger_box: list = []
-
-    def run_concurrently(plan, pool_part, run_part) -> None:
-        """cfg.concurrency threads. A problem's pool comes first (its rows carry the pool's difficulty),
-        then its runs, one chain per strategy: each chain in order (a smaller budget is read off the
-        larger run), chains of one problem side by side, so a short installment keeps every thread
-        busy. auto's sub-runs may reuse the problem's other runs: with auto, one chain. On a model
-        server the threads overlap; in process they take turns and decode their rows in one batch."""
-        from collections import deque
-
-        from ..backends.merged_decode import DecodeMerger
-        from ..backends.openai_backend import is_server_name
-
-        merger = None if is_server_name(cfg.policy) else DecodeMerger()
-        merger_box.append(merger)
-        futures: deque = deque()
-
-        def as_member(fn, *a) -> None:
-            if merger is None:
-                return fn(*a)
-            with merger.member():
-                return fn(*a)
-
-        def problem_task(p, split, pool_work, runs) -> None:
-            as_member(pool_part, p, split, pool_work)
-            chains: dict[StrategySpec, list] = {}
-            for spec, n in runs:
-                chains.setdefault(spec if not any(s.name == "auto" for s, _ in runs) else None, []).append((spec, n))
-            first, *rest = list(chains.values()) or [[]]
-            with lock:
-                futures.extend(ex.submit(as_member, run_part, p, split, chain) for chain in rest)
-            as_member(run_part, p, split, first)
-
-        with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="tts-viz-sweep") as ex:
-            with lock:
-                futures.extend(ex.submit(problem_task, *item) for item in plan)
-            while True:
-                with lock:
-                    if not futures:
-                        break
-                    f = futures.popleft()
-                f.result()  # a task adds its problem's other chains before it ends
-
     try:
         if cfg.concurrency > 1:
-            run_concurrently(plan, pool_part, run_part)
+            # each problem's runs stay in order (nesting, auto's pool); problems overlap on the server,
+            # or, in process, take turns and decode their rows in one batch (merged_decode.py)
+            from ..backends.merged_decode import DecodeMerger
+            from ..backends.openai_backend import is_server_name
+
+            merger = None if is_server_name(cfg.policy) else DecodeMerger()
+
+            def one_member(*item) -> None:
+                if merger is None:
+                    return one_problem(*item)
+                with merger.member():
+                    return one_problem(*item)
+
+            with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="tts-viz-sweep") as ex:
+                for f in [ex.submit(one_member, *item) for item in plan]:
+                    f.result()
         else:
-            for p, split, pool_work, runs in plan:
-                pool_part(p, split, pool_work)
-                run_part(p, split, runs)
+            for item in plan:
+                one_problem(*item)
     finally:
         bar.close()
-    merger = merger_box[0] if merger_box else None
     merged = {} if merger is None else {"merged_decodes": merger.batches, "merged_requests": merger.requests}
     return {"results": str(cfg.results), "split": cfg.split, "problems": len(problems), "runs": runs_done, **merged,
             "rows_written": writer.written, "rows_skipped": skipped, "seconds": round(time.perf_counter() - t0, 1)}
