@@ -8,8 +8,8 @@
 # the prm strategy table, and auto on the held-out problems. Revisions are left out of these
 # installments (the costliest strategy, never chosen by the arith table); adding it later to the same
 # command runs only its rows. Every stage resumes. Run it alone: two torch jobs on 2 cores slow each other.
-# CONCURRENCY=4 runs four problems at once (decode steps merged): 1.47x on arith, but under prm
-# the full study workload grew past 24 GB and was killed (README, Speed on a CPU); so one at a time.
+# CONCURRENCY=4 runs four problems at once (decode steps merged): 1.47x on arith; under prm 4 problems
+# peaked at 5.2 GB (README, Speed on a CPU). Default: one at a time.
 # Usage: scripts/prm_study_installment.sh PER_LEVEL [PER_LEVEL ...]   (2, 4, ... 30 = the arith study's 150)
 set -eu
 [ $# -ge 1 ] || { echo "usage: scripts/prm_study_installment.sh PER_LEVEL [PER_LEVEL ...]" >&2; exit 2; }
