@@ -234,8 +234,8 @@ def test_bench_beam_replayed_without_the_prefix_store_builds_the_same_tree(tiny)
     backend = TransformersBackend.from_loaded(tiny)
     cfg = RunConfig(question=QUESTION, gold="7", policy="smollm2-135m", verifier="arith", strategy="beam",
                     search=SearchConfig(n=4, width=2, seed=0, max_rounds=2), max_step_tokens=16)
-    reuse, script, hook_reuse = _replayed_beam(backend, cfg, None, "reuse", counter_model=backend.model)
-    again, _, hook_again = _replayed_beam(backend, cfg, script, "re-prefill", store=False, counter_model=backend.model)
+    reuse, script, hook_reuse = _replayed_beam(backend, cfg, None, "reuse", count_tokens=True)
+    again, _, hook_again = _replayed_beam(backend, cfg, script, "re-prefill", store=False, count_tokens=True)
     assert [n.text for n in again.nodes] == [n.text for n in reuse.nodes] and len(reuse.nodes) > 4
     assert hook_again.tokens > hook_reuse.tokens
     assert backend.prefix_store is None and "_decode" not in vars(backend)

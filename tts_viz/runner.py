@@ -7,6 +7,7 @@ after every round (what the app streams), ending with the final one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import queue
@@ -227,30 +228,10 @@ def iter_search(
 
     Validation errors raise RunError before the thread starts.
     """
-    cfg.validate()
-    q: queue.Queue = queue.Queue()
-    cancel = cancel or threading.Event()
-
-    def work() -> None:
-        try:
-            final = run_search(cfg, pool, on_progress=lambda t: q.put(("progress", copy.deepcopy(t))), cancel=cancel, **kw)
-            q.put(("done", final))
-        except BaseException as e:  # pragma: no cover - run_search catches; belt and braces
-            q.put(("error", e))
-
-    worker = threading.Thread(target=work, name="tts-viz-search", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, item = q.get()
-            if kind == "error":
-                raise item
-            yield item
-            if kind == "done":
-                return
-    finally:
-        # The consumer went away (Stop pressed, browser closed): stop the search too.
-        cancel.set() if worker.is_alive() else None
+    # closing: a consumer that goes away (Stop pressed, browser closed) closes iter_searches, which stops the search
+    with contextlib.closing(iter_searches([cfg], pool, cancel, [kw])) as snapshots:
+        for _, trace, _ in snapshots:
+            yield trace
 
 
 def iter_searches(
@@ -271,8 +252,9 @@ def iter_searches(
         cfg.validate()
     cancel = cancel or threading.Event()
     run_kwargs = run_kwargs or [{} for _ in cfgs]
+    # one search alone, or searches on a model server, need no turns
     served = all(is_server_name(c.policy) for c in cfgs)
-    merger = None if served else DecodeMerger(merge=merge)
+    merger = None if served or len(cfgs) < 2 else DecodeMerger(merge=merge)
     q: queue.Queue = queue.Queue()
 
     def work(i: int) -> None:

@@ -186,9 +186,9 @@ def _beam_config(args, verifier: str):
     return cfg, where
 
 
-def _replayed_beam(backend, cfg, script, what: str, store: bool = True, verifier_for=None, counter_model=None):
+def _replayed_beam(backend, cfg, script, what: str, store: bool = True, verifier_for=None, count_tokens: bool = False):
     """One beam run of cfg on backend, replaying `script` (the tokens of an earlier run; None samples):
-    (trace, the tokens it drew, the forward-token counter when counter_model is given). A fresh
+    (trace, the tokens it drew, a ForwardTokenCounter of the model's passes when count_tokens). A fresh
     prefix store unless store=False (every prompt prefilled in full); verifier_for(backend) builds
     the verifier (None: cfg.verifier from the pool)."""
     from ..backends.prefix_cache import PrefixKVStore
@@ -199,7 +199,7 @@ def _replayed_beam(backend, cfg, script, what: str, store: bool = True, verifier
     policy = StepPolicy(backend, max_step_tokens=cfg.max_step_tokens, max_steps=cfg.search.max_rounds,
                         max_solution_tokens=cfg.max_solution_tokens)
     verifier = verifier_for(backend) if verifier_for is not None else None  # built on this backend
-    counter = ForwardTokenCounter(counter_model) if counter_model is not None else None
+    counter = ForwardTokenCounter(backend.model) if count_tokens else None
     try:
         with ReplayBackend(backend, script) as replay:
             trace = run_search(cfg, policy=policy, verifier=verifier)
@@ -216,7 +216,7 @@ def bench_prefix_reuse(backend, args) -> tuple[dict, object]:
     runs, script = {}, None
     for mode in ("reuse", "re-prefill"):
         trace, script, counter = _replayed_beam(backend, cfg, script, mode, store=mode == "reuse",
-                                                counter_model=backend.model)
+                                                count_tokens=True)
         mc = trace.compute["policy"]
         rows = len(trace.nodes) - 1  # one generated row per node
         runs[mode] = {
@@ -682,8 +682,9 @@ def bench_merged_sweep(args) -> dict:
             t0 = time.perf_counter()
             summary = run_sweep(cfg, progress=False)
             seconds = time.perf_counter() - t0
-            rows = [r for r in load_results(cfg.results) if r.get("strategy") != "pool"]
-            gen = sum(int(r.get("generated_tokens") or 0) for r in load_results(cfg.results))
+            written = load_results(cfg.results)
+            rows = [r for r in written if r.get("strategy") != "pool"]
+            gen = sum(int(r.get("generated_tokens") or 0) for r in written)
             out[name] = {"seconds": round(seconds, 1), "runs": summary["runs"], "generated_tokens": gen,
                          "generated_tok_s": round(gen / seconds, 1), "correct": sum(bool(r.get("correct")) for r in rows),
                          "rows": len(rows), "merged_decodes": summary.get("merged_decodes"),
