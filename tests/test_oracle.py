@@ -133,9 +133,13 @@ def test_step_truth_agrees_with_the_exact_oracle_so_it_is_never_marked_fooled():
     every node, the final-answer nodes included, so no node of the tree is marked fooled."""
     lucky = ["Now there are 33 + 3 = 36 apples.", "Then 36 + 24 = 60 apples.", "So the answer is \\boxed{141}."]
     slip = RIGHT[:-1] + ["The answer is \\boxed{140}."]
+    # a boxed intermediate result (not the final answer, so labelled wrong) does not make the right
+    # steps after it wrong (the tree once carried its verdict down, the oracle did not)
+    boxed_midway = [RIGHT[0], "So far \\boxed{99} apples.", *RIGHT[1:]]
     oracle = OracleVerifier(PROBLEM)
+    assert oracle.score(PROBLEM.question, [boxed_midway])[0] == [1.0, 0.0] + [1.0] * (len(RIGHT) - 1)
     t = Trace(question=PROBLEM.question, strategy="best-of-n", gold=PROBLEM.gold, verifier="oracle")
-    for path, finished_as in ((lucky, True), (slip, False)):
+    for path, finished_as in ((lucky, True), (slip, False), (boxed_midway, True)):
         scores, parent = oracle.score(PROBLEM.question, [path])[0], 0
         for k, (text, score) in enumerate(zip(path, scores)):
             last = k == len(path) - 1
@@ -143,6 +147,7 @@ def test_step_truth_agrees_with_the_exact_oracle_so_it_is_never_marked_fooled():
                                 answer=extract_answer(text) if last else None, correct=finished_as if last else None).id
     label_trace(t, PROBLEM)
     assert [n.true_label for n in t.nodes[1:4]] == [False, False, True]  # the recovery's final node is right
+    assert [n.true_label for n in t.nodes[-len(boxed_midway):]] == [None, False] + [True] * (len(RIGHT) - 1)
     assert all(bool(n.step_score) == n.true_label for n in t.nodes[1:] if n.true_label is not None)
     assert tree_figure(t).layout.meta["fooled"] == {FOOLED_HIGH: [], FOOLED_LOW: []}
 

@@ -27,9 +27,8 @@ import math
 from statistics import NormalDist
 from typing import Sequence
 
-from ..grading import extract_answer, is_correct
-from ..policy import has_final_answer
-from ..problems import Problem, label_steps
+from ..problems import Problem
+from ..step_truth import path_labels
 from .base import VerifierBase
 
 ORACLE = "oracle"
@@ -89,18 +88,8 @@ def step_noise(seed: int, question: str, steps: Sequence[str]) -> float:
 
 def exact_path_labels(problem: Problem, steps: Sequence[str]) -> list[float]:
     """The exact oracle score (0 or 1) of every step of one solution (see the module docstring)."""
-    labels = label_steps(problem, list(steps))
-    out: list[float] = []
-    current, wrong = 1.0, False
-    for step, label in zip(steps, labels):
-        if not wrong and label is not None:
-            current = 1.0 if label else 0.0
-            wrong = not label
-        if has_final_answer(step):
-            out.append(1.0 if is_correct(extract_answer(step), problem.gold) else 0.0)
-        else:
-            out.append(current)
-    return out
+    # the tree's step truth (None before anything is checked: nothing is wrong yet, so 1)
+    return [0.0 if label is False else 1.0 for label in path_labels(problem, steps)]
 
 
 class OracleVerifier(VerifierBase):
