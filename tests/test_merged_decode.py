@@ -101,6 +101,44 @@ def test_a_failing_member_does_not_leave_the_others_waiting(tiny):
     assert all(len(results[i][0]) == len(CALLS[i][0]) for i in (1, 2))
 
 
+def test_a_member_leaving_last_decodes_the_others_without_building_a_graph(tiny):
+    """A member that leaves without decoding (its problem done) while the others wait decodes their
+    rows in its own thread, outside any generate call. There, too, no autograd graph may be built:
+    one was, in the prm study with 4 problems at once, and it kept every decode step's activations
+    and KV copies alive (16 GB resident in a minute)."""
+    model, tok = tiny
+    merger = DecodeMerger()
+    grad_seen: list[bool] = []
+    hook = model.register_forward_hook(lambda m, a, out: grad_seen.append(out.logits.requires_grad))
+    results: dict[int, object] = {}
+
+    def waiter(i, prompts, kw):
+        with merger.member():
+            results[i] = TransformersBackend(model, tok).generate(prompts, temperature=kw.pop("temperature", 0.9), **kw)
+
+    def leaver():
+        with merger.member():  # holds the turn but lets the waiters prefill, then leaves once both wait
+            deadline = time.time() + 60
+            while len(merger._waiting) < 2 and time.time() < deadline:
+                merger._cond.wait(0.01)
+            grad_seen.clear()  # the prefills ran inside generate; what follows is this thread's decode
+
+    threads = [threading.Thread(target=leaver)] + [
+        threading.Thread(target=waiter, args=(i, p, dict(kw))) for i, (p, kw) in enumerate(CALLS[:2])]
+    try:
+        with merger._cond:
+            for t in threads:
+                t.start()
+            while len(merger._members) < 3:
+                time.sleep(0.01)
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        hook.remove()
+    assert len(results) == 2 and merger.batches == 1 and merger.requests == 2
+    assert grad_seen and not any(grad_seen)
+
+
 def test_rows_over_the_batch_limit_are_decoded_in_several_batches(tiny):
     model, tok = tiny
     merger = DecodeMerger(max_rows=3)

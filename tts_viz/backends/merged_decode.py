@@ -89,6 +89,7 @@ def _merge(requests: Sequence[DecodeRequest]):
     return DynamicCache(ddp_cache_data=layers, config=model.config), mask, logits
 
 
+@torch.inference_mode()  # also when a member leaving the merger decodes the others, outside any generate call
 def decode_together(requests: Sequence[DecodeRequest]) -> None:
     """Sample every request's rows token by token in one batch; a row that finishes leaves at once.
 
