@@ -11,7 +11,7 @@ import gradio as gr
 
 from ..backends.openai_backend import is_server_name, parse_server_name
 from ..models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache
-from ..runner import RunConfig, RunError, default_pool, iter_search, iter_searches
+from ..runner import RunConfig, RunError, default_pool, iter_searches
 from ..strategies.base import METHOD_KNOBS, SearchConfig
 from ..trace import TraceFormatError
 from ..verifiers import oracle_name
@@ -183,46 +183,39 @@ def _wait_for(lock: threading.Lock, cancel: threading.Event, policy: str, label:
 
 
 def stream(cfg: RunConfig, cancel: threading.Event, progress, label: str = ""):
-    """Yield partial traces of one run, holding the per-model run lock (one search per model)."""
-    lock = pool.run_lock(cfg.policy)
-    if not (yield from _wait_for(lock, cancel, cfg.policy, label, lambda m: (None, m))):
-        return
-    try:
-        total = expected_rounds(cfg)
-        loaded = cfg.policy in pool.loaded() or is_server_name(cfg.policy)
-        if loaded:
-            progress(0.0, desc=f"{label}starting …")
-        # a load has no steps to count: no progress bar stuck at 0%, the status line says what happens
-        yield None, f"{label}{'running' if loaded else 'loading ' + cfg.policy + ' (first run only: ' + load_hint(cfg.policy) + ') …'}"
-        for tr in iter_search(cfg, pool, cancel=cancel):
-            done_rounds = f"round {tr.rounds} of ≤{total}" if tr.rounds else "first search round running"
-            progress(min(1.0, tr.rounds / max(1, total)), desc=f"{label}{done_rounds}")
-            yield tr, ""
-    finally:
-        lock.release()
+    """Yield (partial trace, "") of one run, or (None, status line): stream_together with one side."""
+    for side, item in stream_together([cfg], cancel, progress, [label]):
+        yield (None, item) if side is None else (item, "")
 
 
 def stream_together(cfgs: list[RunConfig], cancel: threading.Event, progress, labels: list[str]):
-    """Yield (side, partial trace) of several runs of one policy at once, holding its run lock; (None,
-    line) for a status line. They take turns on the model, each decoding alone (runner.iter_searches,
-    merge=False): a merged batch would be faster, but in bf16 it can change a sampled token, and a
-    side should be the very run the Search tab gives for the same settings."""
+    """Yield (side, partial trace) of one run or several runs of one policy at once, holding its run
+    lock (one search per model at a time); (None, line) for a status line. Several take turns on the
+    model, each decoding alone (runner.iter_searches, merge=False): a merged batch would be faster,
+    but in bf16 it can change a sampled token, and a side should be the very run the Search tab gives
+    for the same settings."""
     policy = cfgs[0].policy
+    alone = len(cfgs) == 1
+    lead = labels[0] if alone else ""
     lock = pool.run_lock(policy)
-    if not (yield from _wait_for(lock, cancel, policy, "", lambda m: (None, m))):
+    if not (yield from _wait_for(lock, cancel, policy, lead, lambda m: (None, m))):
         return
     try:
         total = sum(expected_rounds(c) for c in cfgs)
         loaded = policy in pool.loaded() or is_server_name(policy)
         if loaded:
-            progress(0.0, desc="starting …")
-        yield None, ("running side by side" if loaded else
-                           f"loading {policy} (first run only: {load_hint(policy)}) …")
+            progress(0.0, desc=f"{lead}starting …")
+        # a load has no steps to count: no progress bar stuck at 0%, the status line says what happens
+        yield None, (f"{lead}running" + ("" if alone else " side by side") if loaded else
+                     f"{lead}loading {policy} (first run only: {load_hint(policy)}) …")
         rounds = [0] * len(cfgs)
         for side, tr, _final in iter_searches(cfgs, pool, cancel=cancel, merge=False):
             rounds[side] = tr.rounds
-            progress(min(1.0, sum(rounds) / max(1, total)),
-                     desc=" · ".join(f"{lab}round {r}" for lab, r in zip(labels, rounds)))
+            if alone:
+                desc = f"{lead}round {tr.rounds} of ≤{total}" if tr.rounds else f"{lead}first search round running"
+            else:
+                desc = " · ".join(f"{lab}round {r}" for lab, r in zip(labels, rounds))
+            progress(min(1.0, sum(rounds) / max(1, total)), desc=desc)
             yield side, tr
     finally:
         lock.release()
