@@ -160,11 +160,10 @@ class TransformersBackend:
         prefill_seconds = time.perf_counter() - t0
         # the call's own sampling stream (a merged decode draws each call's numbers from its own)
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        self._last_decode_seconds = None
         lps: list[list[float]] | None = [[] for _ in rows] if logprobs else None
         abandoned: set[int] = set()
         cut = lambda r, toks: self._cut(toks, stop, None if lps is None else lps[r], r in abandoned)
-        new = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens,
+        new, merged_seconds = self._decode(rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel, min_new_tokens,
                            None if on_done is None else (lambda r, toks: on_done(r, cut(r, toks))),
                            lps, stop_row, abandoned, generator=generator)
         gens = [cut(r, row) for r, row in enumerate(new)]
@@ -173,8 +172,7 @@ class TransformersBackend:
                 prompt_tokens=computed,
                 generated_tokens=sum(g.tokens for g in gens),
                 # merged with other threads' rows: its prefill plus its share of the batch's decode time
-                seconds=time.perf_counter() - t0 if self._last_decode_seconds is None
-                else prefill_seconds + self._last_decode_seconds,
+                seconds=time.perf_counter() - t0 if merged_seconds is None else prefill_seconds + merged_seconds,
                 reused_tokens=reused,
             )
         if cancel is not None and cancel.is_set():
@@ -199,10 +197,13 @@ class TransformersBackend:
 
     def _decode(self, rows, cache, logits, mask, max_new_tokens, temperature, top_p, stop, cancel,
                 min_new_tokens: int = 0, on_done=None, lps: list[list[float]] | None = None, stop_row=None,
-                abandoned: set[int] | None = None, generator: torch.Generator | None = None) -> list[list[int]]:
+                abandoned: set[int] | None = None, generator: torch.Generator | None = None,
+                ) -> tuple[list[list[int]], float | None]:
         """Sample continuations token by token (merged_decode.decode_together): alone, or, when this
         thread is a member of the model's DecodeMerger (a sweep running problems at once), in one
-        batch with the rows other members are waiting on. Returns each row's token ids."""
+        batch with the rows other members are waiting on. Returns each row's token ids, and when
+        merged, this call's share of the batches' decode seconds (its wall time also holds others'
+        turns); None alone."""
         from .merged_decode import DecodeRequest, current_merger, decode_together
 
         request = DecodeRequest(backend=self, rows=rows, cache=cache, logits=logits, mask=mask,
@@ -213,10 +214,9 @@ class TransformersBackend:
         merger = current_merger()
         if merger is not None:
             merger.decode(request)
-            self._last_decode_seconds = request.seconds  # the call's wall time also holds others' turns
-        else:
-            decode_together([request])
-        return request.out
+            return request.out, request.seconds
+        decode_together([request])
+        return request.out, None
 
     def _choose_tokens(self, logits, active, step, temperature, top_p, generator=None) -> torch.Tensor:
         """The next token of each active row (the bench's replay overrides this)."""

@@ -118,9 +118,9 @@ class ReplayBackend:
             if self.script is not None:
                 self._forced = self.script[self._call]
                 self._call += 1
-            out = self._decode(rows, *a, **kw)
+            out, merged_seconds = self._decode(rows, *a, **kw)
             self.recorded.append([list(r) for r in out])
-            return out
+            return out, merged_seconds
 
         def choose(logits, active, step, temperature, top_p, **kw):
             if self.script is None:
