@@ -23,17 +23,20 @@ def check_equations(step: str) -> list[tuple[str, bool]]:
     return [(eq["text"].strip(), bool(eq["ok"])) for eq in find_equations(step)]
 
 
+def running_checks(steps: Sequence[str]) -> list[tuple[float, list[tuple[str, bool]]]]:
+    """(running score of steps 1..k, step k's own checked equations) for every step k."""
+    out = []
+    wrong = checked = False
+    for step in steps:
+        eqs = check_equations(step)
+        checked = checked or bool(eqs)
+        wrong = wrong or any(not ok for _, ok in eqs)
+        out.append((0.0 if wrong else (1.0 if checked else NEUTRAL), eqs))
+    return out
+
+
 class ArithVerifier(VerifierBase):
     name = "arith"
 
     def score(self, question: str, solutions: Sequence[Sequence[str]]) -> list[list[float]]:
-        out = []
-        for steps in solutions:
-            scores, wrong, checked = [], False, False
-            for step in steps:
-                eqs = check_equations(step)
-                checked = checked or bool(eqs)
-                wrong = wrong or any(not ok for _, ok in eqs)
-                scores.append(0.0 if wrong else (1.0 if checked else NEUTRAL))
-            out.append(scores)
-        return out
+        return [[score for score, _ in running_checks(steps)] for steps in solutions]

@@ -56,14 +56,10 @@ def arith_columns(solutions: Sequence[Sequence[str]]) -> torch.Tensor:
     one is right, 0.5 before any), whether this step has a wrong equation, log(1 + its equations)."""
     import math
 
-    from .arith import ArithVerifier, check_equations
+    from .arith import running_checks
 
-    running = ArithVerifier().score("", solutions)
-    rows = []
-    for steps, run in zip(solutions, running):
-        for step, r in zip(steps, run):
-            eqs = check_equations(step)
-            rows.append([r, float(any(not ok for _, ok in eqs)), math.log1p(len(eqs))])
+    rows = [[score, float(any(not ok for _, ok in eqs)), math.log1p(len(eqs))]
+            for steps in solutions for score, eqs in running_checks(steps)]
     return torch.tensor(rows, dtype=torch.float32).reshape(-1, ARITH_FEATURES)
 
 
