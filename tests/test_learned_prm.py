@@ -146,6 +146,15 @@ def test_learned_prm_scores_each_step_from_its_own_end_state(tiny_policy):
             assert abs(s - want) < 1e-4
     assert prm.score_last(QUESTION, [SOLUTIONS[0][:2]]) == pytest.approx([scores[0][1]], abs=1e-5)
     assert prm.compute.prompt_tokens > 0
+    assert (prm.step_threshold, prm.answer_threshold) == (0.5, 0.5)  # a card without thresholds
+    # the shipped card's thresholds (train_prm.card_thresholds): a pairwise head leaves right
+    # answers' last-step scores low, so a finished solution is read against a far lower cut
+    import json
+    from pathlib import Path
+
+    card = json.loads((Path(__file__).resolve().parent.parent / "assets" / "prm-qwen2.5-coder-0.5b.json").read_text())
+    shipped = LearnedPRM(backend, head, (FINAL,), policy.prompt, "states", card["thresholds"])
+    assert shipped.answer_threshold == card["thresholds"]["answer"] < 0.2 < shipped.step_threshold
 
 
 def test_learned_prm_card_refuses_other_policy_weights(tmp_path):

@@ -229,3 +229,56 @@ def test_an_uploaded_trace_has_every_field_checked(field, value, words):
     d[field] = value
     with pytest.raises(ValueError, match=words):
         Trace.from_dict(d)
+
+
+def _pairwise_prm_trace(step_threshold: float, answer_threshold: float) -> Trace:
+    """Scores as the trained PRM gives them: steps around 0.5, finished solutions low (a ranking loss
+    moves the last step's logit; only the order within a problem matters)."""
+    t = Trace(question=PROBLEM.question, strategy="best-of-n", gold=PROBLEM.gold, verifier="prm",
+              step_threshold=step_threshold, answer_threshold=answer_threshold)
+    a = t.add_node(0, "Now there are 33 * 3 = 99 apples.", step_score=0.62, status=KEPT)  # right
+    b = t.add_node(0, "Now there are 33 + 3 = 36 apples.", step_score=0.55, status=KEPT)  # wrong
+    t.add_node(a.id, "The answer is \\boxed{141}.", step_score=0.30, status=SELECTED, answer="141", correct=True)
+    t.add_node(b.id, "The answer is \\boxed{36}.", step_score=0.02, status=FINISHED, answer="36", correct=False)
+    return label_trace(t, PROBLEM)
+
+
+def test_fooled_marks_read_the_verifiers_own_thresholds_and_survive_a_reopen():
+    """Against 0.5 the PRM's right finished answer (0.30) looks 'rated low' and its wrong step (0.55)
+    'rated high'; against its card's thresholds (0.5677 for steps, 0.0799 for answers) neither is."""
+    naive = _pairwise_prm_trace(0.5, 0.5)
+    assert tree_figure(naive).layout.meta["fooled"] == {FOOLED_HIGH: [2], FOOLED_LOW: [3]}
+    own = Trace.from_json(_pairwise_prm_trace(0.5677, 0.0799).to_json())
+    assert (own.step_threshold, own.answer_threshold) == (0.5677, 0.0799)
+    assert tree_figure(own).layout.meta["fooled"] == {FOOLED_HIGH: [], FOOLED_LOW: []}
+    s = truth_summary(own)
+    assert (s["rated_high_wrong"], s["rated_low_right"]) == (0, 0)
+    assert "rated above 0.5677 (0.0799 for finished solutions)" in summary_html(own)
+    assert "fooled" not in inspector_html(own, 3).split("true label")[-1]
+    bad = json.loads(own.to_json())
+    bad["answer_threshold"] = "low"
+    with pytest.raises(ValueError, match="answer_threshold"):
+        Trace.from_dict(bad)
+
+
+def test_the_run_copies_the_verifiers_thresholds_onto_its_trace():
+    from tests.fakes import ScriptedPolicy, TaggedVerifier
+    from tts_viz.strategies.base import SearchConfig
+    from tts_viz.runner import run_search
+
+    v = TaggedVerifier()
+    v.step_threshold, v.answer_threshold = 0.6, 0.1
+    policy = ScriptedPolicy(None, solution_fn=lambda i, call, prev: ["1 + 1 = 2 [0.7]", "\\boxed{2} [0.2]"])
+    cfg = RunConfig(question="What is 1 + 1?", gold="2", strategy="best-of-n", verifier="arith",
+                    search=SearchConfig(n=2, width=1))
+    t = run_search(cfg, policy=policy, verifier=v)
+    assert (t.step_threshold, t.answer_threshold) == (0.6, 0.1)
+
+
+def test_the_separating_threshold_falls_between_the_classes():
+    from tts_viz.study.train_prm import separating_threshold
+
+    assert separating_threshold([0.1, 0.2, 0.3, 0.9], [False, False, True, True]) == 0.25
+    # overlapping classes: the cut with the largest true-minus-false-positive rate (the first of a tie)
+    assert separating_threshold([0.3, 0.4, 0.8, 0.1, 0.35, 0.2], [True, True, True, False, False, False]) == 0.25
+    assert separating_threshold([0.4, 0.6], [True, True]) == 0.5  # one class only: no cut to learn

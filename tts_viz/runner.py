@@ -188,6 +188,8 @@ def run_search(
         policy.compute = trace.model_compute("policy", policy.backend.params)
         if verifier is not None:
             verifier.compute = trace.model_compute("verifier", verifier.compute.params)
+            trace.step_threshold = float(getattr(verifier, "step_threshold", 0.5))
+            trace.answer_threshold = float(getattr(verifier, "answer_threshold", 0.5))
         trace.precision = {"policy": getattr(policy.backend, "precision", "?")}
         judged_in = verifier_precision(verifier) if verifier is not None else None
         if judged_in:

@@ -121,11 +121,20 @@ class Trace:
     # when another program shared the CPU, which is what makes a run's seconds long. None: not measured
     cpu_share: float | None = None
     error: str | None = None
+    # where the verifier's score turns from "wrong" to "right", for the fooled marks (fooled_kind): a
+    # trained PRM's scores need not be centred on 0.5 (verifiers.base.VerifierBase); a step that states
+    # a final answer has its own (a ranking loss moves the last step's scores)
+    step_threshold: float = 0.5
+    answer_threshold: float = 0.5
     version: int = TRACE_VERSION
 
     def __post_init__(self) -> None:
         if not self.nodes:
             self.nodes.append(Node(id=0, parent=None, depth=0, text="", status=KEPT))
+
+    def threshold_for(self, node: Node) -> float:
+        """The threshold a node's score is read against: the answer's for a finished solution."""
+        return self.answer_threshold if node.status in (FINISHED, SELECTED) else self.step_threshold
 
     # ----- building -------------------------------------------------------------------------
     @property
@@ -254,7 +263,7 @@ class Trace:
             return cls.from_json(f.read())
 
 
-def truth_summary(trace: Trace, threshold: float = 0.5) -> dict[str, Any] | None:
+def truth_summary(trace: Trace) -> dict[str, Any] | None:
     """How often the verifier disagreed with the step truth, and whether that changed a choice.
 
     None when no node carries a true label. Counts: labelled (scored nodes with a label),
@@ -265,7 +274,7 @@ def truth_summary(trace: Trace, threshold: float = 0.5) -> dict[str, Any] | None
     scored = [n for n in trace.nodes[1:] if n.true_label is not None and n.step_score is not None]
     if not scored:
         return None
-    kinds = [fooled_kind(n.step_score, n.true_label, threshold) for n in scored]
+    kinds = [fooled_kind(n.step_score, n.true_label, trace.threshold_for(n)) for n in scored]
     by_round: dict[int, list[Node]] = {}
     for n in trace.nodes[1:]:
         by_round.setdefault(n.round, []).append(n)
@@ -281,7 +290,8 @@ def truth_summary(trace: Trace, threshold: float = 0.5) -> dict[str, Any] | None
     final_fooled = bool(sel is not None and sel.correct is False and any(n.correct for n in trace.finished()))
     return {"labelled": len(scored), "rated_high_wrong": kinds.count(FOOLED_HIGH),
             "rated_low_right": kinds.count(FOOLED_LOW), "fooled_rounds": fooled, "rounds": pruning,
-            "final_fooled": final_fooled, "threshold": threshold}
+            "final_fooled": final_fooled, "threshold": trace.step_threshold,
+            "answer_threshold": trace.answer_threshold}
 
 
 def _build(klass, d: Any, what: str):
@@ -345,6 +355,10 @@ def _check_top(kw: dict[str, Any]) -> None:
         raise TraceFormatError("Malformed trace: 'cpu_share' is not a number or null.")
     if kw.get("correct") is not None and not isinstance(kw["correct"], bool):
         raise TraceFormatError("Malformed trace: 'correct' is not true, false or null.")
+    for k in ("step_threshold", "answer_threshold"):
+        v = kw.get(k, 0.5)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            raise TraceFormatError(f"Malformed trace: '{k}' is not a number from 0 to 1.")
     if "status" in kw and kw["status"] not in (RUNNING, DONE, CANCELLED, FAILED):
         raise TraceFormatError(f"Malformed trace: unknown run status {str(kw['status'])[:40]!r}.")
 

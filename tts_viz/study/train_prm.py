@@ -130,6 +130,53 @@ def score_rows(head, rows: Sequence[dict], feats: dict[str, torch.Tensor], key: 
                 i += len(s["steps"])
 
 
+def separating_threshold(scores: Sequence[float], right: Sequence[bool]) -> float:
+    """The score that best separates right from wrong (Youden's J: true-positive rate minus
+    false-positive rate, at most), midway between the two scores it falls between; 0.5 without both."""
+    pairs = sorted(zip(scores, right))
+    pos = sum(1 for _, y in pairs if y)
+    neg = len(pairs) - pos
+    if not pos or not neg:
+        return 0.5
+    best, cut = -1.0, 0.5
+    below_pos = below_neg = 0  # right / wrong scores below the cut
+    for k in range(len(pairs) + 1):
+        if k == len(pairs) or k == 0 or pairs[k][0] != pairs[k - 1][0]:
+            j = (pos - below_pos) / pos - (neg - below_neg) / neg
+            if j > best:
+                lo = pairs[k - 1][0] if k else 0.0
+                hi = pairs[k][0] if k < len(pairs) else 1.0
+                best, cut = j, (lo + hi) / 2
+        if k < len(pairs):
+            below_pos += pairs[k][1]
+            below_neg += not pairs[k][1]
+    return round(cut, 4)
+
+
+def card_thresholds(head, rows: Sequence[dict], feats: dict[str, torch.Tensor], features: str = "all") -> dict:
+    """Where the trained head's scores separate right from wrong on its training problems: for a step
+    (exact step labels, the samples' last steps left out) and for a finished solution (its last
+    step's score against its outcome). The views mark "fooled" steps against these, not 0.5."""
+    step_s, step_y, last_s, last_y = [], [], [], []
+    with torch.inference_mode():
+        for row in rows:
+            p = torch.sigmoid(head(head_input(feats[row["id"]], features, [s["steps"] for s in row["samples"]]))).tolist()
+            i = 0
+            for s in row["samples"]:
+                mine, i = p[i: i + len(s["steps"])], i + len(s["steps"])
+                for score, label in zip(mine[:-1], s["labels"][:-1]):
+                    if label is not None:
+                        step_s.append(score)
+                        step_y.append(bool(label))
+                if mine:
+                    last_s.append(mine[-1])
+                    last_y.append(bool(s["correct"]))
+    return {"step": separating_threshold(step_s, step_y), "answer": separating_threshold(last_s, last_y),
+            "from": "the training problems (in sample): the score that best separates right from wrong "
+                    "(Youden's J), for steps (exact step labels) and for finished solutions (outcome)",
+            "steps": len(step_s), "solutions": len(last_s)}
+
+
 def cross_validate(rows: Sequence[dict], feats: dict[str, torch.Tensor], candidates: Sequence[Candidate],
                    folds: int = 5, seed: int = 0, log=None) -> dict[str, dict[str, Any]]:
     """Every candidate scored out-of-fold on every training problem, then evaluated on all at once
@@ -281,7 +328,8 @@ def cmd_train_prm(args) -> int:
             "train_problems": len(rows), "train_generator_seed": TRAIN_SEED, "pool_file": str(pool_file),
             "cross_validation": {k: {"candidate": v["candidate"],
                                      "cv": {m: x for m, x in v["cv"].items() if m != "per_problem"}}
-                                 for k, v in results.items()}}
+                                 for k, v in results.items()},
+            "thresholds": card_thresholds(head, rows, feats, cand.features)}
     path = save_prm(head, card, args.policy, Path(args.assets) if args.assets else ASSETS)
     print(json.dumps({"prm": str(path), "candidate": best, "within_auroc": results[best]["cv"]["within_auroc"]}))
     return 0

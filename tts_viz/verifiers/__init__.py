@@ -173,7 +173,7 @@ def make_verifier(name: str, pool=None, policy_backend=None, judge: str | None =
         sha = pool.get(policy_backend.name).meta.get("sha256") if pool is not None else None
         head, card = load_prm(policy_backend.name, sha)
         return LearnedPRM(policy_backend, head, card["layers"], StepPolicy(policy_backend).prompt,
-                          (card.get("candidate") or {}).get("features", "all"))
+                          (card.get("candidate") or {}).get("features", "all"), card.get("thresholds"))
     if name in VERIFIERS and VERIFIERS[name][1]:
         key = name if quant in (None, "none") else f"{name}|{quant}"
         return pool.get_verifier(key, lambda: _hub_class(name).from_hub(VERIFIERS[name][1], quant=quant))

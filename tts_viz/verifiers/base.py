@@ -29,6 +29,11 @@ class VerifierBase:
     """Default score_last via score; subclasses may override it with something cheaper."""
 
     name = "verifier"
+    # where a score turns from "wrong" to "right" (the tree's fooled marks read them from the trace): 0.5
+    # for the oracle, arith and a judge's yes-probability; a trained PRM's card gives its own, for steps
+    # and for finished solutions (a ranking loss leaves the last step's scores low; the order is what counts)
+    step_threshold = 0.5
+    answer_threshold = 0.5
 
     def __init__(self) -> None:
         self.compute = ModelCompute(params=0)

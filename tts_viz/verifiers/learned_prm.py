@@ -38,8 +38,12 @@ def load_prm(policy_name: str, policy_sha: str | None, folder: Path = ASSETS) ->
 class LearnedPRM(VerifierBase):
     name = NAME
 
-    def __init__(self, backend, head: ProbeHead, layers: Sequence, prompt_fn, features: str = "all") -> None:
+    def __init__(self, backend, head: ProbeHead, layers: Sequence, prompt_fn, features: str = "all",
+                 thresholds: dict | None = None) -> None:
         super().__init__()
+        # the card's separating thresholds (train_prm.card_thresholds), for the fooled marks only
+        self.step_threshold = float((thresholds or {}).get("step", 0.5))
+        self.answer_threshold = float((thresholds or {}).get("answer", 0.5))
         self.backend, self.head, self.layers, self.prompt_fn = backend, head, tuple(layers), prompt_fn
         self.features = features  # which columns the head was trained on (its card's candidate)
         self.memo = StepFeatureMemo()

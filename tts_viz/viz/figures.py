@@ -217,7 +217,7 @@ def node_hover(trace: Trace, n: Node) -> str:
         verdict = "" if n.correct is None else (" (correct)" if n.correct else " (wrong)")
         parts.append("answer: " + esc(n.answer) + verdict)
     if n.true_label is not None:
-        kind = fooled_kind(n.step_score, n.true_label)
+        kind = fooled_kind(n.step_score, n.true_label, trace.threshold_for(n))
         parts.append("true label: " + ("right so far" if n.true_label else "wrong") + (
             f" · <b>verifier fooled: {esc(kind)}</b>" if kind else ""))
     if n.reason:
@@ -330,7 +330,7 @@ def tree_figure(trace: Trace, selected_node: int | None = None, height: int | No
     fooled: dict[str, list[int]] = {FOOLED_HIGH: [], FOOLED_LOW: []}
     if show_truth:
         for n in trace.nodes[1:]:
-            kind = fooled_kind(n.step_score, n.true_label)
+            kind = fooled_kind(n.step_score, n.true_label, trace.threshold_for(n))
             if kind:
                 fooled[kind].append(n.id)
         for kind, nids in fooled.items():

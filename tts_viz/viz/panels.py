@@ -117,7 +117,9 @@ def _shared_cpu_words(share) -> str:
 
 def _truth_words(t: dict) -> str:
     """The summary's line on how often the verifier was fooled (numbers only: nothing to escape)."""
-    words = (f"{t['rated_high_wrong']} wrong steps rated above {t['threshold']:g}, {t['rated_low_right']} right steps "
+    cut = f"{t['threshold']:g}" + ("" if t["answer_threshold"] == t["threshold"]
+                                    else f" ({t['answer_threshold']:g} for finished solutions)")
+    words = (f"{t['rated_high_wrong']} wrong steps rated above {cut}, {t['rated_low_right']} right steps "
              f"rated below, of {t['labelled']} labelled")
     if t["rounds"]:
         words += f" · selection kept a wrong step over a right one in {t['fooled_rounds']} of {t['rounds']} rounds"
@@ -189,7 +191,7 @@ def inspector_html(trace: Trace | None, node_id: int | None) -> str:
         rows.append(
             f'<tr style="{faded}{here}"><td style="{_TD}"><b>{n.depth}</b></td>'
             f'<td style="{_TD}">{_swatch(n.step_score)}{_num(n.step_score)}</td>'
-            + (f'<td style="{_TD}">{_truth_cell(n.step_score, n.true_label)}</td>' if truth_known else "")
+            + (f'<td style="{_TD}">{_truth_cell(n.step_score, n.true_label, trace.threshold_for(n))}</td>' if truth_known else "")
             + (f'<td style="{_TD}">{search_col[1](n)}</td>' if search_col else "")
             + f'<td style="{_TD}">{n.tokens}</td></tr>'
             f'<tr style="{faded}{here}"><td colspan="{len(cols)}" style="{_TD}">{_maths(n.text)}'
@@ -233,10 +235,10 @@ def _search_column(path) -> tuple[str, Callable] | None:
     return None
 
 
-def _truth_cell(score: float | None, label: bool | None) -> str:
+def _truth_cell(score: float | None, label: bool | None, threshold: float) -> str:
     if label is None:
         return "–"
-    kind = fooled_kind(score, label)
+    kind = fooled_kind(score, label, threshold)
     text = "✓ right" if label else "✗ wrong"
     if kind:
         colour = "#b00020" if kind == FOOLED_HIGH else "#00803c"
