@@ -301,11 +301,11 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
                                       elem_id="tts-question")
                 gold = gr.Textbox(EXAMPLES[0].gold, label="Gold answer (optional)", elem_id="tts-gold")
                 problem_msg = gr.HTML("")
-                with gr.Row():
-                    policy = gr.Dropdown(policies, value=POLICY, label="Policy", allow_custom_value=True,
-                                         info=policy_info)
-                    verifier = gr.Dropdown([(f"{k}: {v[0]}", k) for k, v in VERIFIERS.items()],
-                                           value=VERIFIER, label="Verifier (PRM)", elem_id="tts-verifier")
+                # one above the other: side by side in this narrow column, the verifier's names were cut off
+                policy = gr.Dropdown(policies, value=POLICY, label="Policy", allow_custom_value=True,
+                                     info=policy_info)
+                verifier = gr.Dropdown([(f"{k}: {v[0]}", k) for k, v in VERIFIERS.items()],
+                                       value=VERIFIER, label="Verifier (PRM)", elem_id="tts-verifier")
                 quality = gr.Slider(0.5, 1.0, value=1.0, step=0.05, visible=False, elem_id="tts-quality",
                                     label="Verifier quality (AUROC): 1 = exact oracle, 0.5 = chance; needs "
                                           "the gold answer")
@@ -344,11 +344,9 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
                                           label="Early stop: stop when the leader wins with this posterior "
                                                 "probability (1 = only when the vote cannot change)",
                                           visible=False, elem_id="tts-vote-conf")
-                    with gr.Row():
-                        server_url = gr.Textbox(label="Model server (vLLM, SGLang, llama-server)",
-                                                placeholder="http://127.0.0.1:8080", elem_id="tts-server",
-                                                scale=4)
-                        server_btn = gr.Button("Check", size="sm", elem_id="tts-server-check", scale=1)
+                    server_url = gr.Textbox(label="Model server (vLLM, SGLang, llama-server)",
+                                            placeholder="http://127.0.0.1:8080", elem_id="tts-server")
+                    server_btn = gr.Button("Check the server", size="sm", elem_id="tts-server-check")
                     server_msg = gr.HTML("", elem_id="tts-server-msg")
                 with gr.Row():
                     run_btn = gr.Button("Run", variant="primary", elem_id="tts-run")
