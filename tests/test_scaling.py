@@ -33,11 +33,27 @@ def _rows():
 def test_accuracy_by_bin_splits_easy_and_hard_problems():
     data = accuracy_by_bin(_rows(), split="test")
     assert set(data) == {ALL, "easy", "hard"}
-    assert data["easy"]["weighted-best-of-n"][1] == {"accuracy": 1.0, "n": 2, "flops": 1e9}
+    cell = data["easy"]["weighted-best-of-n"][1]
+    assert (cell["accuracy"], cell["n"], cell["flops"], cell["hi"]) == (1.0, 2, 1e9, 1.0)
+    assert 0.3 < cell["lo"] < 0.35  # 2 of 2 right is not certainty: its 95% Wilson interval starts at 0.34
     assert data["hard"]["weighted-best-of-n"][16]["accuracy"] == 0.5
     assert data["hard"]["auto"][4]["accuracy"] == 0.5
     assert data[ALL]["auto"][1]["accuracy"] == 0.5  # 2 easy right, 2 hard wrong; the val row is not counted
     assert "beam" not in data[ALL]  # error rows are not results
+
+
+def test_accuracy_points_carry_their_wilson_interval_as_bars_and_in_the_hover():
+    from tts_viz.viz.scaling import wilson_interval
+
+    lo, hi = wilson_interval(7, 20)  # 0.35 on 20 problems: the study's size
+    assert abs(lo - 0.1812) < 1e-3 and abs(hi - 0.5671) < 1e-3
+    assert wilson_interval(0, 5)[0] == 0.0 and abs(wilson_interval(0, 5)[1] - 0.4345) < 1e-3
+    fig = scaling_figure(_rows(), split="test")
+    wbon = next(t for t in fig.data if t.name == "weighted-best-of-n" and t.xaxis == "x")  # the all-problems panel
+    k = list(wbon.x).index(16)  # 3 of 4 right at 16
+    lo, hi = wilson_interval(3, 4)
+    assert abs(wbon.error_y.array[k] - (hi - 0.75)) < 1e-9 and abs(wbon.error_y.arrayminus[k] - (0.75 - lo)) < 1e-9
+    assert "95%" in wbon.hovertemplate and "95% interval" in fig.layout.title.text
 
 
 def test_paired_comparison_counts_problems_auto_won_and_lost():
@@ -224,7 +240,7 @@ def test_quality_figure_draws_accuracy_at_16_against_the_oracle_auroc():
             rows.append(_qrow(pid, v, "majority", 16, pid != "d"))
     rows.append(_qrow("e", "oracle", "best-of-n", 16, False))  # only one level ran it: left out of the pairing
     curves = quality_curves(rows, "test", "p", 16)
-    assert curves["best-of-n"] == {1.0: {"accuracy": 1.0, "n": 4}, 0.6: {"accuracy": 0.5, "n": 4}}
+    assert {q: (c["accuracy"], c["n"]) for q, c in curves["best-of-n"].items()} == {1.0: (1.0, 4), 0.6: (0.5, 4)}
     assert curves["majority"][0.6]["accuracy"] == 0.75
     fig = quality_figure(rows, "test", "p")
     bon = next(t for t in fig.data if t.name == "best-of-n")

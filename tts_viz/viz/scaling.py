@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import json
-from math import comb, floor, log10
+from math import comb, floor, log10, sqrt
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -63,10 +63,39 @@ def oracle_bins(rows: Sequence[Mapping[str, Any]], binning=None) -> dict[str, st
     return {pid: str(binning.label(v)) for pid, v in oracle.items()}
 
 
+def wilson_interval(right: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95% Wilson score interval of an accuracy of right/n (sound at the few problems a CPU study
+    has, and at 0 or n right, where the normal approximation collapses to a point)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = right / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _cell(rs: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    right = sum(bool(r["correct"]) for r in rs)
+    lo, hi = wilson_interval(right, len(rs))
+    return {"accuracy": right / len(rs), "n": len(rs), "lo": lo, "hi": hi,
+            "flops": sum(float(r.get("flops") or 0.0) for r in rs) / len(rs)}
+
+
+def _interval_bars(cells: Sequence[Mapping[str, float]], color: str) -> dict[str, Any]:
+    """Thin error bars from each cell's Wilson interval."""
+    return dict(type="data", symmetric=False, array=[c["hi"] - c["accuracy"] for c in cells],
+                arrayminus=[c["accuracy"] - c["lo"] for c in cells], thickness=1, width=3, color=color)
+
+
+INTERVAL_NOTE = ("bars: 95% interval of each point over its problems; the curves share their problems, so two "
+                 "overlapping bars can still differ (scaling-report's paired sign test compares them)")
+
+
 def accuracy_by_bin(rows: Iterable[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
                     binning=None) -> dict[str, dict[str, dict[int, dict[str, float]]]]:
-    """bin -> curve label -> budget -> {accuracy, n, flops (mean per problem)}; bin ALL covers every
-    problem. Rows of other splits / policies are left out; problems without an oracle difficulty
+    """bin -> curve label -> budget -> {accuracy, n, lo, hi (its Wilson interval), flops (mean per
+    problem)}; bin ALL covers every problem. Rows of other splits / policies are left out; problems without an oracle difficulty
     only count in ALL."""
     rows = [r for r in rows if (split is None or r.get("split") == split) and (policy is None or r.get("policy") == policy)]
     bins = oracle_bins(rows, binning)
@@ -81,9 +110,7 @@ def accuracy_by_bin(rows: Iterable[Mapping[str, Any]], split: str | None = "test
     for b, curves in acc.items():
         for label, by_n in curves.items():
             for n, rs in by_n.items():
-                out.setdefault(b, {}).setdefault(label, {})[n] = {
-                    "accuracy": sum(bool(r["correct"]) for r in rs) / len(rs), "n": len(rs),
-                    "flops": sum(float(r.get("flops") or 0.0) for r in rs) / len(rs)}
+                out.setdefault(b, {}).setdefault(label, {})[n] = _cell(rs)
     return out
 
 
@@ -136,18 +163,20 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
                 showlegend=col == 1, line=dict(color=_color(label), width=4 if is_auto else 2,
                                                dash="solid" if is_auto else None),
                 marker=dict(size=9 if is_auto else 6),
-                customdata=[[curve[n]["n"], curve[n]["flops"]] for n in ns],
-                hovertemplate=f"{esc(label)}<br>budget %{{x}}<br>accuracy %{{y:.3f}}<br>%{{customdata[0]}} problems"
+                error_y=_interval_bars([curve[n] for n in ns], _color(label)),
+                customdata=[[curve[n]["n"], curve[n]["flops"], curve[n]["lo"], curve[n]["hi"]] for n in ns],
+                hovertemplate=f"{esc(label)}<br>budget %{{x}}<br>accuracy %{{y:.3f}} (95%: %{{customdata[2]:.2f}}-"
+                              "%{customdata[3]:.2f})<br>%{customdata[0]} problems"
                               "<br>%{customdata[1]:.3s} FLOPs per problem<extra></extra>"), row=1, col=col)
         fig.update_xaxes(type="log", dtick=0.30102999566, title_text="budget (generations)", row=1, col=col)
     fig.update_yaxes(range=[-0.02, 1.02], title_text="accuracy", row=1, col=1)
-    title = f"Accuracy vs test-time budget ({split or 'all'} split)"
+    title = f"Accuracy vs test-time budget ({split or 'all'} split)<br><sup>{INTERVAL_NOTE}</sup>"
     known = list(getattr(binning or AbsoluteBins(), "labels", []))
     empty = [b for b in known if b not in order]
     if empty:  # a bin no problem of this split fell into gets no panel: say so
         title += (f"<br><sup>bins {', '.join(known)}: no problem of this split fell in {', '.join(empty)}, "
                   f"so {'they get' if len(empty) > 1 else 'it gets'} no panel</sup>")
-    fig.update_layout(height=440 if empty else 420, margin=dict(l=50, r=20, t=80 if empty else 60, b=50),
+    fig.update_layout(height=460 if empty else 440, margin=dict(l=50, r=20, t=100 if empty else 80, b=50),
                       legend=dict(orientation="h", y=-0.25), title=title)
     return fig
 
@@ -681,7 +710,7 @@ def verifiers_in(rows: Sequence[Mapping[str, Any]], policy: str) -> list[str]:
 
 def quality_curves(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
                    budget: int = 16) -> dict[str, dict[float, dict[str, float]]]:
-    """curve label -> verifier AUROC -> {accuracy, n} at `budget`, over the oracle levels in rows, on
+    """curve label -> verifier AUROC -> {accuracy, n, lo, hi} at `budget`, over the oracle levels in rows, on
     the problems that every level has run (a paired comparison: the levels differ only in the verifier)."""
     out: dict[str, dict[float, dict[str, float]]] = {}
     cur = [r for r in current_rows(rows) if (split is None or r.get("split") == split)
@@ -694,7 +723,7 @@ def quality_curves(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
         mine = [r for r in cur if r["verifier"] == name and r["problem_id"] in shared]
         for label, by_n in accuracy_by_bin(mine, split, policy).get(ALL, {}).items():
             if budget in by_n:
-                out.setdefault(label, {})[q] = {"accuracy": by_n[budget]["accuracy"], "n": by_n[budget]["n"]}
+                out.setdefault(label, {})[q] = by_n[budget]
     return out
 
 
@@ -710,13 +739,14 @@ def quality_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
         fig.add_trace(go.Scatter(
             x=qs, y=[data[label][q]["accuracy"] for q in qs], mode="lines+markers", name=label,
             line=dict(color=_color(label), width=4 if is_auto else 2), marker=dict(size=9 if is_auto else 6),
-            customdata=[data[label][q]["n"] for q in qs],
-            hovertemplate=f"{esc(label)}<br>verifier AUROC %{{x}}<br>accuracy %{{y:.3f}}<br>%{{customdata}} problems"
-                          "<extra></extra>"))
-    fig.update_layout(height=400, margin=dict(l=50, r=20, t=50, b=50),
+            error_y=_interval_bars([data[label][q] for q in qs], _color(label)),
+            customdata=[[data[label][q]["n"], data[label][q]["lo"], data[label][q]["hi"]] for q in qs],
+            hovertemplate=f"{esc(label)}<br>verifier AUROC %{{x}}<br>accuracy %{{y:.3f}} (95%: %{{customdata[1]:.2f}}-"
+                          "%{customdata[2]:.2f})<br>%{customdata[0]} problems<extra></extra>"))
+    fig.update_layout(height=420, margin=dict(l=50, r=20, t=70, b=50),
                       title=f"Accuracy at N={budget} against verifier quality (oracle with calibrated noise; "
                             f"{split or 'all'} split, the {max((c['n'] for d in data.values() for c in d.values()), default=0)}"
-                            " problems every level ran)",
+                            f" problems every level ran)<br><sup>{INTERVAL_NOTE}</sup>",
                       xaxis=dict(title="verifier step AUROC (0.5 = chance, 1 = the exact oracle)", range=[0.48, 1.02]),
                       yaxis=dict(range=[-0.02, 1.02], title="accuracy"), legend=dict(orientation="h", y=-0.25))
     if not data:
