@@ -98,6 +98,35 @@ def test_prm_inspector_gives_the_policy_state_verifiers_the_chosen_model(monkeyp
     assert "unavailable" not in html and "prm (tiny)" in html
 
 
+def test_prm_inspector_marks_each_verifier_against_its_own_thresholds(monkeypatch):
+    """The trained PRM scores a right final answer low (0.25; its card's answer threshold is 0.08):
+    marked against 0.5 it looks like the first wrong step; against its own thresholds it is not."""
+    from types import SimpleNamespace
+
+    from tts_viz.ui import prm_tab
+
+    class CardPRM:
+        step_threshold, answer_threshold = 0.57, 0.08
+
+        def score(self, question, solutions):
+            return [[0.6, 0.25] for _ in solutions]
+
+    class Plain(CardPRM):
+        step_threshold = answer_threshold = 0.5
+
+    made = {"prm": CardPRM(), "arith": Plain()}
+    monkeypatch.setattr(prm_tab, "make_verifier", lambda name, pool, backend, **kw: made[name])
+    monkeypatch.setattr(prm_tab, "NEEDS_POLICY", set())  # no model here: the fakes need no backend
+    solution = "2 + 2 = 4.\n\nSo \\boxed{4}."
+    args = (SimpleNamespace(), "tiny", "2+2?", solution, ["arith", "prm"], "", 0.5)
+    own = prm_tab.prm_score_ui(*args, True, progress=lambda *a, **k: None)
+    assert own.count("⚠ first") == 1  # arith (0.5 for every step) still marks the 0.25
+    plain = prm_tab.prm_score_ui(*args, False, progress=lambda *a, **k: None)
+    assert plain.count("⚠ first") == 2
+    assert prm_tab.own_thresholds(CardPRM(), ["a = 1", "so \\boxed{1}"]) == [0.57, 0.08]
+    assert prm_tab.own_thresholds(Plain(), ["a"]) is None
+
+
 def _tiny_model():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 

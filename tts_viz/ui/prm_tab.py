@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..policy import split_steps
+from ..policy import has_final_answer, split_steps
 from ..verifiers import NEEDS_POLICY, VERIFIERS, base_verifier, default_verifier, make_verifier
 from ..viz import prm_report_html, scores_table_html
 from .messages import error_html, status_html
@@ -35,11 +35,23 @@ def prm_from_node(trace, nid):
     return trace.question, "\n\n".join(steps), status_html(f"Took the path of node {int(nid)} ({len(steps)} steps).")
 
 
-def prm_score_ui(pool, default_judge: str, question, solution, verifiers, judge, threshold, progress=gr.Progress()):
+def own_thresholds(verifier, steps) -> list[float] | None:
+    """A verifier's own threshold for each step (its answer threshold where the step states the final
+    answer), when it has ones other than 0.5 (the trained PRM's card); else None."""
+    step_cut = float(getattr(verifier, "step_threshold", 0.5))
+    answer_cut = float(getattr(verifier, "answer_threshold", 0.5))
+    if step_cut == answer_cut == 0.5:
+        return None
+    return [answer_cut if has_final_answer(s) else step_cut for s in steps]
+
+
+def prm_score_ui(pool, default_judge: str, question, solution, verifiers, judge, threshold, use_own=True,
+                 progress=gr.Progress()):
     steps = split_steps(solution or "")
     if not steps:
         return scores_table_html([], {})
     scores: dict[str, list[float] | str] = {}
+    own: dict[str, list[float]] = {}
     for name in verifiers or []:
         progress(0.0, desc=f"scoring with {name}")
         try:
@@ -50,13 +62,17 @@ def prm_score_ui(pool, default_judge: str, question, solution, verifiers, judge,
                 backend = TransformersBackend.from_loaded(pool.get(model))
                 with pool.run_lock(model):
                     v = make_verifier(name, pool, backend)
-                    scores[f"{name} ({model})"] = v.score(question or "", [steps])[0]
-                continue
-            v = make_verifier(name, pool, None)
-            scores[name] = v.score(question or "", [steps])[0]
+                    column = f"{name} ({model})"
+                    scores[column] = v.score(question or "", [steps])[0]
+            else:
+                v = make_verifier(name, pool, None)
+                column = name
+                scores[column] = v.score(question or "", [steps])[0]
+            if use_own and (cuts := own_thresholds(v, steps)) is not None:
+                own[column] = cuts
         except Exception as e:  # noqa: BLE001 - a verifier that cannot run says why, others still show
             scores[name] = f"unavailable: {e}"
-    return scores_table_html(steps, scores, threshold=float(threshold))
+    return scores_table_html(steps, scores, threshold=float(threshold), own=own)
 
 
 def prm_tab(pool, policies: list, default_judge: str, trace_state, node_num) -> None:
@@ -74,6 +90,8 @@ def prm_tab(pool, policies: list, default_judge: str, trace_state, node_num) -> 
                 judge = gr.Dropdown(policies, value=default_judge, label="Model: self-judge's judge, and the policy whose states prm / probe / confidence read",
                                     allow_custom_value=True)
                 threshold = gr.Slider(0, 1, value=0.5, step=0.05, label="Mark the first step below")
+                use_own = gr.Checkbox(True, label="Where a verifier has its own thresholds (prm: its card's, for "
+                                                  "steps and for the final answer), mark against those instead")
                 score_btn = gr.Button("Score the steps", variant="primary")
         msg = gr.HTML("")
         table = gr.HTML(scores_table_html([], {}), elem_id="tts-prm-table")
@@ -81,7 +99,7 @@ def prm_tab(pool, policies: list, default_judge: str, trace_state, node_num) -> 
             gr.HTML(prm_report_html(load_prm_report()), elem_id="tts-prm-report")
     node_btn.click(prm_from_node, [trace_state, node_num], [question, solution, msg])
 
-    def score(q, s, v, j, t, progress=gr.Progress()):
-        return prm_score_ui(pool, default_judge, q, s, v, j, t, progress)
+    def score(q, s, v, j, t, o, progress=gr.Progress()):
+        return prm_score_ui(pool, default_judge, q, s, v, j, t, bool(o), progress)
 
-    score_btn.click(score, [question, solution, verifiers, judge, threshold], table, concurrency_limit=1)
+    score_btn.click(score, [question, solution, verifiers, judge, threshold, use_own], table, concurrency_limit=1)

@@ -393,21 +393,27 @@ def decision_html(trace: Trace | None) -> str:
 
 
 # ----- PRM inspector ------------------------------------------------------------------------
-def first_below(scores: Sequence[float | None], threshold: float) -> int | None:
+def first_below(scores: Sequence[float | None], threshold: float | Sequence[float]) -> int | None:
+    """The first step scored below its threshold (one for every step, or a threshold per step)."""
     for i, s in enumerate(scores):
-        if s is not None and not (isinstance(s, float) and math.isnan(s)) and s < threshold:
+        cut = threshold if isinstance(threshold, (int, float)) else threshold[i]
+        if s is not None and not (isinstance(s, float) and math.isnan(s)) and s < cut:
             return i
     return None
 
 
 def scores_table_html(steps: Sequence[str], scores: Mapping[str, Sequence[float | None] | str],
-                      threshold: float = 0.5) -> str:
+                      threshold: float = 0.5, own: Mapping[str, Sequence[float]] | None = None) -> str:
     """Steps as rows, verifiers as columns. A verifier's value is its per-step scores, or a
-    string saying why it is unavailable. The first step below `threshold` is marked per column."""
+    string saying why it is unavailable. The first step below `threshold` is marked per column, or,
+    for a column in `own`, the first below that verifier's own threshold of each step (a trained
+    PRM's card gives one for steps and one for a step that states the final answer)."""
     if not steps:
         return f'<div style="{_STYLE}"><i>No steps: paste a solution (steps separated by blank lines) or pick a node.</i></div>'
+    own = own or {}
     names = list(scores)
-    firsts = {name: first_below(v, threshold) if not isinstance(v, str) else None for name, v in scores.items()}
+    firsts = {name: first_below(v, own.get(name, threshold)) if not isinstance(v, str) else None
+              for name, v in scores.items()}
     head = f'<th style="{_TD}">#</th><th style="{_TD}">step</th>' + "".join(f'<th style="{_TD}">{esc(n)}</th>' for n in names)
     rows = []
     for i, step in enumerate(steps):
@@ -421,7 +427,8 @@ def scores_table_html(steps: Sequence[str], scores: Mapping[str, Sequence[float 
             mark = ""
             style = _TD
             if firsts[name] == i:
-                mark = ' <b title="first step below the threshold">⚠ first &lt; ' + f"{threshold:g}</b>"
+                cut = own[name][i] if name in own else threshold
+                mark = ' <b title="first step below the threshold">⚠ first &lt; ' + f"{cut:g}</b>"
                 style += ";outline:2px solid #b00020"
             cells.append(f'<td style="{style}">{_swatch(s)}{_num(s)}{mark}</td>')
         rows.append(f'<tr><td style="{_TD}">{i + 1}</td><td style="{_TD}">{_pre(step)}</td>{"".join(cells)}</tr>')
