@@ -240,6 +240,8 @@ def _pairwise_prm_trace(step_threshold: float, answer_threshold: float) -> Trace
     b = t.add_node(0, "Now there are 33 + 3 = 36 apples.", step_score=0.55, status=KEPT)  # wrong
     t.add_node(a.id, "The answer is \\boxed{141}.", step_score=0.30, status=SELECTED, answer="141", correct=True)
     t.add_node(b.id, "The answer is \\boxed{36}.", step_score=0.02, status=FINISHED, answer="36", correct=False)
+    # a right finished solution that a filter pruned afterwards keeps its finish reason: an answer's threshold
+    t.add_node(a.id, "So \\boxed{141}.", step_score=0.2, status=PRUNED, answer="141", correct=True, finish_reason="boxed")
     return label_trace(t, PROBLEM)
 
 
@@ -247,7 +249,7 @@ def test_fooled_marks_read_the_verifiers_own_thresholds_and_survive_a_reopen():
     """Against 0.5 the PRM's right finished answer (0.30) looks 'rated low' and its wrong step (0.55)
     'rated high'; against its card's thresholds (0.5677 for steps, 0.0799 for answers) neither is."""
     naive = _pairwise_prm_trace(0.5, 0.5)
-    assert tree_figure(naive).layout.meta["fooled"] == {FOOLED_HIGH: [2], FOOLED_LOW: [3]}
+    assert tree_figure(naive).layout.meta["fooled"] == {FOOLED_HIGH: [2], FOOLED_LOW: [3, 5]}
     own = Trace.from_json(_pairwise_prm_trace(0.5677, 0.0799).to_json())
     assert (own.step_threshold, own.answer_threshold) == (0.5677, 0.0799)
     assert tree_figure(own).layout.meta["fooled"] == {FOOLED_HIGH: [], FOOLED_LOW: []}

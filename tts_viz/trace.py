@@ -133,8 +133,10 @@ class Trace:
             self.nodes.append(Node(id=0, parent=None, depth=0, text="", status=KEPT))
 
     def threshold_for(self, node: Node) -> float:
-        """The threshold a node's score is read against: the answer's for a finished solution."""
-        return self.answer_threshold if node.status in (FINISHED, SELECTED) else self.step_threshold
+        """The threshold a node's score is read against: the answer's for a finished solution (also one
+        that beam search or a filter pruned afterwards: it keeps its finish reason)."""
+        finished = node.status in (FINISHED, SELECTED) or node.finish_reason is not None
+        return self.answer_threshold if finished else self.step_threshold
 
     # ----- building -------------------------------------------------------------------------
     @property
