@@ -53,7 +53,7 @@ def test_accuracy_points_carry_their_wilson_interval_as_bars_and_in_the_hover():
     k = list(wbon.x).index(16)  # 3 of 4 right at 16
     lo, hi = wilson_interval(3, 4)
     assert abs(wbon.error_y.array[k] - (hi - 0.75)) < 1e-9 and abs(wbon.error_y.arrayminus[k] - (0.75 - lo)) < 1e-9
-    assert "95%" in wbon.hovertemplate and "95% interval" in fig.layout.title.text
+    assert "95%" in wbon.hovertemplate and any("95% interval" in a.text for a in fig.layout.annotations)
 
 
 def test_paired_comparison_counts_problems_auto_won_and_lost():

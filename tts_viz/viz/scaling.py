@@ -88,6 +88,12 @@ def _interval_bars(cells: Sequence[Mapping[str, float]], color: str) -> dict[str
                 arrayminus=[c["accuracy"] - c["lo"] for c in cells], thickness=1, width=3, color=color)
 
 
+def _note_below(fig: go.Figure, text: str) -> None:
+    """A small note under the legend (the title has room for one subtitle line at most)."""
+    fig.add_annotation(text=text, showarrow=False, x=0, y=-0.45, xref="paper", yref="paper", xanchor="left", yanchor="top",
+                       font=dict(size=11, color="#555"))
+
+
 INTERVAL_NOTE = ("bars: 95% interval of each point over its problems; the curves share their problems, so two "
                  "overlapping bars can still differ (scaling-report's paired sign test compares them)")
 
@@ -170,13 +176,14 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
                               "<br>%{customdata[1]:.3s} FLOPs per problem<extra></extra>"), row=1, col=col)
         fig.update_xaxes(type="log", dtick=0.30102999566, title_text="budget (generations)", row=1, col=col)
     fig.update_yaxes(range=[-0.02, 1.02], title_text="accuracy", row=1, col=1)
-    title = f"Accuracy vs test-time budget ({split or 'all'} split)<br><sup>{INTERVAL_NOTE}</sup>"
+    title = f"Accuracy vs test-time budget ({split or 'all'} split)"
     known = list(getattr(binning or AbsoluteBins(), "labels", []))
     empty = [b for b in known if b not in order]
     if empty:  # a bin no problem of this split fell into gets no panel: say so
         title += (f"<br><sup>bins {', '.join(known)}: no problem of this split fell in {', '.join(empty)}, "
                   f"so {'they get' if len(empty) > 1 else 'it gets'} no panel</sup>")
-    fig.update_layout(height=460 if empty else 440, margin=dict(l=50, r=20, t=100 if empty else 80, b=50),
+    _note_below(fig, INTERVAL_NOTE)
+    fig.update_layout(height=500 if empty else 480, margin=dict(l=50, r=20, t=80 if empty else 60, b=150),
                       legend=dict(orientation="h", y=-0.25), title=title)
     return fig
 
@@ -743,10 +750,11 @@ def quality_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
             customdata=[[data[label][q]["n"], data[label][q]["lo"], data[label][q]["hi"]] for q in qs],
             hovertemplate=f"{esc(label)}<br>verifier AUROC %{{x}}<br>accuracy %{{y:.3f}} (95%: %{{customdata[1]:.2f}}-"
                           "%{customdata[2]:.2f})<br>%{customdata[0]} problems<extra></extra>"))
-    fig.update_layout(height=420, margin=dict(l=50, r=20, t=70, b=50),
+    _note_below(fig, INTERVAL_NOTE)
+    fig.update_layout(height=480, margin=dict(l=50, r=20, t=50, b=150),
                       title=f"Accuracy at N={budget} against verifier quality (oracle with calibrated noise; "
                             f"{split or 'all'} split, the {max((c['n'] for d in data.values() for c in d.values()), default=0)}"
-                            f" problems every level ran)<br><sup>{INTERVAL_NOTE}</sup>",
+                            " problems every level ran)",
                       xaxis=dict(title="verifier step AUROC (0.5 = chance, 1 = the exact oracle)", range=[0.48, 1.02]),
                       yaxis=dict(range=[-0.02, 1.02], title="accuracy"), legend=dict(orientation="h", y=-0.25))
     if not data:
