@@ -247,6 +247,7 @@ def test_pool_rows_come_from_one_pool_by_subsampling(tmp_path):
     calls = []
     summary = run_sweep(cfg, run_fn=make_run_fn(calls), progress=False)
     assert summary["problems"] == 1 and summary["runs"] == 1 + 3  # one pool (N=4) + beam at 1, 2, 4
+    assert summary["peak_resident_mb"] > 50  # this test process holds torch: tens of MB at the very least
     assert [(s, n) for _, s, n in calls] == [("best-of-n", 4), ("beam", 1), ("beam", 2), ("beam", 4)]
     rows = load_results(cfg.results)
     pool = [r for r in rows if r["strategy"] == "pool"]

@@ -756,7 +756,18 @@ def run_sweep(cfg: SweepConfig, run_fn: RunFn | None = None, progress: bool = Tr
         bar.close()
     merged = {} if merger is None else {"merged_decodes": merger.batches, "merged_requests": merger.requests}
     return {"results": str(cfg.results), "split": cfg.split, "problems": len(problems), "runs": runs_done, **merged,
-            "rows_written": writer.written, "rows_skipped": skipped, "seconds": round(time.perf_counter() - t0, 1)}
+            "rows_written": writer.written, "rows_skipped": skipped, "seconds": round(time.perf_counter() - t0, 1),
+            "peak_resident_mb": peak_resident_mb()}
+
+
+def peak_resident_mb() -> int | None:
+    """This process's peak resident memory so far (installments report it: problems at once cost memory)."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return int(kb / 1024) if sys.platform != "darwin" else int(kb / 2**20)
 
 
 def summarize(rows: Iterable[dict[str, Any]], split: str | None = None) -> list[dict[str, Any]]:
