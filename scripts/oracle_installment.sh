@@ -7,7 +7,7 @@
 # At N=1 no verifier chooses anything (one sample), so beam/DVTS run at 4 and 16 only; the pool rules
 # give the N=1 column. Every stage resumes. Run it alone: two torch jobs on 2 cores slow each other.
 # CONCURRENCY=4 runs four problems at once (decode steps merged): 1.47x on arith; under prm 4 problems
-# stay near 3 GB since the merged decode runs under inference_mode (README, Speed on a CPU). Default: one at a time.
+# grew to about 11 GB over 86 min, mostly malloc arenas (README, Speed on a CPU). Default: one at a time.
 # Usage: scripts/oracle_installment.sh PER_LEVEL   (2, 4, 6, 8: 8 gives 40 held-out problems)
 set -eu
 PER_LEVEL=${1:?usage: scripts/oracle_installment.sh PER_LEVEL}
