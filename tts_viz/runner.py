@@ -28,6 +28,7 @@ from .trace import CANCELLED, DONE, FAILED, Trace
 from .problems import Problem
 from .step_truth import label_trace
 from .verifiers import NEEDS_POLICY, base_verifier, check_verifier_name, default_verifier, is_oracle, make_verifier
+from .verifiers.base import score_thresholds
 
 MAX_QUESTION_CHARS = 4000
 MAX_BUDGET = 64
@@ -188,8 +189,7 @@ def run_search(
         policy.compute = trace.model_compute("policy", policy.backend.params)
         if verifier is not None:
             verifier.compute = trace.model_compute("verifier", verifier.compute.params)
-            trace.step_threshold = float(getattr(verifier, "step_threshold", 0.5))
-            trace.answer_threshold = float(getattr(verifier, "answer_threshold", 0.5))
+            trace.step_threshold, trace.answer_threshold = score_thresholds(verifier)
         trace.precision = {"policy": getattr(policy.backend, "precision", "?")}
         judged_in = verifier_precision(verifier) if verifier is not None else None
         if judged_in:

@@ -5,8 +5,9 @@ values (problems.label_steps); on GSM8K / MATH-500 rows only the arithmetic is c
 solution is labelled by its final answer against the gold. The label covers the path so far (as
 a PRM's step score does): after the first wrong step every node below it is wrong, except a node
 that states a final answer, which is labelled by that answer, as the exact oracle scores it (so an
-exact oracle is never marked fooled); that verdict does not carry down to the steps below. The views set it beside the verifier's score to show where
-the verifier was fooled (viz.figures, viz.panels).
+exact oracle is never marked fooled); that verdict does not carry down to the steps below. The
+views set it beside the verifier's score to show where the verifier was fooled (viz.figures,
+viz.panels).
 """
 
 from __future__ import annotations

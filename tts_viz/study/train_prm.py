@@ -157,20 +157,19 @@ def card_thresholds(head, rows: Sequence[dict], feats: dict[str, torch.Tensor], 
     """Where the trained head's scores separate right from wrong on its training problems: for a step
     (exact step labels, the samples' last steps left out) and for a finished solution (its last
     step's score against its outcome). The views mark "fooled" steps against these, not 0.5."""
+    key = "_thresholds"
+    score_rows(head, rows, feats, key, features)  # the head's step scores, as prm-eval reads them
     step_s, step_y, last_s, last_y = [], [], [], []
-    with torch.inference_mode():
-        for row in rows:
-            p = torch.sigmoid(head(head_input(feats[row["id"]], features, [s["steps"] for s in row["samples"]]))).tolist()
-            i = 0
-            for s in row["samples"]:
-                mine, i = p[i: i + len(s["steps"])], i + len(s["steps"])
-                for score, label in zip(mine[:-1], s["labels"][:-1]):
-                    if label is not None:
-                        step_s.append(score)
-                        step_y.append(bool(label))
-                if mine:
-                    last_s.append(mine[-1])
-                    last_y.append(bool(s["correct"]))
+    for row in rows:
+        for s in row["samples"]:
+            mine = s["scores"].pop(key)
+            for score, label in zip(mine[:-1], s["labels"][:-1]):
+                if label is not None:
+                    step_s.append(score)
+                    step_y.append(bool(label))
+            if mine:
+                last_s.append(mine[-1])
+                last_y.append(bool(s["correct"]))
     return {"step": separating_threshold(step_s, step_y), "answer": separating_threshold(last_s, last_y),
             "from": "the training problems (in sample): the score that best separates right from wrong "
                     "(Youden's J), for steps (exact step labels) and for finished solutions (outcome)",

@@ -9,6 +9,7 @@ import gradio as gr
 
 from ..policy import has_final_answer, split_steps
 from ..verifiers import NEEDS_POLICY, VERIFIERS, base_verifier, default_verifier, make_verifier
+from ..verifiers.base import score_thresholds
 from ..viz import prm_report_html, scores_table_html
 from .messages import error_html, status_html
 from .notes import VIEW_NOTES
@@ -38,8 +39,7 @@ def prm_from_node(trace, nid):
 def own_thresholds(verifier, steps) -> list[float] | None:
     """A verifier's own threshold for each step (its answer threshold where the step states the final
     answer), when it has ones other than 0.5 (the trained PRM's card); else None."""
-    step_cut = float(getattr(verifier, "step_threshold", 0.5))
-    answer_cut = float(getattr(verifier, "answer_threshold", 0.5))
+    step_cut, answer_cut = score_thresholds(verifier)
     if step_cut == answer_cut == 0.5:
         return None
     return [answer_cut if has_final_answer(s) else step_cut for s in steps]

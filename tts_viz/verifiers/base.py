@@ -57,6 +57,11 @@ class VerifierBase:
         return out
 
 
+def score_thresholds(verifier) -> tuple[float, float]:
+    """(step threshold, answer threshold) of any verifier: VerifierBase's, or 0.5 for one without."""
+    return (float(getattr(verifier, "step_threshold", 0.5)), float(getattr(verifier, "answer_threshold", 0.5)))
+
+
 def aggregate(step_scores: Sequence[float | None], how: str = "last") -> float | None:
     """Whole-solution score from its step scores: last (common default), min, or product."""
     vals = [float(s) for s in step_scores if s is not None and not math.isnan(s)]

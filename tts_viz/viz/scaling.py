@@ -90,8 +90,8 @@ def _interval_bars(cells: Sequence[Mapping[str, float]], color: str) -> dict[str
 
 def _note_below(fig: go.Figure, text: str) -> None:
     """A small note under the legend (the title has room for one subtitle line at most)."""
-    fig.add_annotation(text=text, showarrow=False, x=0, y=-0.45, xref="paper", yref="paper", xanchor="left", yanchor="top",
-                       font=dict(size=11, color="#555"))
+    fig.add_annotation(text=text, showarrow=False, x=0, y=-0.45, xref="paper", yref="paper", xanchor="left",
+                       yanchor="top", font=dict(size=11, color="#555"))
 
 
 INTERVAL_NOTE = ("bars: 95% interval of each point over its problems; the curves share their problems, so two "
@@ -101,8 +101,8 @@ INTERVAL_NOTE = ("bars: 95% interval of each point over its problems; the curves
 def accuracy_by_bin(rows: Iterable[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
                     binning=None) -> dict[str, dict[str, dict[int, dict[str, float]]]]:
     """bin -> curve label -> budget -> {accuracy, n, lo, hi (its Wilson interval), flops (mean per
-    problem)}; bin ALL covers every problem. Rows of other splits / policies are left out; problems without an oracle difficulty
-    only count in ALL."""
+    problem)}; bin ALL covers every problem. Rows of other splits / policies are left out; problems
+    without an oracle difficulty only count in ALL."""
     rows = [r for r in rows if (split is None or r.get("split") == split) and (policy is None or r.get("policy") == policy)]
     bins = oracle_bins(rows, binning)
     acc: dict[str, dict[str, dict[int, list]]] = {}
