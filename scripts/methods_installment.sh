@@ -11,6 +11,8 @@
 # run it alone.
 # Usage: [VERIFIER=arith] [CONCURRENCY=4] scripts/methods_installment.sh PER_LEVEL
 set -eu
+# glibc makes a 64 MB arena per thread that touches malloc; the problem threads fragmented ~115 of them
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
 PER_LEVEL=${1:?usage: scripts/methods_installment.sh PER_LEVEL}
 PY=${PY:-.venv/bin/python}
 R=${RESULTS:-assets/scaling/results.jsonl}
