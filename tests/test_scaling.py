@@ -7,7 +7,7 @@ import json
 from tts_viz.allocate import QuantileBins
 from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
                                  difficulty_predictors, flops_figure, flops_matched, load_results_file, lookup_ablation_markdown,
-                                 paired_against_auto, probe_agreement, table_lookup_ablation,
+                                 paired_against, paired_table_markdown, probe_agreement, table_lookup_ablation,
                                  scaling_figure, scaling_report, scaling_view, sign_test_p)
 
 
@@ -57,14 +57,26 @@ def test_accuracy_points_carry_their_wilson_interval_as_bars_and_in_the_hover():
 
 
 def test_paired_comparison_counts_problems_auto_won_and_lost():
-    pairs = paired_against_auto(_rows(), split="test")
+    pairs = paired_against(_rows(), split="test")
     # at 4 auto also solves h0, which weighted-best-of-4 misses; at 16 both solve it
     assert pairs["weighted-best-of-n"][4] == {"won": 1, "lost": 0, "tied": 3, "n": 4, "p": 1.0}
     assert pairs["weighted-best-of-n"][16]["won"] == pairs["weighted-best-of-n"][16]["lost"] == 0
     flipped = [{**x, "correct": not x["correct"]} if x["strategy"] == "auto" and x["problem_id"] == "e1" else x
                for x in _rows()]
-    assert paired_against_auto(flipped, split="test")["weighted-best-of-n"][1]["lost"] == 1
+    assert paired_against(flipped, split="test")["weighted-best-of-n"][1]["lost"] == 1
     assert "auto" not in pairs and "beam" not in pairs  # auto is not its own rival; failed runs are not results
+
+
+def test_paired_comparison_against_the_vote_says_where_search_beat_it():
+    # dvts right on h0 and h1 at 16 where the vote is wrong; the vote right on e1 where dvts is wrong
+    rows = [_row(pid, "majority", 16, pid in ("e0", "e1")) for pid in ("e0", "e1", "h0", "h1")]
+    rows += [_row(pid, "dvts", 16, pid != "e1") for pid in ("e0", "e1", "h0", "h1")]
+    rows += [_row("e0", "dvts", 4, True)]  # no vote at 4: nothing to pair
+    pairs = paired_against(rows, split="test", reference="majority")
+    assert pairs == {"dvts": {16: {"won": 1, "lost": 2, "tied": 1, "n": 4, "p": 1.0}}}
+    md = paired_table_markdown(rows, "test", reference="majority")
+    assert md.splitlines()[0] == "| majority against | N=16 |" and "| dvts | +1 −2 (p=1.00) |" in md
+    assert paired_table_markdown(rows, "val", reference="majority") == ""  # nothing on that split
 
 
 def test_sign_test_p_values():

@@ -283,43 +283,51 @@ def sign_test_p(wins: int, losses: int) -> float:
     return min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n)
 
 
-def paired_against_auto(rows: Sequence[Mapping[str, Any]], split: str | None = "test",
-                        policy: str | None = None) -> dict[str, dict[int, dict[str, Any]]]:
-    """curve label -> budget -> {won, lost, tied, n, p}: auto against each single strategy at the same
-    budget, problem by problem (only problems both ran). won = auto right where the other was wrong.
-    With a few dozen problems an accuracy gap of one or two problems is noise; this says how much."""
+def paired_against(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
+                   reference: str = "auto") -> dict[str, dict[int, dict[str, Any]]]:
+    """curve label -> budget -> {won, lost, tied, n, p}: the `reference` curve (auto, or e.g. majority)
+    against each other curve at the same budget, problem by problem (only problems both ran). won =
+    the reference right where the other was wrong. With a few dozen problems an accuracy gap of one or
+    two problems is noise; this says how much."""
     rows = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)
             and (policy is None or r.get("policy") == policy)]
-    auto: dict[int, dict[str, bool]] = {}  # budget -> problem -> auto right
+    ref: dict[int, dict[str, bool]] = {}  # budget -> problem -> the reference right
     correct: dict[tuple[str, int], dict[str, bool]] = {}  # (curve label, budget) -> problem -> right
     for r in rows:
-        cell = auto.setdefault(int(r["budget"]), {}) if r["strategy"] == "auto" else \
-            correct.setdefault((curve_label(r), int(r["budget"])), {})
+        label = curve_label(r)
+        cell = ref.setdefault(int(r["budget"]), {}) if label == reference else \
+            correct.setdefault((label, int(r["budget"])), {})
         cell[r["problem_id"]] = bool(r["correct"])
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for (label, n), mine in sorted(correct.items()):
-        if n not in auto:
+        if n not in ref:
             continue
-        shared = sorted(set(mine) & set(auto[n]))
-        won = sum(auto[n][p] and not mine[p] for p in shared)
-        lost = sum(mine[p] and not auto[n][p] for p in shared)
+        shared = sorted(set(mine) & set(ref[n]))
+        won = sum(ref[n][p] and not mine[p] for p in shared)
+        lost = sum(mine[p] and not ref[n][p] for p in shared)
         out.setdefault(label, {})[n] = {"won": won, "lost": lost, "tied": len(shared) - won - lost,
                                         "n": len(shared), "p": sign_test_p(won, lost)}
     return out
 
 
-def paired_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
-    """paired_against_auto as Markdown: one row per strategy, one column per budget auto ran; "" when
-    there is nothing to compare (no auto rows, or none at a budget another strategy ran)."""
-    pairs = paired_against_auto(rows, split, policy)
+def paired_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
+                          reference: str = "auto") -> str:
+    """paired_against as Markdown: one row per strategy, one column per budget the reference ran; ""
+    when there is nothing to compare (no reference rows, or none at a budget another strategy ran)."""
+    pairs = paired_against(rows, split, policy, reference)
     if not pairs:
         return ""
     budgets = sorted({n for c in pairs.values() for n in c})
-    lines = ["| auto against | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
-    for label in sorted(pairs):
+    lines = [f"| {reference} against | " + " | ".join(f"N={n}" for n in budgets) + " |",
+             "|---" * (len(budgets) + 1) + "|"]
+    for label in sorted(pairs, key=lambda s: (s.startswith("auto"), s)):
         cells = [f"+{c['won']} −{c['lost']} (p={c['p']:.2f})" if (c := pairs[label].get(n)) else "-" for n in budgets]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+PAIRED_NOTE = ("+won −lost: problems {ref} got right where the strategy was wrong, and the reverse; p: exact "
+               "two-sided sign test on those (ties left out).")
 
 
 def accuracy_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
@@ -393,6 +401,9 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     if paired := paired_table_markdown(rows, split, policy):
         md += ("\n\nauto against each strategy at the same budget, problem by problem (+won −lost, exact sign-test p; "
                "a gap of a problem or two is noise):\n\n" + paired)
+    if paired := paired_table_markdown(rows, split, policy, reference="majority"):
+        md += ("\n\nThe vote (majority) against each strategy at the same budget, problem by problem (+ the vote "
+               "right where the strategy was wrong, − the reverse: search pays where − outweighs +):\n\n" + paired)
     ablation = lookup_ablation_markdown(rows, policy) if split == "test" else ""  # fitted on val, read on test
     if ablation:
         md += ("\n\nWhere auto's gap comes from: held-out accuracy of a strategy table fitted on validation with each "
@@ -626,10 +637,10 @@ def scaling_report(rows: Sequence[Mapping[str, Any]], small: str = "qwen2.5-code
                   "order); on pools stored without per-sample tokens its tokens are exact at the budgets the selection "
                   "rules' rows know (1, 2, 4, 8, 16) and interpolated between them.",
                   "", spent]
-    if paired := paired_table_markdown(rows, "test", small):
-        lines += ["", f"### auto against each strategy at the same budget, problem by problem ({small}, test split)", "",
-                  "+won −lost: problems auto got right where the strategy was wrong, and the reverse; p: exact "
-                  "two-sided sign test on those (ties left out).", "", paired]
+    for ref in ("auto", "majority"):
+        if paired := paired_table_markdown(rows, "test", small, reference=ref):
+            lines += ["", f"### {ref} against each strategy at the same budget, problem by problem ({small}, test split)",
+                      "", PAIRED_NOTE.format(ref=ref), "", paired]
     for split in ("val", "test"):
         wins = bin_winners(rows, split, small)
         if not wins:
@@ -772,8 +783,11 @@ def quality_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "tes
             continue
         mine = current_rows([r for r in rows if r.get("verifier") == name or r.get("policy") != policy])
         title = "exact oracle (AUROC 1)" if q >= 1.0 else f"oracle at AUROC {q:g}"
-        parts.append(f"**{title}.** {budget_ratio_line(budget_ratio(mine, split, policy))}\n\n"
-                     + accuracy_table_markdown(mine, split, policy))
+        part = (f"**{title}.** {budget_ratio_line(budget_ratio(mine, split, policy))}\n\n"
+                + accuracy_table_markdown(mine, split, policy))
+        if paired := paired_table_markdown(mine, split, policy, reference="majority"):
+            part += "\n\n" + PAIRED_NOTE.format(ref="majority") + "\n\n" + paired
+        parts.append(part)
     return "\n\n".join(parts)
 
 
