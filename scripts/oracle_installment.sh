@@ -8,7 +8,7 @@
 # give the N=1 column. Every stage resumes. Run it alone: two torch jobs on 2 cores slow each other.
 # CONCURRENCY=4 runs four problems at once (decode steps merged): 1.47x on arith; under prm 4 problems
 # grew to about 11 GB over 86 min, mostly malloc arenas; with MALLOC_ARENA_MAX=2 (set here unless given)
-# 8.1 GB at most over 80 min (README, Speed on a CPU). Default: one at a time.
+# 8.8 GB at most over 135 min (README, Speed on a CPU). Default: one at a time.
 # Usage: scripts/oracle_installment.sh PER_LEVEL   (2, 4, 6, 8: 8 gives 40 held-out problems)
 set -eu
 # glibc makes a 64 MB arena per thread that touches malloc; the problem threads fragmented ~115 of them
