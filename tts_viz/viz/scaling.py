@@ -51,6 +51,11 @@ def curve_label(r: Mapping[str, Any], with_policy: bool = False) -> str:
     return f"{r.get('policy', '?')}: {label}" if with_policy else label
 
 
+def _auto_last(label: str) -> tuple[bool, str]:
+    """Sort key of curve labels: alphabetical, auto's after the rest (drawn on top, listed last)."""
+    return label.startswith("auto"), label
+
+
 def oracle_bins(rows: Sequence[Mapping[str, Any]], binning=None) -> dict[str, str]:
     """problem id -> bin label of its oracle pass@1 (from its pool row, else any row carrying it).
     binning: an AbsoluteBins/QuantileBins; default Liu's absolute easy/medium/hard."""
@@ -156,7 +161,7 @@ def scaling_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
         problems = max((c["n"] for curve in data[b].values() for c in curve.values()), default=0)
         titles.append(f"{'all problems' if b == ALL else desc(b)}: {problems} problems")
     fig = make_subplots(rows=1, cols=len(order), shared_yaxes=True, subplot_titles=titles, horizontal_spacing=0.03)
-    labels = sorted({lab for b in order for lab in data[b]}, key=lambda s: (s.startswith("auto"), s))  # auto on top
+    labels = sorted({lab for b in order for lab in data[b]}, key=_auto_last)  # auto on top
     for col, b in enumerate(order, start=1):
         for label in labels:
             curve = data[b].get(label)
@@ -310,6 +315,10 @@ def paired_against(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
     return out
 
 
+PAIRED_NOTE = ("+won −lost: problems {ref} got right where the strategy was wrong, and the reverse; p: exact "
+               "two-sided sign test on those (ties left out).")
+
+
 def paired_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None,
                           reference: str = "auto") -> str:
     """paired_against as Markdown: one row per strategy, one column per budget the reference ran; ""
@@ -320,14 +329,10 @@ def paired_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None =
     budgets = sorted({n for c in pairs.values() for n in c})
     lines = [f"| {reference} against | " + " | ".join(f"N={n}" for n in budgets) + " |",
              "|---" * (len(budgets) + 1) + "|"]
-    for label in sorted(pairs, key=lambda s: (s.startswith("auto"), s)):
+    for label in sorted(pairs, key=_auto_last):
         cells = [f"+{c['won']} −{c['lost']} (p={c['p']:.2f})" if (c := pairs[label].get(n)) else "-" for n in budgets]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-PAIRED_NOTE = ("+won −lost: problems {ref} got right where the strategy was wrong, and the reverse; p: exact "
-               "two-sided sign test on those (ties left out).")
 
 
 def accuracy_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None = "test", policy: str | None = None) -> str:
@@ -337,7 +342,7 @@ def accuracy_table_markdown(rows: Sequence[Mapping[str, Any]], split: str | None
         return "_No results for this split._"
     budgets = sorted({n for c in allbin.values() for n in c})
     lines = ["| strategy | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
-    for label in sorted(allbin, key=lambda s: (s.startswith("auto"), s)):
+    for label in sorted(allbin, key=_auto_last):
         c = allbin[label]
         cells = [f"{c[n]['accuracy']:.3f} ({c[n]['n']})" if n in c else "-" for n in budgets]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
@@ -356,7 +361,7 @@ def verifier_pair_markdown(rows: Sequence[Mapping[str, Any]], split: str, policy
             r["correct"])
     both = {k for k, c in cells.items() if set(c.get(a, {})) & set(c.get(b, {}))}  # cells both verifiers ran
     budgets = sorted({n for _, n in both})
-    labels = sorted({lab for lab, _ in both}, key=lambda s: (s.startswith("auto"), s))
+    labels = sorted({lab for lab, _ in both}, key=_auto_last)
     if not labels:
         return ""
     lines = ["| strategy | " + " | ".join(f"N={n}" for n in budgets) + " |", "|---" * (len(budgets) + 1) + "|"]
@@ -398,12 +403,10 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
     line = budget_ratio_line(budget_ratio(rows, split, policy))
     md = (f"{line}\n\nAccuracy of {policy} on the {split} split (problems per cell in brackets):\n\n"
           + accuracy_table_markdown(rows, split, policy))
-    if paired := paired_table_markdown(rows, split, policy):
-        md += ("\n\nauto against each strategy at the same budget, problem by problem (+won −lost, exact sign-test p; "
-               "a gap of a problem or two is noise):\n\n" + paired)
-    if paired := paired_table_markdown(rows, split, policy, reference="majority"):
-        md += ("\n\nThe vote (majority) against each strategy at the same budget, problem by problem (+ the vote "
-               "right where the strategy was wrong, − the reverse: search pays where − outweighs +):\n\n" + paired)
+    for ref in ("auto", "majority"):
+        if paired := paired_table_markdown(rows, split, policy, reference=ref):
+            md += (f"\n\n{ref} against each strategy at the same budget, problem by problem. "
+                   f"{PAIRED_NOTE.format(ref=ref)} A gap of a problem or two is noise.\n\n" + paired)
     ablation = lookup_ablation_markdown(rows, policy) if split == "test" else ""  # fitted on val, read on test
     if ablation:
         md += ("\n\nWhere auto's gap comes from: held-out accuracy of a strategy table fitted on validation with each "
@@ -751,7 +754,7 @@ def quality_figure(rows: Sequence[Mapping[str, Any]], split: str | None = "test"
     strategy: where search starts to pay, and where voting stops being the best it can do."""
     data = quality_curves(rows, split, policy, budget)
     fig = go.Figure()
-    for label in sorted(data, key=lambda s: (s.startswith("auto"), s)):
+    for label in sorted(data, key=_auto_last):
         qs = sorted(data[label])
         is_auto = label.startswith("auto")
         fig.add_trace(go.Scatter(
@@ -800,7 +803,7 @@ def quality_report(rows: Sequence[Mapping[str, Any]], policy: str) -> str:
     levels = sorted({q for c in curves.values() for q in c})
     head = "| strategy at N=16 | " + " | ".join("exact" if q >= 1 else f"AUROC {q:g}" for q in levels) + " |"
     lines = [head, "|---" * (len(levels) + 1) + "|"]
-    for label in sorted(curves, key=lambda s: (s.startswith("auto"), s)):
+    for label in sorted(curves, key=_auto_last):
         cells = [f"{curves[label][q]['accuracy']:.3f} ({curves[label][q]['n']})" if q in curves[label] else "-"
                  for q in levels]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
