@@ -8,7 +8,7 @@ from tts_viz.allocate import QuantileBins
 from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
                                  difficulty_predictors, flops_figure, flops_matched, load_results_file, lookup_ablation_markdown,
                                  paired_against, paired_table_markdown, probe_agreement, table_lookup_ablation,
-                                 scaling_figure, scaling_report, scaling_view, sign_test_p)
+                                 scaling_figure, scaling_report, scaling_view, sign_test_p, what_ran_markdown)
 
 
 def _row(pid, strategy, budget, correct, split="test", oracle=0.8, policy="p05", flops=1e9, params=None):
@@ -192,6 +192,17 @@ def test_difficulty_predictors_rank_problems_against_pass_at_1_after_the_probes(
     assert pred["problems"] == 4
     assert abs(pred["agreement"] - 1.0) < 1e-9 and abs(pred["mean score"] + 1.0) < 1e-9
     assert "Difficulty estimates** (4 problems" in scaling_report(rows, small="p05")
+
+
+def test_what_ran_says_which_precision_the_seconds_were_spent_in():
+    rows = [{**_row("a", "pool", 16, None), "seconds": 3600, "precision": {"policy": "bfloat16"}},
+            {**_row("b", "pool", 16, None), "seconds": 7200, "precision": {"policy": "float32 + int8 weights"}},
+            {**_row("c", "pool", 16, None), "seconds": 1800}]  # a row from before the sweep recorded it
+    md = what_ran_markdown(rows)
+    assert "3.50 CPU-hours" in md
+    assert ("The policy ran in bfloat16 for 1.00 h; float32 + int8 weights for 2.00 h; unrecorded for 0.50 h"
+            in md)
+    assert "ran in" not in what_ran_markdown(rows[2:])  # nothing recorded: no claim either way
 
 
 def test_probe_agreement_groups_equivalent_answers_as_the_vote_does():

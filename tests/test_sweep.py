@@ -180,6 +180,7 @@ class GoldPolicy(ScriptedPolicy):
     def __init__(self):
         super().__init__(self._step, solution_fn=self._solution)
         self.q = None
+        self.backend.precision = "float32 + int8 weights"  # what the run records, and its rows after it
 
     def full_solutions(self, question, *a, **kw):
         self.q = question
@@ -265,6 +266,7 @@ def test_pool_rows_come_from_one_pool_by_subsampling(tmp_path):
     assert [r["budget"] for r in beam] == [1, 2, 4] and all(r["correct"] for r in beam)
     assert beam[0]["effective_params"] == {"width": 1} and beam[0]["params"] == {"width": 2}
     assert all(r["difficulty"] == pool[0]["difficulty"] and r["split"] == "val" for r in rows)
+    assert pool[0]["precision"] == beam[0]["precision"] == {"policy": "float32 + int8 weights"}
 
 
 def test_early_stop_vote_is_read_off_a_stored_pool_where_the_live_rule_would_stop(tmp_path):

@@ -383,6 +383,7 @@ def pool_rows(cfg: SweepConfig, problem: Problem, split: str, trace, pool_specs:
         "tokens": totals.prompt_tokens + totals.generated_tokens, "generated_tokens": totals.generated_tokens,
         "flops": totals.flops, "seconds": round(trace.seconds, 3),
         "status": "done" if trace.status == "done" and size else "error", "error": trace.error, "time": _now(),
+        **_precision(trace),
     }
     return [pool] + rows_from_pool(pool, pool_specs, budgets)
 
@@ -455,8 +456,15 @@ def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, 
         "tokens": totals.prompt_tokens + totals.generated_tokens, "generated_tokens": totals.generated_tokens,
         "flops": totals.flops, "seconds": round(trace.seconds, 3),
         "status": "error" if trace.status != "done" else "done", "error": trace.error, "time": _now(),
+        **_precision(trace),
     }
     return row
+
+
+def _precision(trace) -> dict[str, Any]:
+    """What the models ran in (the CPU kind decides: bfloat16 or float32 + int8 weights), so seconds from
+    sessions on different machines are not mistaken for one speed."""
+    return {"precision": dict(trace.precision)} if getattr(trace, "precision", None) else {}
 
 
 Nests = dict  # (strategy, params_key) -> (budget, Trace) of its largest live run on the current problem

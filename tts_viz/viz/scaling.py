@@ -582,6 +582,7 @@ def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(f"| {pol} | {split} | {len(pids)} | {', '.join(map(str, levels))} | {secs:,.0f} |")
     total = sum(spent_seconds(r) for r in rows)
     out = "\n".join(lines) + f"\n\nSearch time in all: {total / 3600:.2f} CPU-hours (2 cores)."
+    out += precision_sentence(rows)
     live = {id(r) for r in current_rows(rows)}
     stale = [r for r in rows if id(r) not in live]
     if stale:
@@ -590,6 +591,26 @@ def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
                 "refitted strategy table or a new way of evaluating it, or a failed run); the figures use only "
                 "the latest row of each run.")
     return out
+
+
+def precision_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
+    """" The policy ran in ..." with the search seconds under each precision the rows record ("" when none
+    does): the CPU kind changes it between sessions, and with it the speed (about 3x)."""
+    by: dict[str, float] = {}
+    unknown = 0.0
+    for r in rows:
+        prec = r.get("precision")
+        label = prec.get("policy") if isinstance(prec, Mapping) else None
+        if isinstance(label, str) and label:
+            by[label] = by.get(label, 0.0) + spent_seconds(r)
+        else:
+            unknown += spent_seconds(r)
+    if not by:
+        return ""
+    parts = [f"{label} for {secs / 3600:.2f} h" for label, secs in sorted(by.items())]
+    if unknown:
+        parts.append(f"unrecorded for {unknown / 3600:.2f} h (rows from before the sweep recorded it)")
+    return " The policy ran in " + "; ".join(parts) + "."
 
 
 ADAPTIVE = ("early-stop-vote", "deepconf")  # strategies that may spend less than their budget
