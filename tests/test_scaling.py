@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from tts_viz.allocate import QuantileBins
-from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
+from tts_viz.viz.scaling import (ALL, accuracy_by_bin, busy_seconds, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
                                  difficulty_predictors, flops_figure, flops_matched, load_results_file, lookup_ablation_markdown,
                                  paired_against, paired_table_markdown, probe_agreement, table_lookup_ablation,
                                  scaling_figure, scaling_report, scaling_view, sign_test_p, what_ran_markdown)
@@ -203,6 +203,18 @@ def test_what_ran_says_which_precision_the_seconds_were_spent_in():
     assert ("The policy ran in bfloat16 for 1.00 h; float32 + int8 weights for 2.00 h; unrecorded for 0.50 h"
             in md)
     assert "ran in" not in what_ran_markdown(rows[2:])  # nothing recorded: no claim either way
+
+
+def test_search_time_counts_overlapping_runs_once():
+    # four problems at once: each run's seconds span the same wall hour (turns waited for included)
+    together = [{**_row(p, "beam", 16, True), "seconds": 3600, "time": "2026-12-02T13:00:00+00:00"} for p in "abcd"]
+    later = {**_row("e", "beam", 16, True), "seconds": 1800, "time": "2026-12-02T15:00:00+00:00"}  # on its own
+    half = {**_row("f", "beam", 4, True), "seconds": 3600, "time": "2026-12-02T13:30:00+00:00"}  # half overlaps
+    assert busy_seconds(together) == 3600
+    assert busy_seconds(together + [later, half]) == 3600 + 1800 + 1800
+    md = what_ran_markdown(together + [later])
+    assert "Search time in all: 1.50 CPU-hours (2 cores)" in md and "add up to 4.50 h" in md
+    assert "add up to" not in what_ran_markdown([later])  # one run at a time: nothing to explain
 
 
 def test_probe_agreement_groups_equivalent_answers_as_the_vote_does():

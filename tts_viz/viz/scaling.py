@@ -571,17 +571,47 @@ def spent_seconds(r: Mapping[str, Any]) -> float:
     return float(r["spent_seconds"] if r.get("spent_seconds") is not None else (r.get("seconds") or 0))
 
 
+def busy_seconds(rows: Sequence[Mapping[str, Any]]) -> float:
+    """Wall seconds the machine spent producing these rows: the union of each row's interval (its
+    `time`, the end, minus its spent seconds). Rows of problems run at once (`--problem-concurrency`)
+    overlap, and each one's seconds include the turns it waited for the others, so their plain sum
+    counts the same hour up to four times. A row without a readable time counts in full."""
+    import datetime as _dt
+
+    spans, loose = [], 0.0
+    for r in rows:
+        secs = spent_seconds(r)
+        if secs <= 0:
+            continue
+        try:
+            end = _dt.datetime.fromisoformat(str(r.get("time"))).timestamp()
+        except ValueError:
+            loose += secs
+            continue
+        spans.append((end - secs, end))
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total + loose
+
+
 def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Problems, levels and search seconds per (policy, split), and the CPU-hours in all."""
+    """Problems, levels and search seconds (wall time, overlaps counted once) per (policy, split), and
+    the CPU-hours in all."""
     lines = ["| policy | split | problems | levels | search seconds |", "|---|---|---|---|---|"]
     for (pol, split) in sorted({(str(r.get("policy")), str(r.get("split"))) for r in rows}):
         mine = [r for r in rows if str(r.get("policy")) == pol and str(r.get("split")) == split]
         pids = {r.get("problem_id") for r in mine}
         levels = sorted({r.get("level") for r in mine if isinstance(r.get("level"), int)})
-        secs = sum(spent_seconds(r) for r in mine)
+        secs = busy_seconds(mine)
         lines.append(f"| {pol} | {split} | {len(pids)} | {', '.join(map(str, levels))} | {secs:,.0f} |")
-    total = sum(spent_seconds(r) for r in rows)
+    total, summed = busy_seconds(rows), sum(spent_seconds(r) for r in rows)
     out = "\n".join(lines) + f"\n\nSearch time in all: {total / 3600:.2f} CPU-hours (2 cores)."
+    if summed > total * 1.01:
+        out += (f" The runs' own seconds add up to {summed / 3600:.2f} h: problems run at once overlap, "
+                "and each run's seconds include the turns it waited for the others.")
     out += precision_sentence(rows)
     live = {id(r) for r in current_rows(rows)}
     stale = [r for r in rows if id(r) not in live]
@@ -594,20 +624,17 @@ def what_ran_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 def precision_sentence(rows: Sequence[Mapping[str, Any]]) -> str:
-    """" The policy ran in ..." with the search seconds under each precision the rows record ("" when none
+    """" The policy ran in ..." with the wall hours under each precision the rows record ("" when none
     does): the CPU kind changes it between sessions, and with it the speed (about 3x)."""
-    by: dict[str, float] = {}
-    unknown = 0.0
+    by: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         prec = r.get("precision")
         label = prec.get("policy") if isinstance(prec, Mapping) else None
-        if isinstance(label, str) and label:
-            by[label] = by.get(label, 0.0) + spent_seconds(r)
-        else:
-            unknown += spent_seconds(r)
+        by.setdefault(label if isinstance(label, str) and label else "", []).append(r)
+    unknown = busy_seconds(by.pop("", []))
     if not by:
         return ""
-    parts = [f"{label} for {secs / 3600:.2f} h" for label, secs in sorted(by.items())]
+    parts = [f"{label} for {busy_seconds(mine) / 3600:.2f} h" for label, mine in sorted(by.items())]
     if unknown:
         parts.append(f"unrecorded for {unknown / 3600:.2f} h (rows from before the sweep recorded it)")
     return " The policy ran in " + "; ".join(parts) + "."
