@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from tts_viz.allocate import QuantileBins
-from tts_viz.viz.scaling import (ALL, accuracy_by_bin, busy_seconds, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
-                                 difficulty_predictors, flops_figure, flops_matched, load_results_file, lookup_ablation_markdown,
+from tts_viz.viz.scaling import (ALL, accuracy_by_bin, accuracy_table_markdown, bin_winners, binning_for, budget_ratio,
+                                 busy_seconds, difficulty_predictors, flops_figure, flops_matched, load_results_file, lookup_ablation_markdown,
                                  paired_against, paired_table_markdown, probe_agreement, table_lookup_ablation,
                                  scaling_figure, scaling_report, scaling_view, sign_test_p, what_ran_markdown)
 

@@ -464,7 +464,7 @@ def run_row(cfg: SweepConfig, problem: Problem, split: str, spec: StrategySpec, 
 def _precision(trace) -> dict[str, Any]:
     """What the models ran in (the CPU kind decides: bfloat16 or float32 + int8 weights), so seconds from
     sessions on different machines are not mistaken for one speed."""
-    return {"precision": dict(trace.precision)} if getattr(trace, "precision", None) else {}
+    return {"precision": dict(trace.precision)} if trace.precision else {}
 
 
 Nests = dict  # (strategy, params_key) -> (budget, Trace) of its largest live run on the current problem

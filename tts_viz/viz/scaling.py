@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from math import comb, floor, log10, sqrt
 from pathlib import Path
@@ -576,8 +577,6 @@ def busy_seconds(rows: Sequence[Mapping[str, Any]]) -> float:
     `time`, the end, minus its spent seconds). Rows of problems run at once (`--problem-concurrency`)
     overlap, and each one's seconds include the turns it waited for the others, so their plain sum
     counts the same hour up to four times. A row without a readable time counts in full."""
-    import datetime as _dt
-
     spans, loose = [], 0.0
     for r in rows:
         secs = spent_seconds(r)
