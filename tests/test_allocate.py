@@ -280,3 +280,15 @@ def test_strategies_run_at_fewer_budgets_stay_available_after_the_probes():
     # All at 0: the tie goes to the cheaper as each would run (majority 100 FLOPs as measured at 4,
     # beam 2 x 100), not to beam's one-generation measurement.
     assert dec4.choice["strategy"] == "majority"
+
+
+def test_a_strategy_run_on_few_of_a_cells_problems_does_not_win_it():
+    # deepconf reached one of the four easy problems and got it right (1.0); majority got 3 of 4
+    # (0.75) on all of them. 1.0 on one problem says nothing against 0.75 on four: majority is chosen.
+    rows = [row(pid, 0.9, "majority", 4, pid != "e4") for pid in ("e1", "e2", "e3", "e4")]
+    rows.append(row("e1", 0.9, "deepconf", 4, True, flops=5))
+    table = fit_table(rows, "absolute", split="val")
+    cell = table.cell("easy", 4)
+    assert cell["choice"] == {"strategy": "majority", "params": {}}
+    assert [(c["strategy"], c["partial"]) for c in cell["candidates"]] == [("majority", False), ("deepconf", True)]
+    assert decide(table, 0.9, 4, POLICY, VERIFIER).choice == {"strategy": "majority", "params": {}}

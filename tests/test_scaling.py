@@ -324,3 +324,14 @@ def test_two_verifiers_in_one_results_file_are_reported_apart_and_side_by_side_o
     assert main(["scaling-report", "--results", str(f), "--verifier", "prm", "--against", "arith"]) == 0
     out = capsys.readouterr().out
     assert "1.000 (2)" in out and "prm / arith on the same problems" in out and "1.000 / 0.500 (2)" in out
+
+
+def test_a_curve_run_on_few_problems_neither_wins_a_bin_nor_a_flops_match():
+    # deepconf reached one of the two easy problems (1.0 on it); weighted-best-of-n 0.5 on both.
+    rows = [_row(pid, "weighted-best-of-n", 4, pid == "e0") for pid in ("e0", "e1")]
+    rows.append(_row("e0", "deepconf", 4, True, flops=1e8))
+    wins = bin_winners(rows, "test")
+    assert wins["easy"][4] == {"best": ["weighted-best-of-n"], "accuracy": 0.5, "n": 2}
+    big = [_row(pid, "majority", 1, True, policy="big", flops=1e10) for pid in ("e0", "e1")]
+    [m] = flops_matched([{**r, "policy": "small"} for r in rows] + big, "small", "big")
+    assert m["small"] == "weighted-best-of-n@4" and m["small_accuracy"] == 0.5

@@ -258,7 +258,9 @@ def _rank_key(c: Mapping[str, Any]):
 def _candidates(rows: Sequence[Mapping[str, Any]], pooled: Mapping[tuple[str, str], float] | None = None
                 ) -> list[dict[str, Any]]:
     """One candidate per (strategy, params) of these rows, best first (`_rank_key`). pooled:
-    (strategy, params_key) -> accuracy over all bins at the same budget, the tie-breaker."""
+    (strategy, params_key) -> accuracy over all bins at the same budget, the tie-breaker. A candidate
+    that ran on fewer of the cell's problems than another is `partial` and ranks after every complete
+    one: 1.0 on the two problems it reached says nothing against 0.4 on forty."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["strategy"], params_key(r.get("params"))), []).append(r)
@@ -276,7 +278,10 @@ def _candidates(rows: Sequence[Mapping[str, Any]], pooled: Mapping[tuple[str, st
         })
         if pooled is not None:
             out[-1]["pooled_accuracy"] = pooled.get((strategy, pk))
-    return sorted(out, key=_rank_key)
+    most = max((c["n_problems"] for c in out), default=0)
+    for c in out:
+        c["partial"] = c["n_problems"] < most
+    return sorted(out, key=lambda c: (c["partial"], _rank_key(c)))
 
 
 def _cell(bin_label: str | None, budget: int, cands: list[dict[str, Any]], fallback=None) -> dict[str, Any]:
@@ -701,6 +706,7 @@ def decide(
             "mean_flops": found["mean_flops"] * scale if found and found.get("mean_flops") is not None else None,
             "mean_tokens": found["mean_tokens"] * scale if found and found.get("mean_tokens") is not None else None,
             "pooled_accuracy": found.get("pooled_accuracy") if found else None,  # the fit's tie-breaker
+            "partial": bool(found.get("partial")) if found else False,  # ran on fewer of the cell's problems
             "reuses_probes": bool(probes) and strategy in reuses,
             "available": found is not None,
             "chosen": False,
@@ -708,9 +714,10 @@ def decide(
     avail = [c for c in out if c["available"]]
     if not avail:
         raise ValueError(f"The strategy table has no candidate for bin {bin_label} at budget {budget}.")
-    best = min(avail, key=lambda c: _rank_key({**c, "accuracy": c["expected_accuracy"]}))
+    best = min(avail, key=lambda c: (c["partial"], _rank_key({**c, "accuracy": c["expected_accuracy"]})))
     best["chosen"] = True
-    out.sort(key=lambda c: (not c["available"], _rank_key({**c, "accuracy": c["expected_accuracy"] or -1.0})))
+    out.sort(key=lambda c: (not c["available"], c["partial"],
+                            _rank_key({**c, "accuracy": c["expected_accuracy"] or -1.0})))
 
     est_words = "unknown" if estimate is None else f"{estimate:.2f}"
     what = "predicted difficulty (mean verifier score of the probes)" if table.difficulty == "predicted" else \
@@ -723,7 +730,7 @@ def decide(
         f"({best['expected_accuracy']:.0%} over {best['n_problems']} problems"
         + (f", measured at budget {best['budget']}" if not best["reuses_probes"] and probes and best["budget"] != left
            else "")
-        + f") of {len(avail)} candidates." + _tie_words(best, [c for c in avail if c is not best])
+        + f") of {len(avail)} candidates." + _tie_words(best, [c for c in avail if c is not best and not c["partial"]])
     )
     dec = Decision(
         estimate=estimate, bin=bin_label, budget=budget,

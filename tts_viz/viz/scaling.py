@@ -420,7 +420,8 @@ def scaling_view(rows: Sequence[Mapping[str, Any]], split: str, binning_kind: st
 def bin_winners(rows: Sequence[Mapping[str, Any]], split: str | None, policy: str | None = None,
                 binning=None) -> dict[str, dict[int, dict[str, Any]]]:
     """bin -> budget -> {best: [curve labels tied at the top], accuracy, n}: which strategy wins
-    where (auto left out: it is the allocator, not a candidate)."""
+    where (auto left out: it is the allocator, not a candidate). Only strategies that ran on all of
+    the bin's problems at that budget compete: a partial curve's few problems are not comparable."""
     data = accuracy_by_bin(rows, split, policy, binning)
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for b, curves in data.items():
@@ -428,6 +429,8 @@ def bin_winners(rows: Sequence[Mapping[str, Any]], split: str | None, policy: st
             cells = {lab: c[n] for lab, c in curves.items() if n in c and not lab.startswith("auto")}
             if not cells:
                 continue
+            most = max(c["n"] for c in cells.values())
+            cells = {lab: c for lab, c in cells.items() if c["n"] == most}
             top = max(c["accuracy"] for c in cells.values())
             # where nothing solves a problem there is no winner (not a tie of every strategy)
             best = sorted(lab for lab, c in cells.items() if c["accuracy"] >= top - 1e-12) if top > 0 else []
@@ -438,7 +441,8 @@ def bin_winners(rows: Sequence[Mapping[str, Any]], split: str | None, policy: st
 
 def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split: str | None = "test") -> list[dict[str, Any]]:
     """For every point of the big policy (strategy @ budget): its accuracy and mean FLOPs, and the
-    small policy's best curve point that spends no more FLOPs (on the problems both ran)."""
+    small policy's best curve point that spends no more FLOPs (on the problems both ran; a small-policy
+    curve point that reached fewer of them than the big point did is not a candidate)."""
     rows = [r for r in rows if _usable(r) and (split is None or r.get("split") == split)]
     shared = {r["problem_id"] for r in rows if r.get("policy") == big} & {r["problem_id"] for r in rows if r.get("policy") == small}
     rows = [r for r in rows if r["problem_id"] in shared]
@@ -449,7 +453,8 @@ def flops_matched(rows: Sequence[Mapping[str, Any]], small: str, big: str, split
 
     small_pts, out = points(small), []
     for (label, n), p in sorted(points(big).items()):
-        cheaper = [(k, q) for k, q in small_pts.items() if q["flops"] <= p["flops"] and k[0] != "auto"]
+        cheaper = [(k, q) for k, q in small_pts.items()
+                   if q["flops"] <= p["flops"] and k[0] != "auto" and q["n"] >= p["n"]]
         best = max(cheaper, key=lambda kq: (kq[1]["accuracy"], -kq[1]["flops"]), default=None)
         out.append({"big": f"{label}@{n}", "big_accuracy": p["accuracy"], "big_flops": p["flops"], "n": p["n"],
                     "small": f"{best[0][0]}@{best[0][1]}" if best else None,
