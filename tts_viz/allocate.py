@@ -246,12 +246,14 @@ def default_table_path(policy: str, verifier: str, assets: str | Path | None = N
 
 
 def _rank_key(c: Mapping[str, Any]):
-    """Best accuracy first; ties to fewer mean FLOPs, then fewer tokens; then to the better accuracy over
-    all bins at that budget (pool-based rules cost the same, and a bin of one or two problems ties
-    often: the pooled validation result breaks it, not the alphabet); then a stable name order."""
+    """Complete candidates before `partial` ones (run on fewer of the cell's problems: 1.0 on the two
+    problems it reached says nothing against 0.4 on forty); then best accuracy; ties to fewer mean
+    FLOPs, then fewer tokens; then to the better accuracy over all bins at that budget (pool-based
+    rules cost the same, and a bin of one or two problems ties often: the pooled validation result
+    breaks it, not the alphabet); then a stable name order."""
     acc = c.get("accuracy")
     pooled = c.get("pooled_accuracy")
-    return (-(round(acc, 9) if acc is not None else -1.0), c.get("mean_flops") or 0.0, c.get("mean_tokens") or 0.0,
+    return (bool(c.get("partial")), -(round(acc, 9) if acc is not None else -1.0), c.get("mean_flops") or 0.0, c.get("mean_tokens") or 0.0,
             -(round(pooled, 9) if pooled is not None else -1.0), c["strategy"], params_key(c.get("params")))
 
 
@@ -259,8 +261,7 @@ def _candidates(rows: Sequence[Mapping[str, Any]], pooled: Mapping[tuple[str, st
                 ) -> list[dict[str, Any]]:
     """One candidate per (strategy, params) of these rows, best first (`_rank_key`). pooled:
     (strategy, params_key) -> accuracy over all bins at the same budget, the tie-breaker. A candidate
-    that ran on fewer of the cell's problems than another is `partial` and ranks after every complete
-    one: 1.0 on the two problems it reached says nothing against 0.4 on forty."""
+    that ran on fewer of the cell's problems than another is `partial`."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for r in rows:
         groups.setdefault((r["strategy"], params_key(r.get("params"))), []).append(r)
@@ -281,7 +282,7 @@ def _candidates(rows: Sequence[Mapping[str, Any]], pooled: Mapping[tuple[str, st
     most = max((c["n_problems"] for c in out), default=0)
     for c in out:
         c["partial"] = c["n_problems"] < most
-    return sorted(out, key=lambda c: (c["partial"], _rank_key(c)))
+    return sorted(out, key=_rank_key)
 
 
 def _cell(bin_label: str | None, budget: int, cands: list[dict[str, Any]], fallback=None) -> dict[str, Any]:
@@ -584,9 +585,9 @@ class Decision:
 
 
 def _tie_words(best: Mapping[str, Any], others: Sequence[Mapping[str, Any]]) -> str:
-    """' It tied with X and Y and won on ...' where others match the choice's accuracy, else ''."""
+    """' It tied with X and Y and won on ...' where complete others match the choice's accuracy, else ''."""
     acc = round(best["expected_accuracy"], 9)
-    tied = sorted((c for c in others if c.get("expected_accuracy") is not None
+    tied = sorted((c for c in others if c.get("expected_accuracy") is not None and not c.get("partial")
                    and round(c["expected_accuracy"], 9) == acc),
                   key=lambda c: _rank_key({**c, "accuracy": c["expected_accuracy"]}))
     if not tied:
@@ -714,10 +715,9 @@ def decide(
     avail = [c for c in out if c["available"]]
     if not avail:
         raise ValueError(f"The strategy table has no candidate for bin {bin_label} at budget {budget}.")
-    best = min(avail, key=lambda c: (c["partial"], _rank_key({**c, "accuracy": c["expected_accuracy"]})))
+    best = min(avail, key=lambda c: _rank_key({**c, "accuracy": c["expected_accuracy"]}))
     best["chosen"] = True
-    out.sort(key=lambda c: (not c["available"], c["partial"],
-                            _rank_key({**c, "accuracy": c["expected_accuracy"] or -1.0})))
+    out.sort(key=lambda c: (not c["available"], _rank_key({**c, "accuracy": c["expected_accuracy"] or -1.0})))
 
     est_words = "unknown" if estimate is None else f"{estimate:.2f}"
     what = "predicted difficulty (mean verifier score of the probes)" if table.difficulty == "predicted" else \
@@ -730,7 +730,7 @@ def decide(
         f"({best['expected_accuracy']:.0%} over {best['n_problems']} problems"
         + (f", measured at budget {best['budget']}" if not best["reuses_probes"] and probes and best["budget"] != left
            else "")
-        + f") of {len(avail)} candidates." + _tie_words(best, [c for c in avail if c is not best and not c["partial"]])
+        + f") of {len(avail)} candidates." + _tie_words(best, [c for c in avail if c is not best])
     )
     dec = Decision(
         estimate=estimate, bin=bin_label, budget=budget,
