@@ -58,7 +58,7 @@ def test_a_file_in_the_folder_opens_and_the_app_loads_it(data_dir, monkeypatch):
     ("seed", None, "Seed must be a number"), ("verifier", None, "Pick a verifier"),
     ("strategy", ["beam"], "Pick a strategy"), ("question", {"x": 1}, "must be text"),
     ("quality", 0.2, "AUROC between 0.5"), ("knobs", ("x", 0.5, 1, 0.5), "Particle weight temperature must be a number"),
-    ("knobs", (0.2, 1.5, 1, 0.5), "threshold .* between 0 and 1"), ("knobs", (0.2, 0.5, 1, 0), "DeepConf"),
+    ("knobs", (0.2, 1.5, 1, 0.5), "threshold .* between 0 and 1"), ("knobs", (0.2, 0.5, 1, "rollout", 0), "DeepConf"), ("knobs", (0.2, 0.5, 1, 3), "MCTS evaluation must be one of"),
 ])
 def test_api_values_of_the_wrong_type_get_our_message(field, value, words, monkeypatch):
     """What a script calling the Space's API can send: every field checked, a RunError in words."""
@@ -79,17 +79,20 @@ def test_method_knobs_show_for_their_methods_and_reach_the_search(monkeypatch):
     import app
 
     shown = lambda *s: [u["visible"] for u in app.method_knobs(*s)]
-    assert shown("beam", "beam", "best-of-n") == [False, False, False, False, False]
-    assert shown("mcts", "beam", "deepconf") == [False, False, True, True, False]  # Compare's strategies count too
-    assert shown("particle-gibbs", None, None) == [True, True, False, False, False]
-    assert shown("early-stop-vote", None, None) == [False, False, False, False, True]
+    assert shown("beam", "beam", "best-of-n") == [False] * 6
+    assert shown("mcts", "beam", "deepconf") == [False, False, True, True, True, False]  # Compare's count too
+    assert shown("particle-gibbs", None, None) == [True, True, False, False, False, False]
+    assert shown("early-stop-vote", None, None) == [False, False, False, False, False, True]
     cfg = app.make_config("What is 2 + 3?", "5", None, "arith", "mcts", 4, 2, 1, 2, 0.8, 0, "last", 64, 4,
-                          knobs=(0.3, 0.4, 2.5, 0.7, 0.9))
+                          knobs=(0.3, 0.4, 2.5, "prm", 0.7, 0.9))
     s = cfg.search
-    assert (s.particle_temperature, s.ess_threshold, s.exploration, s.confidence_keep, s.vote_confidence) == (
-        0.3, 0.4, 2.5, 0.7, 0.9)
+    assert (s.particle_temperature, s.ess_threshold, s.exploration, s.mcts_evaluation, s.confidence_keep,
+            s.vote_confidence) == (0.3, 0.4, 2.5, "prm", 0.7, 0.9)
     from tts_viz.runner import RunError
 
     with pytest.raises(RunError, match="vote confidence must be above 0.5"):  # a tie would stop it
         app.make_config("What is 2 + 3?", "5", None, "arith", "early-stop-vote", 4, 2, 1, 2, 0.8, 0, "last", 64, 4,
-                        knobs=(0.3, 0.4, 2.5, 0.7, 0.5))
+                        knobs=(0.3, 0.4, 2.5, "rollout", 0.7, 0.5))
+    with pytest.raises(RunError, match="MCTS evaluation must be one of rollout, prm"):  # an API caller's value
+        app.make_config("What is 2 + 3?", "5", None, "arith", "mcts", 4, 2, 1, 2, 0.8, 0, "last", 64, 4,
+                        knobs=(0.3, 0.4, 2.5, "<b>x</b>", 0.7, 0.9))

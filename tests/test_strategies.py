@@ -357,7 +357,7 @@ def test_mcts_follows_uct_and_backpropagates_the_values():
             return ["deep-a [0.8]", "deep-b [0.2]"][i]
         return "so \\boxed{1/2} [0.7]"
 
-    trace = run("mcts", ScriptedPolicy(step), n=2, width=2, gold="1/2", max_rounds=3)
+    trace = run("mcts", ScriptedPolicy(step), n=2, width=2, gold="1/2", max_rounds=3, mcts_evaluation="prm")
     good, bad = trace.children(0)
     assert [k.text for k in trace.children(good.id)] == ["deep-a [0.8]", "deep-b [0.2]"]
     assert "chosen by UCT in iteration 1" in good.reason
@@ -373,7 +373,8 @@ def test_mcts_follows_uct_and_backpropagates_the_values():
     html = inspector_html(trace, trace.children(good.id)[0].id)
     assert "visits · value" in html and "3 · 0.633" in html and "chosen by UCT in iteration 1" in html
     # with no exploration (c = 0) iteration 2 goes back to the better-valued branch instead
-    greedy = run("mcts", ScriptedPolicy(step), n=2, width=2, gold="1/2", max_rounds=3, exploration=0.0)
+    greedy = run("mcts", ScriptedPolicy(step), n=2, width=2, gold="1/2", max_rounds=3, exploration=0.0,
+                 mcts_evaluation="prm")
     g_good, g_bad = greedy.children(0)
     assert "chosen by UCT in iteration 2" in greedy.children(g_good.id)[0].reason and not greedy.children(g_bad.id)
 
@@ -388,7 +389,7 @@ def test_mcts_walks_n_over_m_times_an_iteration_and_expands_the_leaves_in_one_ca
         return "so \\boxed{1/2} [0.7]"
 
     policy, verifier = ScriptedPolicy(step), TaggedVerifier()
-    trace = run("mcts", policy, n=4, width=2, gold="1/2", max_rounds=3, verifier=verifier)
+    trace = run("mcts", policy, n=4, width=2, gold="1/2", max_rounds=3, verifier=verifier, mcts_evaluation="prm")
     a, b, c, d = trace.children(0)
     assert [len(call["partials"]) for call in policy.calls] == [4, 4]  # the root's fan-out, then 2 leaves x 2
     assert {tuple(p) for p in policy.calls[1]["partials"]} == {("a [0.9]",), ("b [0.8]",)}
@@ -408,7 +409,7 @@ def test_mcts_backprop_sums_are_exact_after_two_iterations():
         return ["x \\boxed{1/2} [1.0]", "y \\boxed{3} [0.0]"][i]
 
     policy = ScriptedPolicy(step)
-    trace = run("mcts", policy, n=2, width=2, gold="1/2", max_rounds=3)
+    trace = run("mcts", policy, n=2, width=2, gold="1/2", max_rounds=3, mcts_evaluation="prm")
     a, b = trace.children(0)
     # iteration 0 expands the root (2 steps); iteration 1 expands a (UCT 0.6 + c·sqrt(ln 2)), whose two
     # children finish: the budget of N=2 solutions is spent
@@ -419,6 +420,64 @@ def test_mcts_backprop_sums_are_exact_after_two_iterations():
     assert b.status == PRUNED and "not expanded" in b.reason
     assert trace.final_answer == "1/2"
     assert MCTS.q({7: [2, 1.5]}, 7) == 0.75
+
+
+def test_mcts_stops_at_n_solutions_worth_of_tokens_not_n_finished_paths():
+    """PRM evaluation, N=2, 10 rounds allowed. The 0.9 branch's first child finishes after 2 steps (10
+    tokens), so the budget is 2 x 10 = 20 tokens: spent after iteration 1 with one solution, where
+    counting finished paths would have gone on expanding the open branch."""
+    def step(steps, i, call_no):
+        if not steps:
+            return ["a [0.9]", "b [0.1]"][i]
+        if steps == ["a [0.9]"]:
+            return ["so \\boxed{1/2} [0.9]", "more [0.2]"][i]
+        return "more [0.5]"
+
+    policy = ScriptedPolicy(step)
+    trace = run("mcts", policy, n=2, width=2, gold="1/2", max_rounds=10, mcts_evaluation="prm")
+    info = trace.root.extra["mcts"]
+    assert (info["iterations"], info["finished"], info["tokens"], info["token_budget"]) == (2, 1, 20, 20)
+    assert "spent 20 of 20 tokens" in info["stopped"] and len(policy.calls) == 2
+    assert trace.final_answer == "1/2"
+
+
+def test_mcts_rollouts_complete_each_new_step_and_a_later_walk_branches_off_one():
+    """Rollout evaluation, N=3, M=2. Iteration 0: the root fans out to M=2 steps; both are rolled out in
+    ONE call, 'a' to 1/2 scored 0.9, 'b' to 7 scored 0.2: their values. 20 tokens spent of 3 x 10.
+    Iteration 1: UCT picks 'a' (0.9 + sqrt(ln 2) against 0.2 + sqrt(ln 2)); its 2 new steps finish at
+    once (no rollout) with 1/2 scored 0.8: 30 tokens, the budget. The weighted vote: 1/2 (2.5) over 7."""
+    def step(steps, i, call_no):
+        if call_no == 0:
+            return ["a [0.5]", "b [0.5]"][i]
+        if call_no == 1:  # the rollouts of a and b, one batched call
+            return {"a [0.5]": "a-end \\boxed{1/2} [0.9]", "b [0.5]": "b-end \\boxed{7} [0.2]"}[steps[-1]]
+        return f"a2-{i} \\boxed{{1/2}} [0.8]"
+
+    policy = ScriptedPolicy(step)
+    trace = run("mcts", policy, n=3, width=2, gold="1/2", max_rounds=4)
+    assert [sorted(map(tuple, c["partials"])) for c in policy.calls] == [
+        [(), ()], [("a [0.5]",), ("b [0.5]",)], [("a [0.5]",), ("a [0.5]",)]]
+    a, b = trace.children(0)
+    kids = trace.children(a.id)
+    assert [k.text.split()[0] for k in kids] == ["a-end", "a2-0", "a2-1"]
+    assert kids[0].extra["rollout"] and not kids[1].extra.get("rollout")  # the rollout stays in the tree
+    assert trace.children(b.id)[0].extra == {**trace.children(b.id)[0].extra, "rollout": True, "value": 0.2}
+    assert a.extra["visits"] == 3 and a.extra["value"] == pytest.approx((0.9 + 0.8 + 0.8) / 3, abs=1e-4)
+    assert b.extra["value"] == pytest.approx(0.2) and "chosen by UCT in iteration 1" in a.reason
+    info = trace.root.extra["mcts"]
+    assert (info["evaluation"], info["iterations"], info["tokens"], info["token_budget"], info["finished"]) == (
+        "rollout", 2, 30, 30, 4)
+    assert trace.final_answer == "1/2" and trace.correct
+
+
+def test_mcts_rollout_ends_at_max_rounds_as_a_solution_without_an_answer():
+    """A rollout that never writes an answer stops at max_rounds steps, closed as 'ran out of steps'."""
+    policy = ScriptedPolicy(lambda steps, i, call_no: f"step {len(steps)} [0.4]")
+    trace = run("mcts", policy, n=1, width=1, gold="1/2", max_rounds=3)
+    (first,) = trace.children(0)
+    end = trace.path(max(n.id for n in trace.nodes))[-1]
+    assert end.depth == 3 and end.finish_reason == "max_steps" and end.extra["rollout"]
+    assert trace.root.extra["mcts"]["iterations"] == 1 and trace.root.extra["mcts"]["tokens"] == 15
 
 
 def gibbs_step(steps, i, call_no):

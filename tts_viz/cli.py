@@ -54,6 +54,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ess-threshold", type=float, default=search_defaults.ess_threshold,
                    help="particle-filter / particle-gibbs: resample when ESS < this x the open particles")
     p.add_argument("--exploration", type=float, default=search_defaults.exploration, help="mcts: UCT's c")
+    p.add_argument("--mcts-evaluation", choices=("rollout", "prm"), default=search_defaults.mcts_evaluation,
+                   help="mcts: value a new step by a sampled rollout to a finished solution, or by its path score")
     p.add_argument("--confidence-keep", type=float, default=search_defaults.confidence_keep,
                    help="deepconf: share of the warm-up samples that sets the confidence threshold")
     p.add_argument("--vote-confidence", type=float, default=search_defaults.vote_confidence,
@@ -82,7 +84,7 @@ def cmd_run(args) -> int:
             n=args.n, width=args.width, lookahead=args.lookahead, revision_length=args.revision_length,
             temperature=args.temperature, seed=args.seed, aggregation=args.aggregation, max_rounds=args.max_rounds,
             particle_temperature=args.particle_temperature, ess_threshold=args.ess_threshold,
-            exploration=args.exploration, confidence_keep=args.confidence_keep,
+            exploration=args.exploration, mcts_evaluation=args.mcts_evaluation, confidence_keep=args.confidence_keep,
             vote_confidence=args.vote_confidence,
         ),
         max_step_tokens=args.max_step_tokens,

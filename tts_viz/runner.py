@@ -24,6 +24,7 @@ from .models import DEFAULT_POLICY, QUANTS, ModelError, ModelPool
 from .policy import StepPolicy
 from .strategies import STRATEGIES, get_strategy
 from .strategies.base import SearchConfig, SearchContext
+from .strategies.mcts import EVALUATIONS as MCTS_EVALUATIONS
 from .trace import CANCELLED, DONE, FAILED, Trace
 from .problems import Problem
 from .step_truth import label_trace
@@ -96,6 +97,8 @@ class RunConfig:
             raise RunError(f"The resampling threshold (share of the particles) must be between 0 and 1, got {s.ess_threshold}.")
         if not 0 <= s.exploration <= 10:
             raise RunError(f"MCTS exploration c must be between 0 and 10, got {s.exploration}.")
+        if s.mcts_evaluation not in MCTS_EVALUATIONS:
+            raise RunError(f"MCTS evaluation must be one of {', '.join(MCTS_EVALUATIONS)}, got {s.mcts_evaluation!r}.")
         if not 0 < s.confidence_keep <= 1:
             raise RunError(f"DeepConf's kept share must be above 0 and at most 1, got {s.confidence_keep}.")
         if not 0.5 < s.vote_confidence <= 1:

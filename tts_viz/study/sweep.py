@@ -104,7 +104,8 @@ class StrategySpec:
         return self.name + "".join(f":{k}={v}" for k, v in self.params)
 
 
-FLOAT_PARAMS = ("temperature", *METHOD_KNOBS)
+TEXT_PARAMS = ("aggregation", "mcts_evaluation")
+FLOAT_PARAMS = ("temperature", *(k for k in METHOD_KNOBS if k not in TEXT_PARAMS))
 
 
 def parse_strategies(text: str) -> list[StrategySpec]:
@@ -123,11 +124,11 @@ def parse_strategies(text: str) -> list[StrategySpec]:
                 raise ValueError(f"Strategy parameter '{kv}' in '{item}' must look like key=value.")
             k, v = kv.split("=", 1)
             k = k.strip().replace("-", "_")
-            if k not in ("width", "lookahead", "revision_length", "aggregation") + FLOAT_PARAMS:
-                raise ValueError(f"Unknown strategy parameter '{k}' in '{item}' "
-                                 f"(width, lookahead, revision_length, aggregation, {', '.join(FLOAT_PARAMS)}).")
+            if k not in ("width", "lookahead", "revision_length") + TEXT_PARAMS + FLOAT_PARAMS:
+                raise ValueError(f"Unknown strategy parameter '{k}' in '{item}' (width, lookahead, revision_length, "
+                                 f"{', '.join(TEXT_PARAMS + FLOAT_PARAMS)}).")
             try:
-                params[k] = v if k == "aggregation" else float(v) if k in FLOAT_PARAMS else int(v)
+                params[k] = v if k in TEXT_PARAMS else float(v) if k in FLOAT_PARAMS else int(v)
             except ValueError:
                 raise ValueError(f"Strategy parameter '{kv}' in '{item}' needs a number.") from None
         if name in POOL_STRATEGIES and set(params) - {"temperature"}:
@@ -295,7 +296,7 @@ def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: in
         temperature=float(params.get("temperature", cfg.temperature)), seed=cfg.seed,
         aggregation=params.get("aggregation", cfg.aggregation), max_rounds=cfg.max_rounds,
         # the newer methods' knobs, as a strategy spec's params (e.g. mcts:exploration=2)
-        **{k: float(params[k]) for k in METHOD_KNOBS if k in params},
+        **{k: (str(params[k]) if k == "mcts_evaluation" else float(params[k])) for k in METHOD_KNOBS if k in params},
     )
     return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
                      quant=cfg.quant, strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,

@@ -17,14 +17,14 @@ from .runs import ERRORS, end_cancel, make_config, start_cancel, stream_together
 
 
 def compare_ui(question, gold, policy, verifier, strat_a, strat_b, n, width, lookahead, rev_len, temperature,
-               seed, aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, vote_conf, quality_a, quality_b,
+               seed, aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, mcts_eval, conf_keep, vote_conf, quality_a, quality_b,
                problem, request: gr.Request, progress=gr.Progress()):
     """Two strategies (or one strategy at two oracle qualities), same problem / budget / seed, run at
     once and streamed side by side."""
     out = [gr.update(), gr.update(), gr.update(), gr.update(), gr.update(), None, None]  # figA sumA figB sumB status stA stB
     try:
         cfgs = [make_config(question, gold, policy, verifier, s, n, width, lookahead, rev_len, temperature, seed,
-                            aggregation, max_step_tokens, max_rounds, q, problem, (pf_temp, ess, explore, conf_keep, vote_conf))
+                            aggregation, max_step_tokens, max_rounds, q, problem, (pf_temp, ess, explore, mcts_eval, conf_keep, vote_conf))
                 for s, q in ((strat_a, quality_a), (strat_b, quality_b))]
     except ERRORS as e:
         out[4] = error_html(str(e))

@@ -69,9 +69,10 @@ STRATEGY_NOTES: dict[str, str] = {
     ),
     "mcts": (
         "**MCTS.** Each iteration walks down by UCT (a child's mean verifier value plus an exploration bonus for "
-        "rarely visited ones), expands the node it reaches with M sampled steps and adds their scores back up the "
-        "path: the search returns to branches that keep scoring well (step-level MCTS as in llm-reasoners and "
-        "OpenR). Hover a node for its visits and value."
+        "rarely visited ones), expands the node it reaches with M sampled steps, rolls each out to a finished "
+        "solution whose verifier score is its value, and adds the values back up the path: the search returns to "
+        "branches that keep scoring well (step-level MCTS as in llm-reasoners and OpenR). Hover a node for its "
+        "visits and value; the budget is N solutions' worth of tokens."
     ),
     "auto": (
         "**Compute-optimal (auto).** Estimate the question's difficulty from a few samples' verifier "

@@ -118,13 +118,14 @@ def checked_policy(policy) -> str:
 
 def make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
                 aggregation, max_step_tokens, max_rounds, quality=1.0, problem=None, knobs=None) -> RunConfig:
-    """knobs: (particle temperature, ESS threshold, MCTS c, DeepConf keep share, early-stop vote confidence)
-    from Advanced, METHOD_KNOBS' order; None = defaults."""
+    """knobs: (particle temperature, ESS threshold, MCTS c, MCTS evaluation, DeepConf keep share, early-stop
+    vote confidence) from Advanced, METHOD_KNOBS' order; None = defaults."""
     extra = {}
     if knobs is not None:
-        words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "DeepConf kept share",
-                 "Early-stop vote confidence")
-        extra = {k: number(v, w) for k, v, w in zip(METHOD_KNOBS, knobs, words)}
+        words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "MCTS evaluation",
+                 "DeepConf kept share", "Early-stop vote confidence")
+        extra = {k: (str(v) if k == "mcts_evaluation" and isinstance(v, str) else number(v, w))
+                 for k, v, w in zip(METHOD_KNOBS, knobs, words)}
     search = SearchConfig(
         n=whole(n, "Budget N"), width=whole(width, "Beam width M"), lookahead=whole(lookahead, "Lookahead k"),
         revision_length=whole(rev_len, "Revision chain length L"), temperature=number(temperature, "Temperature"),

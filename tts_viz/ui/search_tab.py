@@ -18,6 +18,7 @@ from ..problems import EXAMPLES, generate_arith, get_problem
 from ..runner import MAX_BUDGET
 from ..strategies import STRATEGIES
 from ..strategies.base import SearchConfig
+from ..strategies.mcts import EVALUATIONS as MCTS_EVALUATIONS
 from ..trace import Trace, TraceFormatError
 from ..verifiers import FALLBACK_VERIFIER, READS_POLICY_STATES, VERIFIERS, base_verifier, default_verifier, trained_for
 from ..viz import decision_html, inspector_html, revision_figure, summary_html, tree_figure
@@ -157,14 +158,14 @@ def views(trace: Trace | None, status: str = ""):
 
 
 def run_ui(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature, seed,
-           aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, conf_keep, vote_conf, quality, problem,
+           aggregation, max_step_tokens, max_rounds, pf_temp, ess, explore, mcts_eval, conf_keep, vote_conf, quality, problem,
            request: gr.Request, progress=gr.Progress()):
     """Streams (tree, summary, revisions, decision, status, state, node id, download)."""
     keep = (gr.update(),) * 3
     try:
         cfg = make_config(question, gold, policy, verifier, strategy, n, width, lookahead, rev_len, temperature,
                           seed, aggregation, max_step_tokens, max_rounds, quality, problem,
-                          (pf_temp, ess, explore, conf_keep, vote_conf))
+                          (pf_temp, ess, explore, mcts_eval, conf_keep, vote_conf))
     except ERRORS as e:
         gr.Warning(str(e))
         yield (*views(None, _err(str(e)))[:4], _err(str(e)), *keep)
@@ -337,6 +338,9 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
                                     visible=False, elem_id="tts-ess")
                     explore = gr.Slider(0, 3, value=knob_defaults.exploration, step=0.1,
                                         label="MCTS: exploration c in UCT", visible=False, elem_id="tts-explore")
+                    mcts_eval = gr.Dropdown([(f"{k}: {v}", k) for k, v in MCTS_EVALUATIONS.items()],
+                                            value=knob_defaults.mcts_evaluation, label="MCTS: value a new step by",
+                                            visible=False, elem_id="tts-mcts-eval")
                     conf_keep = gr.Slider(0.1, 1, value=knob_defaults.confidence_keep, step=0.05,
                                           label="DeepConf: share of warm-up samples the threshold keeps",
                                           visible=False, elem_id="tts-conf-keep")
@@ -401,7 +405,7 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
     strategy.change(strategy_note, strategy, note)
 
     settings = [n, width, lookahead, rev_len, temperature, seed, aggregation, max_step_tokens, max_rounds,
-                pf_temp, ess, explore, conf_keep, vote_conf]
+                pf_temp, ess, explore, mcts_eval, conf_keep, vote_conf]
     run_evt = run_btn.click(
         run_decorator(run_ui), [question, gold, policy, verifier, strategy, *settings, quality, problem_state],
         [tree, summary, revisions, decision, status, trace_state, node_num, download],
@@ -423,5 +427,5 @@ def search_tab(policies: list, policy_info: str | None, trace_state, problem_sta
     # what the other tabs read: the problem and settings (Compare), the inspector and node id (the click
     # bridge, the PRM inspector), the method knobs (shown for Compare's strategies too)
     return SimpleNamespace(question=question, gold=gold, policy=policy, verifier=verifier, strategy=strategy,
-                           settings=settings, knobs=[pf_temp, ess, explore, conf_keep, vote_conf], inspector=inspector,
+                           settings=settings, knobs=[pf_temp, ess, explore, mcts_eval, conf_keep, vote_conf], inspector=inspector,
                            node_num=node_num, click_box=click_box, click_btn=click_btn)

@@ -224,7 +224,8 @@ def node_hover(trace: Trace, n: Node) -> str:
         parts.append("<i>" + wrap_html(n.reason) + "</i>")
     ex = n.extra if isinstance(n.extra, dict) else {}
     if (visits := extra_number(n, "visits")) is not None:  # MCTS
-        parts.append(f"MCTS: {int(visits)} visits · value {_fmt(extra_number(n, 'value'))}")
+        parts.append(f"MCTS: {int(visits)} visits · value {_fmt(extra_number(n, 'value'))}"
+                     + (" · a rollout step (simulated to value the step it grew from)" if ex.get("rollout") is True else ""))
     if (weight := extra_number(n, "weight")) is not None:  # particle filter
         parts.append(f"particle weight {weight:.3f} · copied into {int(extra_number(n, 'copies') or 0)} slot(s)")
     look = ex.get("lookahead")
