@@ -326,6 +326,7 @@ def test_compare_runs_both_sides_says_who_won_and_shows_the_knobs_a_method_uses(
             page.get_by_text("Advanced", exact=True).click()
             expect(page.locator("#tts-conf-keep")).to_be_visible(timeout=20_000)
             expect(page.locator("#tts-explore")).to_be_hidden()
+            expect(page.locator("#tts-mcts-eval")).to_be_hidden()  # MCTS's own knobs only with MCTS
             assert not errors, errors
         finally:
             browser.close()

@@ -468,6 +468,9 @@ def test_mcts_rollouts_complete_each_new_step_and_a_later_walk_branches_off_one(
     assert (info["evaluation"], info["iterations"], info["tokens"], info["token_budget"], info["finished"]) == (
         "rollout", 2, 30, 30, 4)
     assert trace.final_answer == "1/2" and trace.correct
+    from tts_viz.viz import summary_html
+
+    assert "<b>30 tokens</b> of 30 (N x the mean finished solution) · 2 iterations, 4 finished" in summary_html(trace)
 
 
 def test_mcts_rollout_ends_at_max_rounds_as_a_solution_without_an_answer():

@@ -80,6 +80,13 @@ def summary_html(trace: Trace | None) -> str:
                                       f"{esc(conf.get('tokens_full_budget_estimate'))} for the full budget"
                                       + (f" ({float(frac):.0%})" if isinstance(frac, (int, float)) else "")
                                       + f" · {esc(conf.get('why', ''))}"))
+    mcts = trace.root.extra.get("mcts") if isinstance(trace.root.extra, dict) else None
+    if isinstance(mcts, dict) and mcts.get("tokens") is not None:
+        budget = mcts.get("token_budget")
+        rows.append(("compute spent", f"<b>{esc(mcts.get('tokens'))} tokens</b>"
+                                      + (f" of {esc(budget)} (N x the mean finished solution)" if budget is not None else "")
+                                      + f" · {esc(mcts.get('iterations'))} iterations, {esc(mcts.get('finished'))} finished"
+                                      f" paths, values by {esc(mcts.get('evaluation', 'prm'))} · {esc(mcts.get('stopped', ''))}"))
     truth = truth_summary(trace)
     if truth is not None:
         rows.append(("verifier vs step truth", _truth_words(truth)))
