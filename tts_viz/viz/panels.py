@@ -51,6 +51,11 @@ def _verdict(correct: bool | None) -> str:
 
 
 # ----- summary ------------------------------------------------------------------------------
+def _count(x) -> str:
+    """A token count with thousands separators; anything else (an edited trace) escaped as it is."""
+    return f"{x:,.0f}" if isinstance(x, (int, float)) and not isinstance(x, bool) else esc(x)
+
+
 def summary_html(trace: Trace | None) -> str:
     if trace is None:
         return f'<div style="{_STYLE}"><i>No run yet: pick a problem and press Run, or upload a trace.</i></div>'
@@ -82,11 +87,13 @@ def summary_html(trace: Trace | None) -> str:
                                       + f" · {esc(conf.get('why', ''))}"))
     mcts = trace.root.extra.get("mcts") if isinstance(trace.root.extra, dict) else None
     if isinstance(mcts, dict) and mcts.get("tokens") is not None:
-        budget = mcts.get("token_budget")
-        rows.append(("compute spent", f"<b>{esc(mcts.get('tokens'))} tokens</b>"
-                                      + (f" of {esc(budget)} (N x the mean finished solution)" if budget is not None else "")
+        budget, stopped = mcts.get("token_budget"), str(mcts.get("stopped", ""))
+        rows.append(("compute spent", f"<b>{_count(mcts.get('tokens'))} tokens</b>"
+                                      + (f" of {_count(budget)} (N x the mean finished solution)" if budget is not None else "")
                                       + f" · {esc(mcts.get('iterations'))} iterations, {esc(mcts.get('finished'))} finished"
-                                      f" paths, values by {esc(mcts.get('evaluation', 'prm'))} · {esc(mcts.get('stopped', ''))}"))
+                                      f" paths, values by {esc(mcts.get('evaluation', 'prm'))}"
+                                      # the stop reason, where it is not the budget just shown
+                                      + (f" · {esc(stopped)}" if stopped and not stopped.startswith("spent") else "")))
     truth = truth_summary(trace)
     if truth is not None:
         rows.append(("verifier vs step truth", _truth_words(truth)))
