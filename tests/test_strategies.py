@@ -480,6 +480,7 @@ def test_mcts_rollout_ends_at_max_rounds_as_a_solution_without_an_answer():
     (first,) = trace.children(0)
     end = trace.path(max(n.id for n in trace.nodes))[-1]
     assert end.depth == 3 and end.finish_reason == "max_steps" and end.extra["rollout"]
+    assert trace.nodes[end.parent].reason.startswith(f"rollout step: sampled to complete step {first.id}")
     assert trace.root.extra["mcts"]["iterations"] == 1 and trace.root.extra["mcts"]["tokens"] == 15
 
 

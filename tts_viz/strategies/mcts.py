@@ -98,6 +98,9 @@ class MCTS:
                     n.extra.update(visits=1, value=round(value, 4))
                     if n.id != k.id:
                         n.extra["rollout"] = True
+                        if n.status != FINISHED:
+                            n.reason = (f"rollout step: sampled to complete step {k.id} into a solution, whose "
+                                        f"score {value:.3f} is that step's value")
             # 4. backpropagation: each new child is one visit and its value for every ancestor
             path_of = {leaf.id: path for leaf, path in picks}
             for k in kids:
