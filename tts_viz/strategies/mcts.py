@@ -14,7 +14,8 @@ Evaluation (`mcts_evaluation`):
   paths reach an answer). The root fans out to N, and an iteration walks N/M times, each walk seeing
   the earlier ones as a virtual loss (a visit worth 0: tree-parallel MCTS, Chaslot et al. 2008), so
   the N/M leaves it found are expanded in one batched call and scored in one verifier call, as a beam
-  round is.
+  round is. It learns the budget only when a path finishes, so a search that explores wide before its
+  first answer can overspend (on scripted trees at N=16, 2x; rollouts stay within one expansion).
 
 Budget, in the unit the other strategies use (full generations): generated tokens (expansions and
 rollouts) up to N x the mean length of a finished solution; until one has finished, N x max_rounds
