@@ -32,6 +32,7 @@ def _problem_from_args(args):
 def add_run_args(p: argparse.ArgumentParser) -> None:
     from .strategies import STRATEGIES
     from .strategies.base import SearchConfig
+    from .strategies.mcts import EVALUATIONS as MCTS_EVALUATIONS
     from .study.args import add_generation_args
 
     src = p.add_argument_group("problem (one of)")
@@ -54,7 +55,7 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ess-threshold", type=float, default=search_defaults.ess_threshold,
                    help="particle-filter / particle-gibbs: resample when ESS < this x the open particles")
     p.add_argument("--exploration", type=float, default=search_defaults.exploration, help="mcts: UCT's c")
-    p.add_argument("--mcts-evaluation", choices=("rollout", "prm"), default=search_defaults.mcts_evaluation,
+    p.add_argument("--mcts-evaluation", choices=tuple(MCTS_EVALUATIONS), default=search_defaults.mcts_evaluation,
                    help="mcts: value a new step by a sampled rollout to a finished solution, or by its path score")
     p.add_argument("--confidence-keep", type=float, default=search_defaults.confidence_keep,
                    help="deepconf: share of the warm-up samples that sets the confidence threshold")

@@ -68,6 +68,8 @@ METHOD_KNOBS: dict[str, tuple[str, ...]] = {
     "confidence_keep": ("deepconf",),
     "vote_confidence": ("early-stop-vote",),
 }
+# the knobs that are words, not numbers (the app, the CLI and the sweep convert the others to float)
+TEXT_KNOBS = ("mcts_evaluation",)
 
 
 def same_sampling(a: SearchConfig, b: SearchConfig) -> bool:

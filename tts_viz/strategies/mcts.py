@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 
 from ..trace import FINISHED, KEPT, PRUNED, Node
-from .base import SearchConfig, SearchContext
+from .base import SearchConfig, SearchContext, close_unfinished
 
 EVALUATIONS = {"rollout": "a sampled rollout to a finished solution, scored by the verifier",
                "prm": "the verifier's score of the new step's path, no rollout"}
@@ -81,7 +81,7 @@ class MCTS:
                 leaf.extra["expanded"] = True
             # 3. evaluation: a rollout per unfinished new step, or its path score; every path in one call
             ends = self._rollouts(ctx, kids, iteration) if rollout else {k.id: k for k in kids}
-            made = [n for n in trace.nodes[kids[0].id:]] if kids else []
+            made = trace.nodes[kids[0].id:]  # the new steps and their rollouts, in the order added
             steps_made += len(made)
             tokens_made += sum(n.tokens for n in made)
             if rollout:
@@ -117,7 +117,6 @@ class MCTS:
                 n.status = PRUNED
                 n.reason = (f"not expanded: visits {n.extra.get('visits', 0)}, value {n.extra.get('value', 0):.3f}"
                             f" (the budget went to higher UCT branches)")
-        budget = self._token_budget(trace, finished, cfg.n)
         trace.root.extra["mcts"] = {"evaluation": cfg.mcts_evaluation, "iterations": iteration, "steps": steps_made,
                                     "tokens": tokens_made, "token_budget": None if budget is None else round(budget),
                                     "step_cap": step_cap, "finished": len(finished), "c": cfg.exploration,
@@ -136,8 +135,6 @@ class MCTS:
              rollout: bool):
         """Fewer new steps where the budget left would not pay for them all. One new step's cost is
         estimated as a mean step (prm) or, with rollouts, the rest of a mean solution below the leaf."""
-        if rollout:
-            picks = picks[:1]
         if budget is None:  # nothing finished yet: the step cap
             if rollout:
                 return per, picks
@@ -156,20 +153,15 @@ class MCTS:
         """Each unfinished new step completed by sampled steps, all open rollouts one batched call a step;
         at max_rounds steps a rollout ends unfinished ("ran out of steps"). Returns kid id -> its end."""
         ends = {k.id: k for k in kids}
-        live = [k.id for k in kids if k.status != FINISHED]
-        while live:
-            ctx.check_cancel()
-            tips = [ends[i] for i in live]
-            over = [t for t in tips if t.depth >= ctx.config.max_rounds]
-            for t in over:
-                ctx.finish(t, "max_steps")
+        live = list(ends)
+        while True:
+            close_unfinished(ctx, [ends[i] for i in live if ends[i].depth >= ctx.config.max_rounds])
             live = [i for i in live if ends[i].status != FINISHED]
             if not live:
-                break
+                return ends
+            ctx.check_cancel()
             for i, n in zip(live, ctx.expand([ends[i].id for i in live], 1, iteration)):
                 ends[i] = n
-            live = [i for i in live if ends[i].status != FINISHED]
-        return ends
 
     def _select(self, trace, stats, c: float, count: int, iteration: int) -> list[tuple[Node, list[int]]]:
         """Up to `count` distinct leaves by UCT from the root, never into a finished step or a branch whose

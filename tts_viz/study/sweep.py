@@ -63,7 +63,7 @@ from ..strategies.auto import SELECTION_METHOD
 from ..strategies.select import pick
 from ..runner import RunConfig
 from ..strategies import STRATEGIES
-from ..strategies.base import METHOD_KNOBS, SearchConfig
+from ..strategies.base import METHOD_KNOBS, TEXT_KNOBS, SearchConfig
 from ..trace import FINISHED, SELECTED, Trace, TraceFormatError
 from ..results import load_results  # noqa: F401 - re-exported: the study's readers use it from here
 from ..verifiers import default_verifier
@@ -104,7 +104,7 @@ class StrategySpec:
         return self.name + "".join(f":{k}={v}" for k, v in self.params)
 
 
-TEXT_PARAMS = ("aggregation", "mcts_evaluation")
+TEXT_PARAMS = ("aggregation", *TEXT_KNOBS)
 FLOAT_PARAMS = ("temperature", *(k for k in METHOD_KNOBS if k not in TEXT_PARAMS))
 
 
@@ -296,7 +296,7 @@ def _run_config(cfg: SweepConfig, question: str, gold: str, strategy: str, n: in
         temperature=float(params.get("temperature", cfg.temperature)), seed=cfg.seed,
         aggregation=params.get("aggregation", cfg.aggregation), max_rounds=cfg.max_rounds,
         # the newer methods' knobs, as a strategy spec's params (e.g. mcts:exploration=2)
-        **{k: (str(params[k]) if k == "mcts_evaluation" else float(params[k])) for k in METHOD_KNOBS if k in params},
+        **{k: (str(params[k]) if k in TEXT_KNOBS else float(params[k])) for k in METHOD_KNOBS if k in params},
     )
     return RunConfig(question=question, gold=gold, policy=cfg.policy, verifier=cfg.verifier, judge=cfg.judge,
                      quant=cfg.quant, strategy=strategy, search=search, max_step_tokens=cfg.max_step_tokens,

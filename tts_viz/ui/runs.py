@@ -12,7 +12,7 @@ import gradio as gr
 from ..backends.openai_backend import is_server_name, parse_server_name
 from ..models import DEFAULT_POLICY, EMBEDDED, ModelError, has_warm_cache
 from ..runner import RunConfig, RunError, default_pool, iter_searches
-from ..strategies.base import METHOD_KNOBS, SearchConfig
+from ..strategies.base import METHOD_KNOBS, TEXT_KNOBS, SearchConfig
 from ..trace import TraceFormatError
 from ..verifiers import oracle_name
 from .servers import check_server_url
@@ -124,7 +124,7 @@ def make_config(question, gold, policy, verifier, strategy, n, width, lookahead,
     if knobs is not None:
         words = ("Particle weight temperature", "Resampling threshold", "MCTS exploration c", "MCTS evaluation",
                  "DeepConf kept share", "Early-stop vote confidence")
-        extra = {k: (str(v) if k == "mcts_evaluation" and isinstance(v, str) else number(v, w))
+        extra = {k: (v if k in TEXT_KNOBS and isinstance(v, str) else number(v, w))
                  for k, v, w in zip(METHOD_KNOBS, knobs, words)}
     search = SearchConfig(
         n=whole(n, "Budget N"), width=whole(width, "Beam width M"), lookahead=whole(lookahead, "Lookahead k"),
